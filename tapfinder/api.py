@@ -1,0 +1,118 @@
+"""The public entry points: :func:`select_points` and :func:`node_names`."""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+
+import networkx as nx
+import torch
+from torch import nn
+
+from .errors import ConfigError, TraceError
+from .fx_frontend import build_fx_graph
+from .rules import build_context, run_analyzers
+from .selection import Selection
+from .selector import candidates_from, choose, normalize_points
+from .sources import guess_example_inputs, load_model
+
+__all__ = ["select_points", "node_names", "build_graph"]
+
+
+@contextmanager
+def _train_mode(model: nn.Module):
+    """Put every submodule in train mode, then restore each one's own flag (leave the model as found)."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.train()
+    try:
+        yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def _as_inputs(example_inputs) -> tuple:
+    if isinstance(example_inputs, torch.Tensor):
+        return (example_inputs,)
+    if isinstance(example_inputs, (tuple, list)):
+        return tuple(example_inputs)
+    raise ConfigError(f"example_inputs must be a tensor or a tuple of tensors, got {type(example_inputs).__name__}")
+
+
+def _resolve(model, example_inputs, input_shape):
+    name = type(model).__name__
+    if isinstance(model, str):
+        source = load_model(model)
+        model, name = source.model, source.name
+        example_inputs = example_inputs if example_inputs is not None else source.example_inputs
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"expected an nn.Module or a model name, got {type(model).__name__}")
+    if input_shape is not None:
+        example_inputs = (torch.randn(*input_shape, generator=torch.Generator().manual_seed(0)),)
+    if example_inputs is None:
+        example_inputs = guess_example_inputs(model)
+    return model, _as_inputs(example_inputs), name
+
+
+def build_graph(model: nn.Module, example_inputs) -> nx.DiGraph:
+    """The model graph of ``model`` in train mode (the graph that taps train on)."""
+    with _train_mode(model):
+        try:
+            return build_fx_graph(model, _as_inputs(example_inputs))
+        except TraceError as e:
+            shapes = ", ".join(str(tuple(x.shape)) for x in _as_inputs(example_inputs)
+                               if isinstance(x, torch.Tensor))
+            raise TraceError(f"{e} (example input {shapes}; pass another with --input-shape "
+                             "or example_inputs if it does not fit the model)") from e
+
+
+def select_points(model, example_inputs=None, points="auto", *, input_shape=None) -> Selection:
+    """Analyse ``model`` and choose where deep-supervision heads go.
+
+    Args:
+        model: an ``nn.Module``, or a name/file understood by :func:`tapfinder.sources.load_model`.
+        example_inputs: a tensor or tuple of tensors; inferred from the source when omitted.
+        points: ``"auto"`` (about log D points), a count, or a list of node names.
+        input_shape: make a random example input of this shape instead.
+
+    Returns:
+        a :class:`Selection`; the model is left as found (mode, parameters, buffers).
+
+    Raises:
+        ConfigError, TraceError, NodeNotFoundError (all :class:`TapfinderError`).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3), nn.ReLU(),
+    ...                     nn.MaxPool2d(2), nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(10))
+    >>> sel = select_points(net, torch.randn(2, 3, 32, 32))
+    >>> sel.depth, sel.names
+    (4, ['1'])
+    """
+    wanted = normalize_points(points)
+    start = time.perf_counter()
+    model, inputs, name = _resolve(model, example_inputs, input_shape)
+    t_resolved = time.perf_counter()
+    G = build_graph(model, inputs)
+    t_graph = time.perf_counter()
+    ctx = build_context(G)
+    findings = run_analyzers(G, ctx)
+    candidates, window = candidates_from(G, ctx, findings)
+    chosen, notes = choose(G, ctx, candidates, window, wanted)
+    for n in G.nodes:
+        G.nodes[n]["tf"].update(depth=ctx.depth.get(n, 0), whole=n in ctx.whole or n in ctx.skips)
+    end = time.perf_counter()
+    return Selection(model=name, points=chosen, candidates=candidates, depth=ctx.D, graph=G,
+                     method=G.graph["method"], shape_method=G.graph["shape_method"], window=window,
+                     inputs=[tuple(x.shape) for x in inputs if isinstance(x, torch.Tensor)],
+                     timings={"load": round(t_resolved - start, 4), "graph": round(t_graph - t_resolved, 4),
+                              "rules": round(end - t_graph, 4)}, notes=notes)
+
+
+def node_names(model: nn.Module, example_inputs=None) -> list[str]:
+    """Every name a point can be given for ``model``: graph nodes in order, then their aliases."""
+    model, inputs, _ = _resolve(model, example_inputs, None)
+    G = build_graph(model, inputs)
+    keys = sorted(G.nodes, key=lambda n: G.nodes[n]["tf"]["order"])
+    aliases = [a for n in keys for a in G.nodes[n]["tf"]["aliases"]]
+    return keys + [a for a in aliases if a not in G]

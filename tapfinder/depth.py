@@ -1,0 +1,30 @@
+"""Depth: how many weighted layers (convs, linears, embeddings, attention) the signal has crossed.
+
+The depth of a node is the largest number of weighted nodes on any path from an input to it, itself
+included; the model's depth D is that of its main output. For a torchvision ResNet-50 that is 50:
+the stem conv, 16 bottlenecks of 3 convs, and the classifier (the parallel downsample convs do not
+lengthen the longest path).
+
+Examples
+--------
+>>> import networkx as nx
+>>> G = nx.DiGraph([("x", "c1"), ("c1", "r"), ("r", "c2"), ("c1", "c2")])
+>>> for n, w in {"x": False, "c1": True, "r": False, "c2": True}.items():
+...     G.nodes[n]["tf"] = {"weighted": w}
+>>> node_depths(G)
+{'x': 0, 'c1': 1, 'r': 1, 'c2': 2}
+"""
+from __future__ import annotations
+
+import networkx as nx
+
+__all__ = ["node_depths"]
+
+
+def node_depths(G: nx.DiGraph) -> dict:
+    """Longest-path depth of every node, counted in weighted nodes (see module docstring)."""
+    depth: dict = {}
+    for n in nx.topological_sort(G):
+        before = max((depth[p] for p in G.predecessors(n)), default=0)
+        depth[n] = before + (1 if G.nodes[n]["tf"].get("weighted") else 0)
+    return depth

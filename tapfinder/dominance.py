@@ -1,0 +1,86 @@
+"""Whole-signal analysis: which nodes carry the entire signal, found by graph dominance.
+
+A node *carries the whole signal* when every path from the model's inputs to its main output passes
+through it, i.e. it dominates the main output in the DAG (a virtual source feeds every input). A node
+inside one branch of a residual or multi-branch block does not: the other branch bypasses it, so an
+auxiliary head there would see only part of what the next layer sees.
+
+Encoder-decoder skip sources (UNet) are the exception the papers ask for: they do not dominate the
+output, because the long skip bypasses the inner network, yet they carry a whole resolution level.
+A node ``d`` is one when it is the immediate dominator of a fusion node ``m`` whose other branch
+drops below ``m``'s resolution before coming back up.
+
+Examples
+--------
+>>> import networkx as nx
+>>> G = nx.DiGraph([("x", "a"), ("a", "b1"), ("a", "b2"), ("b1", "add"), ("b2", "add"), ("add", "y")])
+>>> G.graph.update(inputs=["x"], outputs=["y"])
+>>> sorted(whole_signal(G))
+['a', 'add', 'x', 'y']
+"""
+from __future__ import annotations
+
+import networkx as nx
+
+from .graph import spatial_size
+
+__all__ = ["whole_signal", "immediate_dominators", "skip_sources"]
+
+_SOURCE, _SINK = "\x00source", "\x00sink"
+
+
+def immediate_dominators(G: nx.DiGraph) -> dict:
+    """Immediate dominators from a virtual source that feeds every input of ``G``.
+
+    Nodes not reachable from the inputs (parameter-only branches such as a class token) are absent.
+    The inputs' own immediate dominator is the virtual source, which is left out of the result.
+    """
+    H = nx.DiGraph(G.edges)
+    H.add_nodes_from(G.nodes)
+    H.add_edges_from((_SOURCE, n) for n in G.graph["inputs"])
+    idom = nx.immediate_dominators(H, _SOURCE)
+    return {n: (None if d == _SOURCE else d) for n, d in idom.items() if n != _SOURCE}
+
+
+def whole_signal(G: nx.DiGraph, idom: dict | None = None) -> set:
+    """Nodes that dominate the main output (``G.graph["outputs"][0]``): the chain every path passes."""
+    idom = immediate_dominators(G) if idom is None else idom
+    outputs = G.graph.get("outputs") or []
+    node = outputs[0] if outputs else None
+    chain = set()
+    while node is not None and node in idom:
+        chain.add(node)
+        node = idom[node]
+    return chain
+
+
+def skip_sources(G: nx.DiGraph, idom: dict) -> dict:
+    """Encoder-decoder skip sources: ``{source: fusion node}`` for every long skip of ``G``.
+
+    For each add or concat ``m`` of two or more reachable inputs whose immediate dominator ``d`` has
+    the same resolution, the region between ``d`` and ``m`` is walked backwards; if it holds a node
+    of lower resolution (but not a globally pooled 1×1 one, as in squeeze-excitation), the branch
+    went down and came back up, so ``d`` feeds a long skip.
+    """
+    found: dict = {}
+    for m in G.nodes:
+        preds = [p for p in G.predecessors(m) if p in idom]
+        d = idom.get(m)
+        if len(preds) < 2 or d is None or G.nodes[m]["tf"].get("op") not in ("add", "cat"):
+            continue
+        size_m, size_d = spatial_size(G.nodes[m]["tf"]), spatial_size(G.nodes[d]["tf"])
+        if size_m is None or size_m != size_d or size_m <= 1:
+            continue
+        seen, stack, lowest = {d}, list(preds), size_m
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            size = spatial_size(G.nodes[n]["tf"])
+            if size and size > 1:   # global pooling (squeeze-excitation, ASPP pooling) is no level
+                lowest = min(lowest, size)
+            stack.extend(p for p in G.predecessors(n) if p in idom)
+        if lowest < size_m:
+            found.setdefault(d, m)
+    return found

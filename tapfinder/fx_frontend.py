@@ -1,0 +1,189 @@
+"""The torch.fx frontend: trace a module into the model graph, every node named by module path.
+
+The tracer is torch.fx's own, narrowed by one subclass (cf. torchvision's ``NodePathTracer``): it
+treats extra module types as leaves, wraps extra functions, and records which module calls returned
+which node, so a stage's output is called ``layer2`` and not ``relu_12``. When timm is installed its
+registry of untraceable modules and functions is used too, which is what lets fx reach timm's own
+coverage rather than plain ``symbolic_trace``'s.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any, Iterable, Sequence
+
+import networkx as nx
+import torch
+from torch import fx, nn
+
+from .errors import TraceError
+from .graph import add_op, new_graph
+from .ops import op_kind
+from .shapes import annotate_layout, propagate_shapes
+
+__all__ = ["trace_fx", "build_fx_graph"]
+
+_COUNTER_SUFFIX = re.compile(r"_\d+$")
+
+
+class _PathTracer(fx.Tracer):
+    """An fx tracer that knows extra leaf modules and remembers whose output each node is."""
+
+    def __init__(self, leaf_modules: Sequence[type] = (), autowrap_functions: Sequence[Any] = ()):
+        super().__init__(autowrap_functions=tuple(f for f in autowrap_functions if callable(f)))
+        self._leaf_types = tuple(leaf_modules)
+        self.outputs_of: dict[fx.Node, list[str]] = {}
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        if self._leaf_types and isinstance(m, self._leaf_types):
+            return True
+        return super().is_leaf_module(m, module_qualified_name)
+
+    def call_module(self, m, forward, args, kwargs):
+        out = super().call_module(m, forward, args, kwargs)
+        if isinstance(out, fx.Proxy):
+            path = self.path_of_module(m)
+            if path:
+                self.outputs_of.setdefault(out.node, []).append(path)
+        return out
+
+
+def _timm_registry() -> tuple[list[type], list[Any]]:
+    """timm's registered no-trace modules and functions, when timm is already imported or installed."""
+    if "timm" not in sys.modules:
+        try:
+            import timm  # noqa: F401  (importing registers timm's leaf modules)
+        except Exception:  # timm is optional; any import failure means "no registry"
+            return [], []
+    from timm.layers import _fx
+
+    return list(_fx.get_notrace_modules()), list(_fx.get_notrace_functions())
+
+
+def trace_fx(model: nn.Module, *, leaf_modules: Iterable[type] = (),
+             autowrap_functions: Iterable[Any] = (), use_timm_registry: bool = True,
+             ) -> tuple[fx.Graph, _PathTracer]:
+    """Symbolically trace ``model`` in its current train/eval mode.
+
+    Raises:
+        TraceError: when fx cannot trace the model (data-dependent control flow and the like).
+    """
+    leaves, wrapped = list(leaf_modules), list(autowrap_functions)
+    if use_timm_registry:
+        timm_leaves, timm_fns = _timm_registry()
+        leaves += timm_leaves
+        wrapped += timm_fns
+    tracer = _PathTracer(leaves, wrapped)
+    try:
+        graph = tracer.trace(model)
+    except Exception as e:  # fx raises many types (TraceError, TypeError, RuntimeError, ...)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TraceError(f"torch.fx could not trace {type(model).__name__}: {first}") from e
+    return graph, tracer
+
+
+def _target_name(node: fx.Node, root: nn.Module) -> str:
+    if node.op == "call_module":
+        return type(root.get_submodule(node.target)).__name__
+    if node.op == "call_method":
+        return str(node.target)
+    return getattr(node.target, "__name__", str(node.target))
+
+
+def _is_weighted(node: fx.Node, root: nn.Module, values: dict[fx.Node, Any], kind: str) -> bool:
+    if node.op == "call_module":
+        return any(p.dim() >= 2 for p in root.get_submodule(node.target).parameters())
+    if kind not in ("conv", "linear", "matmul", "embedding", "attention", "other"):
+        return False
+    params = [a for a in node.all_input_nodes if a.op == "get_attr"]
+    return any(isinstance(values.get(p), torch.Tensor) and values[p].dim() >= 2 for p in params)
+
+
+def _weights_per_module(model: nn.Module) -> dict[str, int]:
+    """Number of weight matrices or kernels (parameters of 2+ dims) under each module path."""
+    counts: dict[str, int] = {}
+    for name, p in model.named_parameters():
+        if p.dim() >= 2:
+            parts = name.split(".")[:-1]
+            for i in range(1, len(parts) + 1):
+                path = ".".join(parts[:i])
+                counts[path] = counts.get(path, 0) + 1
+    return counts
+
+
+def _first_tensor(value: Any) -> torch.Tensor | None:
+    """The value itself if a tensor, else the first tensor of a (nested) tuple/list/dict, else None."""
+    if isinstance(value, torch.Tensor):
+        return value
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (tuple, list)) else ()
+    for item in items:
+        found = _first_tensor(item)
+        if found is not None:
+            return found
+    return None
+
+
+def build_fx_graph(model: nn.Module, example_inputs: tuple, *, leaf_modules: Iterable[type] = (),
+                   autowrap_functions: Iterable[Any] = (), use_timm_registry: bool = True,
+                   ) -> nx.DiGraph:
+    """Trace ``model`` with fx, propagate shapes on ``example_inputs`` and return the model graph.
+
+    The model is traced in its current mode (train mode gives the graph that taps train on) and is
+    left exactly as found: parameters and buffers are never written.
+    """
+    graph, tracer = trace_fx(model, leaf_modules=leaf_modules, autowrap_functions=autowrap_functions,
+                             use_timm_registry=use_timm_registry)
+    values, shape_method = propagate_shapes(graph, model, example_inputs)
+    G = new_graph("fx")
+    G.graph["shape_method"] = shape_method
+    G.graph["modules"] = {p: type(m).__name__ for p, m in model.named_modules() if p}
+    G.graph["module_weights"] = _weights_per_module(model)
+    G.graph["children"] = {p: [f"{p}.{c}" if p else c for c, _ in m.named_children()]
+                           for p, m in model.named_modules() if next(m.children(), None) is not None}
+    keys: dict[fx.Node, str] = {}
+    used: dict[str, int] = {}
+
+    def unique(base: str) -> str:
+        n = used.get(base, 0)
+        used[base] = n + 1
+        return base if n == 0 else f"{base}_{n}"
+
+    for node in graph.nodes:
+        value = values.get(node)
+        if node.op == "output":
+            returned: list[fx.Node] = []
+            fx.node.map_arg(node.args[0], returned.append)
+            G.graph["outputs"] = [keys[n] for n in returned if n in keys]
+            continue
+        if node.op in ("placeholder", "call_module", "call_function", "call_method"):
+            tensor = _first_tensor(value)
+            if tensor is None:
+                continue
+            scope = tracer.node_name_to_scope.get(node.name, ("", None))[0]
+            if node.op == "placeholder":
+                base, kind, target = node.name, "input", "input"
+            else:
+                target = _target_name(node, model)
+                kind = op_kind(target)
+                base = node.target if node.op == "call_module" else \
+                    (f"{scope}." if scope else "") + _COUNTER_SUFFIX.sub("", node.name)
+            outer = [p for p in reversed(tracer.outputs_of.get(node, [])) if p not in used]
+            fx_name = unique(base)
+            key = outer[0] if outer else fx_name
+            if outer:
+                used[key] = 1
+            aliases = tuple(a for a in dict.fromkeys([*outer[1:], fx_name]) if a != key)
+            add_op(G, key, op=kind, target=target, module=scope, outputs_of=tuple(outer),
+                   aliases=aliases, shape=tuple(tensor.shape) if isinstance(value, torch.Tensor) else None,
+                   dtype=str(tensor.dtype).replace("torch.", ""),
+                   weighted=_is_weighted(node, model, values, kind))
+            keys[node] = key
+            if node.op == "placeholder":
+                G.graph["inputs"].append(key)
+        else:
+            continue
+        for src in node.all_input_nodes:
+            if src in keys:
+                G.add_edge(keys[src], keys[node])
+    annotate_layout(G)
+    return G

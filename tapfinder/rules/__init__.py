@@ -1,0 +1,114 @@
+"""Rule analyzers: each marks candidate transition points of a model graph with a reason.
+
+One analyzer per file in this package, each a pure function ``analyze(G, ctx) -> list[Finding]``
+registered with :func:`register_analyzer`. Every module in the package is imported on first use, so
+adding a rule is adding one file; nothing else changes.
+
+Examples
+--------
+>>> sorted(get_analyzers())
+['attention', 'bottleneck', 'downsampling', 'norm_activation', 'skip_fusion', 'stage_boundary']
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Callable
+
+import networkx as nx
+
+from ..depth import node_depths
+from ..dominance import immediate_dominators, skip_sources, whole_signal
+
+__all__ = ["Finding", "Context", "register_analyzer", "get_analyzers", "is_registered",
+           "build_context", "run_analyzers"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule's vote for one node: why it is a transition point, and how strongly."""
+
+    node: str
+    rule: str
+    reason: str
+    weight: float = 1.0
+    tag: str = ""        # machine-readable kind of finding, e.g. "before_drop"
+
+    def __post_init__(self):
+        if not self.reason:
+            raise ValueError(f"finding for {self.node!r} by {self.rule!r} needs a reason")
+        if self.weight <= 0:
+            raise ValueError(f"finding weight must be positive, got {self.weight}")
+
+
+@dataclass(frozen=True)
+class Context:
+    """Analyses shared by all rules, computed once per graph (rules must not recompute them)."""
+
+    order: tuple                      # reachable nodes in topological order
+    idom: dict                        # immediate dominators from the inputs
+    whole: frozenset                  # nodes that carry the whole signal
+    skips: dict                       # encoder-decoder skip source -> fusion node
+    depth: dict                       # node -> weighted-layer depth
+    module_output: dict = field(default_factory=dict)   # module path -> node key
+
+    @property
+    def D(self) -> int:
+        return max(self.depth.values(), default=0)
+
+
+Analyzer = Callable[[nx.DiGraph, Context], "list[Finding]"]
+_ANALYZERS: dict[str, Analyzer] = {}
+_LOADED = False
+
+
+def register_analyzer(name: str) -> Callable[[Analyzer], Analyzer]:
+    """Register ``analyze`` under ``name``; returns the function unchanged."""
+    def decorate(fn: Analyzer) -> Analyzer:
+        _ANALYZERS[name] = fn
+        return fn
+    return decorate
+
+
+def _load_all() -> None:
+    global _LOADED
+    if not _LOADED:
+        for info in pkgutil.iter_modules(__path__):
+            importlib.import_module(f"{__name__}.{info.name}")
+        _LOADED = True
+
+
+def get_analyzers() -> dict[str, Analyzer]:
+    """All registered analyzers by name."""
+    _load_all()
+    return dict(_ANALYZERS)
+
+
+def is_registered(name: str) -> bool:
+    _load_all()
+    return name in _ANALYZERS
+
+
+def build_context(G: nx.DiGraph) -> Context:
+    """Compute the shared analyses (dominators, whole-signal chain, skips, depths) of ``G``."""
+    idom = immediate_dominators(G)
+    order = tuple(n for n in nx.topological_sort(G) if n in idom)
+    module_output = {}
+    for n in order:
+        for path in G.nodes[n]["tf"]["outputs_of"]:
+            module_output.setdefault(path, n)
+        for path in G.nodes[n]["tf"]["aliases"]:
+            module_output.setdefault(path, n)
+    return Context(order=order, idom=idom, whole=frozenset(whole_signal(G, idom)),
+                   skips=skip_sources(G, idom), depth=node_depths(G), module_output=module_output)
+
+
+def run_analyzers(G: nx.DiGraph, ctx: Context, names: list[str] | None = None) -> list[Finding]:
+    """Run the named analyzers (all by default) and return their findings in graph order."""
+    analyzers = get_analyzers()
+    findings: list[Finding] = []
+    for name in names or sorted(analyzers):
+        findings.extend(analyzers[name](G, ctx))
+    rank = {n: i for i, n in enumerate(ctx.order)}
+    return sorted(findings, key=lambda f: (rank.get(f.node, len(rank)), f.rule))

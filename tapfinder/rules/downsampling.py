@@ -1,0 +1,80 @@
+"""Resolution changes: the points just before and just after the spatial resolution drops (or rises).
+
+A drop is a node whose spatial extent is smaller than one of its inputs' in the same layout: a strided
+conv, a pooling, a patch embedding or patch merging. Global pooling to 1×1 is the classifier's, not a
+stage's, and is left out. Rises (decoder upsampling) are reported too, as weaker evidence.
+"""
+from __future__ import annotations
+
+import networkx as nx
+
+from ..graph import spatial_size
+from . import Context, Finding, register_analyzer
+
+_RESAMPLING_OPS = {"conv", "pool", "reshape", "upsample", "other"}
+
+
+def _fmt(spatial: tuple) -> str:
+    return "×".join(map(str, spatial))
+
+
+def _enclosing_block(G: nx.DiGraph, node: str) -> str | None:
+    """The innermost module around ``node`` that is one block: two or more weight layers, not itself a
+    sequence of blocks, and either holding submodules of its own or small (under 8 weight layers)."""
+    children, weights = G.graph["children"], G.graph.get("module_weights", {})
+    path = G.nodes[node]["tf"]["module"]
+    while path:
+        kids = children.get(path, ())
+        blocks = [c for c in kids if c in children and weights.get(c, 0) >= 2]
+        if weights.get(path, 0) >= 2 and len(blocks) < 2 and (any(c in children for c in kids)
+                                                                or weights.get(path, 0) < 8):
+            return path
+        path = path.rsplit(".", 1)[0] if "." in path else ""
+    return None
+
+
+def _entry(G: nx.DiGraph, ctx: Context, before: str, at: str) -> str:
+    """The whole-signal point where the signal enters the downsampling step at ``at``.
+
+    Up the dominator chain from ``before`` to a whole-signal node outside the block that downsamples:
+    in a ResNet or MBConv block whose inner conv is strided the point is the block's input, the
+    previous stage's output.
+    """
+    node, block = before, _enclosing_block(G, at)
+    inside = (lambda n: G.nodes[n]["tf"]["module"] == block or G.nodes[n]["tf"]["module"].startswith(block + ".")) \
+        if block else (lambda n: False)
+    while (node not in ctx.whole or inside(node)) and ctx.idom.get(node) is not None:
+        node = ctx.idom[node]
+    return node
+
+
+@register_analyzer("downsampling")
+def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
+    drops: dict = {}   # node before a drop -> [(change, node after)]
+    findings = []
+    for n in ctx.order:
+        info = G.nodes[n]["tf"]
+        size = spatial_size(info)
+        if info["op"] not in _RESAMPLING_OPS or size is None:
+            continue
+        for p in G.predecessors(n):
+            pinfo = G.nodes[p]["tf"]
+            psize = spatial_size(pinfo)
+            if psize is None or len(pinfo["spatial"]) != len(info["spatial"]):
+                continue
+            change = f"{_fmt(pinfo['spatial'])} → {_fmt(info['spatial'])}"
+            if 1 < size < psize:
+                drops.setdefault(p, []).append((change, n))
+                findings.append(Finding(n, "downsampling", f"after downsampling {change} at {n}", 1.0))
+            elif size > psize and info["op"] == "upsample":
+                findings.append(Finding(p, "downsampling", f"before upsampling {change} at {n}", 1.0))
+    entries: dict = {}
+    for p, seen in drops.items():
+        entries.setdefault(p, []).extend(seen)
+        for entry in {_entry(G, ctx, p, n) for _, n in seen} - {p}:
+            entries.setdefault(entry, []).extend(seen)
+    for p, seen in entries.items():
+        at = ", ".join(dict.fromkeys(n for _, n in seen))
+        findings.append(Finding(p, "downsampling", f"before downsampling {seen[0][0]} (at {at})", 2.0,
+                                "before_drop"))
+    return findings

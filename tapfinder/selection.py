@@ -1,0 +1,89 @@
+"""The :class:`Selection`: chosen points, every candidate, the depth and the graph, as one value.
+
+A selection serializes to JSON and back without loss (``Selection.from_json(sel.to_json()) == sel``
+up to graph identity), so ``tapfinder inspect --json`` output can be fed to training later.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from .points import TapPoint
+
+__all__ = ["Selection"]
+
+_FORMAT = "tapfinder.selection/1"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The result of :func:`tapfinder.select_points`.
+
+    Attributes:
+        model: what was analysed (a zoo name, a file, a class name).
+        points: the chosen points, in depth order.
+        candidates: every node some rule marked, in depth order, each with its reasons and note.
+        depth: D, the longest input-to-output path counted in weighted layers.
+        graph: the model graph (see :mod:`tapfinder.graph`).
+        method: the frontend that built the graph; ``shape_method`` how shapes were propagated.
+        window: the ``(low, high)`` depth fractions the automatic choice may use.
+        inputs: the example input shapes; ``timings`` seconds per phase; ``notes`` what to know.
+    """
+
+    model: str
+    points: list
+    candidates: list
+    depth: int
+    graph: nx.DiGraph = field(compare=False, repr=False)
+    method: str = "fx"
+    shape_method: str = "meta"
+    window: tuple = (0.0, 1.0)
+    inputs: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict, compare=False)
+    notes: list = field(default_factory=list)
+
+    @property
+    def m(self) -> int:
+        """M, the number of chosen points."""
+        return len(self.points)
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.points]
+
+    def to_json(self, indent: int | None = None) -> str:
+        graph = nx.node_link_data(self.graph, edges="edges")
+        return json.dumps({
+            "format": _FORMAT, "model": self.model, "depth": self.depth, "m": self.m,
+            "method": self.method, "shape_method": self.shape_method, "window": list(self.window),
+            "inputs": [list(s) for s in self.inputs], "timings": self.timings, "notes": self.notes,
+            "points": [p.to_dict() for p in self.points],
+            "candidates": [c.to_dict() for c in self.candidates], "graph": graph,
+        }, indent=indent, default=_jsonable)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Selection":
+        data = json.loads(text)
+        if data.get("format") != _FORMAT:
+            from .errors import ConfigError
+            raise ConfigError(f"not a tapfinder selection file (format {data.get('format')!r}); "
+                              "write one with `tapfinder inspect MODEL --json FILE`")
+        graph = nx.node_link_graph(data["graph"], edges="edges")
+        for _, attrs in graph.nodes(data=True):
+            tf = attrs["tf"]
+            for key in ("shape", "spatial", "outputs_of", "aliases"):
+                if isinstance(tf.get(key), list):
+                    tf[key] = tuple(tf[key])
+        return cls(model=data["model"], depth=data["depth"], graph=graph, method=data["method"],
+                   shape_method=data["shape_method"], window=tuple(data["window"]),
+                   inputs=[tuple(s) for s in data["inputs"]], timings=data["timings"], notes=data["notes"],
+                   points=[TapPoint.from_dict(p) for p in data["points"]],
+                   candidates=[TapPoint.from_dict(c) for c in data["candidates"]])
+
+
+def _jsonable(value):
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)

@@ -1,0 +1,176 @@
+"""Choosing M points: candidates from the rules' findings, filtered, scored and spread along depth.
+
+How many: ``M = clamp(floor(log4 D), 1, 5)``, i.e. ``⌊log₂D / 2⌋``. The papers fix only the order,
+M = O(log D) (iMacHSR Theorem 1); the constant comes from their ablations: DKS (Table 4) finds two
+heads best on ResNet-18 (D = 18 → M = 2) and adds a third only at some loss, iMacHSR (Fig. 3) finds
+a moderate count of its 1-5 best, and its complexity note keeps M ≤ 5. ResNet-50 gets 2,
+ResNet-101/152 and CIFAR ResNet-110 get 3, a 1000-layer ResNet 4.
+
+Where: only whole-signal candidates (or encoder-decoder skip sources), past the stem (depth ≥ 5 %
+of D and at least two weighted layers), and before the part nearest the output. For a pyramid (the
+last resolution drop lies in the second half of the network) that part is the final stage, which sees
+nearly what the main head sees; otherwise it is the last 15 % of depth. Both papers found points next
+to the output useless, and iMacHSR (Table 4) found near-input placement best.
+
+Which: the strongest candidates first (scores sum each rule's strongest weight: a stage output before
+a resolution drop beats a block output), spread along depth within a score tier: the first tier's
+picks sit at the centres of equal slices of that tier, later picks maximise the distance to those chosen,
+ties going to the shallower one. On a ResNet this picks stage outputs and never a node inside a block.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import replace
+
+import networkx as nx
+
+from .errors import ConfigError, NodeNotFoundError
+from .points import TapPoint
+from .rules import Context, Finding
+
+__all__ = ["auto_count", "normalize_points", "candidates_from", "choose", "resolve_name"]
+
+MAX_POINTS = 5
+STEM_FRAC, OUTPUT_FRAC = 0.05, 0.85
+
+
+def auto_count(D: int) -> int:
+    """The default number of points for depth ``D``.
+
+    >>> [auto_count(d) for d in (3, 18, 50, 110, 152, 1000, 10**6)]
+    [1, 2, 2, 3, 3, 4, 5]
+    """
+    return max(1, min(MAX_POINTS, int(math.log2(max(D, 1)) // 2)))
+
+
+def normalize_points(points) -> "str | int | list[str]":
+    """Turn ``"auto"``, an int, ``"3"``, ``"layer1,layer3"`` or a list of names into one of three forms.
+
+    >>> normalize_points("auto"), normalize_points(" 3 "), normalize_points("layer1, layer3")
+    ('auto', 3, ['layer1', 'layer3'])
+    """
+    if points is None or (isinstance(points, str) and points.strip().lower() in ("", "auto")):
+        return "auto"
+    if isinstance(points, bool):
+        raise ConfigError(f"points must be 'auto', a count or node names, got {points!r}")
+    if isinstance(points, str) and points.strip().lstrip("-").isdigit():
+        points = int(points)
+    if isinstance(points, int):
+        if points < 1:
+            raise ConfigError(f"points must be at least 1, got {points}; use 'auto' for the default")
+        return points
+    names = [p.strip() for p in points.split(",")] if isinstance(points, str) else list(points)
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise ConfigError(f"points must be 'auto', a count or node names, got {points!r}")
+    return names
+
+
+def _window(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tuple[float, float]:
+    D = max(ctx.D, 1)
+    drops = [ctx.depth[f.node] / D for f in findings if f.tag == "before_drop" and f.node in ctx.whole]
+    high = max(drops) if drops and max(drops) >= 0.5 else OUTPUT_FRAC
+    low = max(STEM_FRAC, min(2 / D, high))
+    return low, high
+
+
+def candidates_from(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tuple[list[TapPoint], tuple]:
+    """One :class:`TapPoint` per node with findings, with its score and eligibility note."""
+    D = max(ctx.D, 1)
+    low, high = _window(G, ctx, findings)
+    by_node: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_node.setdefault(f.node, []).append(f)
+    out = []
+    for node, found in by_node.items():
+        best: dict[str, float] = {}
+        for f in found:
+            best[f.rule] = max(best.get(f.rule, 0.0), f.weight)
+        info = G.nodes[node]["tf"]
+        frac = ctx.depth[node] / D
+        whole = node in ctx.whole or node in ctx.skips
+        note = ("inside a branch: sees only part of the signal" if not whole else
+                "not a single tensor" if info["shape"] is None else
+                "in the stem" if frac < low else
+                "next to the output" if frac > high + 1e-9 else "")
+        out.append(TapPoint(node, (info["outputs_of"] or (info["module"],))[0], info["shape"] or (),
+                            ctx.depth[node], round(frac, 4), sorted(best, key=lambda r: (-best[r], r)),
+                            tuple(dict.fromkeys(f.reason for f in found)), round(sum(best.values()), 3),
+                            whole, note))
+    out.sort(key=lambda c: (c.depth, ctx.order.index(c.name) if c.name in ctx.order else 0))
+    return out, (round(low, 4), round(high, 4))
+
+
+def _spread(eligible: list[TapPoint], m: int) -> list[TapPoint]:
+    """Take the strongest candidates first; within a score tier, keep the picks far apart."""
+    chosen: list[TapPoint] = []
+    for score in sorted({c.score for c in eligible}, reverse=True):
+        need = m - len(chosen)
+        taken = {c.depth for c in chosen}
+        tier = [c for c in eligible if c.score == score and c.depth not in taken]
+        tier = list({c.depth: c for c in reversed(tier)}.values())[::-1]   # one per depth, earliest
+        if need <= 0:
+            break
+        if len(tier) <= need:
+            chosen += tier
+        elif not chosen:
+            # the centres of `need` equal slices of the tier, in depth order
+            chosen += [tier[min(len(tier) - 1, int((k + 0.5) * len(tier) / need))] for k in range(need)]
+        else:
+            for _ in range(need):
+                rest = [c for c in tier if c.depth not in {p.depth for p in chosen}]
+                if not rest:
+                    break
+                chosen.append(max(rest, key=lambda c: (min(abs(c.depth_frac - p.depth_frac) for p in chosen),
+                                                       -c.depth)))
+    return sorted(chosen, key=lambda c: c.depth)
+
+
+def resolve_name(G: nx.DiGraph, name: str) -> str:
+    """The graph node a user's name refers to (a node key or one of its aliases).
+
+    Raises:
+        NodeNotFoundError: with the closest names and where to list them all.
+    """
+    if name in G:
+        return name
+    for node, attrs in G.nodes(data=True):
+        if name in attrs["tf"]["aliases"] or name in attrs["tf"]["outputs_of"]:
+            return node
+    close = difflib.get_close_matches(name, list(G.nodes), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise NodeNotFoundError(f"no node named {name!r} in the model graph{hint} "
+                            "(list valid names with `tapfinder inspect MODEL --all` or tapfinder.node_names(model))")
+
+
+def _named(G, ctx, candidates, names) -> list[TapPoint]:
+    by_name = {c.name: c for c in candidates}
+    chosen = []
+    D = max(ctx.D, 1)
+    for name in names:
+        node = resolve_name(G, name)
+        info = G.nodes[node]["tf"]
+        if node not in ctx.idom or info["shape"] is None:
+            raise ConfigError(f"{name!r} is not a tensor on the input-to-output path; pick another node")
+        if node not in ctx.whole and node not in ctx.skips:
+            after = next((n for n in ctx.order[ctx.order.index(node):] if n in ctx.whole), None)
+            raise ConfigError(f"{name!r} sits inside a branch and sees only part of the signal; "
+                              f"tap the merged output instead{f' ({after!r})' if after else ''}")
+        point = by_name.get(node) or TapPoint(node, (info["outputs_of"] or (info["module"],))[0],
+                                              info["shape"], ctx.depth[node], round(ctx.depth[node] / D, 4))
+        chosen.append(replace(point, note=""))
+    return sorted(dict((p.name, p) for p in chosen).values(), key=lambda p: p.depth)
+
+
+def choose(G: nx.DiGraph, ctx: Context, candidates: list[TapPoint], window: tuple,
+           points) -> tuple[list[TapPoint], list[str]]:
+    """Pick the points (``points`` already normalized) and say what the user should know."""
+    if isinstance(points, list):
+        return _named(G, ctx, candidates, points), []
+    eligible = [c for c in candidates if c.eligible]
+    wanted = auto_count(ctx.D) if points == "auto" else points
+    notes = []
+    if wanted > len(eligible):
+        notes.append(f"asked for {wanted} points but only {len(eligible)} candidates are eligible")
+    m = min(wanted, len(eligible))
+    return _spread(eligible, m), notes

@@ -1,0 +1,212 @@
+"""Model sources: turn what the user typed into a module and an example input.
+
+``resnet50`` (torchvision, falling back to timm), ``tv:resnet50``, ``timm:convnext_tiny``,
+``my_model.py`` (a ``build_model()`` factory, a module-level ``model``, or the file's only
+``nn.Module`` class), ``my_model.py:Name``. Weights are never downloaded (``pretrained=False``).
+Example inputs come from the source (timm's ``input_size``, 224×224 images for torchvision, 112×112
+16-frame clips for video models, a file's ``example_input()``) unless the user gives a shape.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import inspect
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+__all__ = ["ModelSource", "load_model", "parse_input_shape", "guess_example_inputs"]
+
+BATCH = 2   # > 1 so train-mode BatchNorm accepts 1×1 features
+
+
+@dataclass
+class ModelSource:
+    """A resolved model: the module, its example inputs (or None) and a display name."""
+
+    model: nn.Module
+    example_inputs: tuple | None
+    name: str
+
+
+def parse_input_shape(text: str) -> tuple[int, ...]:
+    """``"1,3,64,64"`` → ``(1, 3, 64, 64)``.
+
+    >>> parse_input_shape("1, 3,64,64")
+    (1, 3, 64, 64)
+    """
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        shape = ()
+    if not shape or any(d <= 0 for d in shape):
+        raise ConfigError(f"--input-shape must be positive integers separated by commas, like 2,3,224,224; "
+                          f"got {text!r}")
+    return shape
+
+
+def _randn(shape) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+
+
+def _torchvision_names() -> dict[str, str]:
+    try:
+        import torchvision.models as tvm
+    except Exception:
+        return {}
+    kinds = {"": tvm, "segmentation": tvm.segmentation, "video": tvm.video}
+    return {name: kind for kind, mod in kinds.items() for name in tvm.list_models(module=mod)}
+
+
+def _timm_names() -> list[str]:
+    try:
+        import timm
+    except Exception:
+        return []
+    return timm.list_models()
+
+
+def _from_torchvision(name: str, kind: str) -> ModelSource:
+    import torchvision.models as tvm
+
+    builder = tvm.get_model_builder(name)
+    kwargs: dict[str, Any] = {"weights": None}
+    if "weights_backbone" in inspect.signature(builder).parameters:
+        kwargs["weights_backbone"] = None
+    if name in ("googlenet", "inception_v3"):
+        kwargs["init_weights"] = True   # silences torchvision's warning about the default changing
+    model = builder(**kwargs)
+    shape = (BATCH, 3, 16, 112, 112) if kind == "video" else (BATCH, 3, 224, 224)
+    if name.startswith("inception"):
+        shape = (BATCH, 3, 299, 299)
+    return ModelSource(model, (_randn(shape),), name)
+
+
+def _from_timm(name: str) -> ModelSource:
+    import timm
+
+    model = timm.create_model(name, pretrained=False)
+    size = timm.data.resolve_data_config({}, model=model)["input_size"]
+    return ModelSource(model, (_randn((BATCH, *size)),), f"timm:{name}")
+
+
+def _load_file(spec: str) -> ModelSource:
+    path_text, _, attr = spec.partition(".py:")
+    path = Path(path_text if spec.endswith(".py") and not attr else path_text + ".py")
+    if not path.is_file():
+        raise ConfigError(f"model file {str(path)!r} not found; check the path")
+    mod_name = f"_tapfinder_user_{abs(hash(path.resolve()))}"
+    loader_spec = importlib.util.spec_from_file_location(mod_name, path)
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[mod_name] = module
+    try:
+        loader_spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise ConfigError(f"syntax error in {path}:{e.lineno}: {e.msg}; fix the file and retry") from e
+    except Exception as e:
+        raise ConfigError(f"importing {path} failed: {type(e).__name__}: {e}") from e
+    obj, label = _pick_model(module, path, attr)
+    model = _instantiate(obj, label, path)
+    example = getattr(module, "example_input", None)
+    inputs = None
+    if callable(example):
+        value = example()
+        inputs = value if isinstance(value, tuple) else (value,)
+    return ModelSource(model, inputs, f"{path.name}:{label}")
+
+
+def _pick_model(module, path: Path, attr: str):
+    if attr:
+        if not hasattr(module, attr):
+            raise ConfigError(f"{path} has no {attr!r}; name a class, a factory or a module in the file")
+        return getattr(module, attr), attr
+    if callable(getattr(module, "build_model", None)):
+        return module.build_model, "build_model"
+    if isinstance(getattr(module, "model", None), nn.Module):
+        return module.model, "model"
+    classes = [v for v in vars(module).values() if inspect.isclass(v) and issubclass(v, nn.Module)
+               and v.__module__ == module.__name__]
+    if len(classes) == 1:
+        return classes[0], classes[0].__name__
+    if not classes:
+        raise ConfigError(f"{path} defines no model; add build_model(), a module-level `model`, "
+                          "or an nn.Module class")
+    names = ", ".join(c.__name__ for c in classes)
+    raise ConfigError(f"{path} defines several models ({names}); pick one with {path}:NAME")
+
+
+def _instantiate(obj, label: str, path: Path) -> nn.Module:
+    if isinstance(obj, nn.Module):
+        return obj
+    if not callable(obj):
+        raise ConfigError(f"{path}:{label} is not a model, a class or a factory")
+    try:
+        model = obj()
+    except TypeError as e:
+        raise ConfigError(f"{path}:{label}() needs arguments ({e}); add a build_model() factory "
+                          "that takes none") from e
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"{path}:{label}() returned {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def load_model(spec: str) -> ModelSource:
+    """Resolve a model name or file (see the module docstring).
+
+    Raises:
+        ConfigError: unknown name (with close matches), missing file, file without a model.
+    """
+    spec = spec.strip()
+    if spec.endswith(".onnx"):
+        raise ConfigError("ONNX files are not supported yet; inspect the PyTorch model instead")
+    if spec.endswith(".py") or ".py:" in spec:
+        return _load_file(spec)
+    prefix, _, rest = spec.partition(":")
+    if rest and prefix == "timm":
+        if rest not in _timm_names():
+            raise ConfigError(_unknown(rest, _timm_names(), "timm"))
+        return _from_timm(rest)
+    if rest and prefix in ("tv", "torchvision"):
+        tv = _torchvision_names()
+        if rest not in tv:
+            raise ConfigError(_unknown(rest, list(tv), "torchvision"))
+        return _from_torchvision(rest, tv[rest])
+    tv = _torchvision_names()
+    if spec in tv:
+        return _from_torchvision(spec, tv[spec])
+    timm_names = _timm_names()
+    if spec in timm_names:
+        return _from_timm(spec)
+    raise ConfigError(_unknown(spec, [*tv, *timm_names], "torchvision or timm"))
+
+
+def _unknown(name: str, known: list[str], where: str) -> str:
+    if not known:
+        return f"unknown model {name!r}: install the zoo extra (pip install 'tapfinder[zoo]') for {where} models"
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else "; give a torchvision or timm name or a .py file"
+    return f"unknown model {name!r}{hint}"
+
+
+def guess_example_inputs(model: nn.Module) -> tuple:
+    """An example input for a module that came without one, from its first weighted layer.
+
+    Raises:
+        ConfigError: when the first layer does not say what it takes.
+    """
+    for m in model.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            spatial = {1: (256,), 2: (224, 224), 3: (16, 112, 112)}[m.weight.dim() - 2]
+            return (_randn((BATCH, m.in_channels, *spatial)),)
+        if isinstance(m, nn.Linear):
+            return (_randn((BATCH, m.in_features)),)
+        if isinstance(m, nn.Embedding):
+            return (torch.randint(0, m.num_embeddings, (BATCH, 16), generator=torch.Generator().manual_seed(0)),)
+    raise ConfigError(f"cannot tell what {type(model).__name__} takes as input; pass example_inputs "
+                      "(or --input-shape)")

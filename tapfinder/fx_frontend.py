@@ -3,7 +3,7 @@
 The tracer is torch.fx's own, narrowed by one subclass (cf. torchvision's ``NodePathTracer``): it
 treats extra module types as leaves, wraps extra functions, and records which module calls returned
 which node, so a stage's output is called ``layer2`` and not ``relu_12``. When timm is installed its
-registry of untraceable modules and functions is used too, which is what lets fx reach timm's own
+registry of untraceable modules and functions is used too (when timm is imported), which is what lets fx reach timm's own
 coverage rather than plain ``symbolic_trace``'s.
 """
 from __future__ import annotations
@@ -49,12 +49,13 @@ class _PathTracer(fx.Tracer):
 
 
 def _timm_registry() -> tuple[list[type], list[Any]]:
-    """timm's registered no-trace modules and functions, when timm is already imported or installed."""
+    """timm's registered no-trace modules and functions, when timm is in use (already imported).
+
+    A model built with timm layers imported timm already; importing it for other models would cost
+    seconds and change nothing.
+    """
     if "timm" not in sys.modules:
-        try:
-            import timm  # noqa: F401  (importing registers timm's leaf modules)
-        except Exception:  # timm is optional; any import failure means "no registry"
-            return [], []
+        return [], []
     from timm.layers import _fx
 
     return list(_fx.get_notrace_modules()), list(_fx.get_notrace_functions())

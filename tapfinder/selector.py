@@ -14,8 +14,9 @@ to the output useless, and iMacHSR (Table 4) found near-input placement best.
 
 Which: the strongest candidates first (scores sum each rule's strongest weight: a stage output before
 a resolution drop beats a block output), spread along depth within a score tier: the first tier's
-picks sit at the centres of equal slices of that tier, later picks maximise the distance to those chosen,
-ties going to the shallower one. On a ResNet this picks stage outputs and never a node inside a block.
+picks sit at the centres of equal slices of that tier, later picks maximise the distance to those
+chosen and to the window's ends, ties going to the shallower one. On a ResNet this picks stage
+outputs and never a node inside a block.
 """
 from __future__ import annotations
 
@@ -97,32 +98,37 @@ def candidates_from(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tup
                             ctx.depth[node], round(frac, 4), sorted(best, key=lambda r: (-best[r], r)),
                             tuple(dict.fromkeys(f.reason for f in found)), round(sum(best.values()), 3),
                             whole, note))
-    out.sort(key=lambda c: (c.depth, ctx.order.index(c.name) if c.name in ctx.order else 0))
+    rank = {n: i for i, n in enumerate(ctx.order)}
+    out.sort(key=lambda c: (c.depth, rank.get(c.name, 0)))
     return out, (round(low, 4), round(high, 4))
 
 
-def _spread(eligible: list[TapPoint], m: int) -> list[TapPoint]:
+def _spread(eligible: list[TapPoint], m: int, window: tuple) -> list[TapPoint]:
     """Take the strongest candidates first; within a score tier, keep the picks far apart."""
     chosen: list[TapPoint] = []
     for score in sorted({c.score for c in eligible}, reverse=True):
         need = m - len(chosen)
-        taken = {c.depth for c in chosen}
-        tier = [c for c in eligible if c.score == score and c.depth not in taken]
-        tier = list({c.depth: c for c in reversed(tier)}.values())[::-1]   # one per depth, earliest
         if need <= 0:
             break
+        taken = {c.depth for c in chosen}
+        by_depth: dict[int, TapPoint] = {}
+        for c in eligible:   # one per depth, preferring a module's output to a bare op
+            if c.score == score and c.depth not in taken:
+                if c.depth not in by_depth or (c.name == c.module and by_depth[c.depth].name != by_depth[c.depth].module):
+                    by_depth[c.depth] = c
+        tier = list(by_depth.values())
         if len(tier) <= need:
             chosen += tier
         elif not chosen:
             # the centres of `need` equal slices of the tier, in depth order
             chosen += [tier[min(len(tier) - 1, int((k + 0.5) * len(tier) / need))] for k in range(need)]
         else:
-            for _ in range(need):
+            for _ in range(need):   # farthest from the points so far and from the window's ends
+                anchors = [*window, *(p.depth_frac for p in chosen)]
                 rest = [c for c in tier if c.depth not in {p.depth for p in chosen}]
                 if not rest:
                     break
-                chosen.append(max(rest, key=lambda c: (min(abs(c.depth_frac - p.depth_frac) for p in chosen),
-                                                       -c.depth)))
+                chosen.append(max(rest, key=lambda c: (min(abs(c.depth_frac - a) for a in anchors), -c.depth)))
     return sorted(chosen, key=lambda c: c.depth)
 
 
@@ -173,4 +179,4 @@ def choose(G: nx.DiGraph, ctx: Context, candidates: list[TapPoint], window: tupl
     if wanted > len(eligible):
         notes.append(f"asked for {wanted} points but only {len(eligible)} candidates are eligible")
     m = min(wanted, len(eligible))
-    return _spread(eligible, m), notes
+    return _spread(eligible, m, window), notes

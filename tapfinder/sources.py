@@ -1,6 +1,7 @@
 """Model sources: turn what the user typed into a module and an example input.
 
-``resnet50`` (torchvision, falling back to timm), ``tv:resnet50``, ``timm:convnext_tiny``,
+``cifar_resnet32`` (the papers' models, :mod:`tapfinder.models`), ``resnet50`` (torchvision,
+falling back to timm), ``tv:resnet50``, ``timm:convnext_tiny``,
 ``my_model.py`` (a ``build_model()`` factory, a module-level ``model``, or the file's only
 ``nn.Module`` class), ``my_model.py:Name``. Weights are never downloaded (``pretrained=False``).
 Example inputs come from the source (timm's ``input_size``, 224×224 images for torchvision, 112×112
@@ -177,13 +178,18 @@ def load_model(spec: str) -> ModelSource:
         if rest not in tv:
             raise ConfigError(_unknown(rest, list(tv), "torchvision"))
         return _from_torchvision(rest, tv[rest])
+    from .models import get_model, list_models
+
+    if spec in list_models():
+        model, shape = get_model(spec)
+        return ModelSource(model, (_randn(shape),), spec)
     tv = _torchvision_names()
     if spec in tv:
         return _from_torchvision(spec, tv[spec])
     timm_names = _timm_names()
     if spec in timm_names:
         return _from_timm(spec)
-    raise ConfigError(_unknown(spec, [*tv, *timm_names], "torchvision or timm"))
+    raise ConfigError(_unknown(spec, [*list_models(), *tv, *timm_names], "torchvision or timm"))
 
 
 def _unknown(name: str, known: list[str], where: str) -> str:

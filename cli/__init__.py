@@ -1,0 +1,1 @@
+"""The tapfinder command line (Typer + Rich): parses, calls the libraries, renders."""

@@ -1,0 +1,77 @@
+"""``tapfinder`` commands. Thin: options in, library call, renderers out; torch is imported lazily."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Find where to attach deep-supervision heads in any PyTorch model.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _root() -> None:
+    """Find where to attach deep-supervision heads in any PyTorch model."""
+
+
+def _fail(error: Exception, debug: bool) -> None:
+    if debug:
+        raise error
+    err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def inspect(
+    model: Annotated[str, typer.Argument(help="torchvision/timm name (resnet50, timm:convnext_tiny) or FILE.py[:NAME]")],
+    *,
+    points: Annotated[str, typer.Option(help="'auto' (about log D), a count, or comma-separated node names")] = "auto",
+    input_shape: Annotated[Optional[str], typer.Option("--input-shape", help="example input shape, e.g. 1,3,64,64")] = None,
+    all_candidates: Annotated[bool, typer.Option("--all", help="list every candidate with its reasons")] = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the selection as JSON to this file")] = None,
+    debug: Annotated[bool, typer.Option(help="show full tracebacks")] = False,
+) -> None:
+    """Preview where deep-supervision heads go: graph → candidates → about log D points."""
+    from tapfinder.errors import TapfinderError
+
+    from .render import render_candidates, render_points, render_profile, render_summary
+
+    start = time.perf_counter()
+    try:
+        from tapfinder.api import select_points
+        from tapfinder.profile import depth_profile
+        from tapfinder.selector import normalize_points
+        from tapfinder.sources import parse_input_shape
+
+        shape = parse_input_shape(input_shape) if input_shape else None
+        sel = select_points(model, points=normalize_points(points), input_shape=shape)
+    except TapfinderError as e:
+        _fail(e, debug)
+        return
+    seconds = time.perf_counter() - start
+    console.print(render_summary(sel, seconds))
+    console.print(render_points(sel))
+    console.print(render_profile(depth_profile(sel, width=min(60, max(console.width - 14, 20)))))
+    for note in sel.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    if all_candidates:
+        console.print(render_candidates(sel))
+    if json_out is not None:
+        try:
+            json_out.write_text(sel.to_json(indent=1))
+        except OSError as e:
+            _fail(TapfinderError(f"cannot write {json_out}: {e.strerror}; choose another path"), debug)
+        console.print(f"selection written to {json_out}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

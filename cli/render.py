@@ -1,0 +1,92 @@
+"""Pure renderers: library values in, Rich renderables out. No analysis happens here."""
+from __future__ import annotations
+
+import math
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["render_summary", "render_points", "render_profile", "render_candidates"]
+
+_SHADES = " ▁▂▃▄▅▆▇█"
+
+
+def _shape(shape) -> str:
+    return "×".join(str(d) for d in shape[1:]) if shape else "?"
+
+
+def render_summary(sel, wall: float) -> Table:
+    eligible = sum(c.eligible for c in sel.candidates)
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("model", sel.model)
+    table.add_row("input", ", ".join(str(tuple(s)) for s in sel.inputs))
+    table.add_row("depth D", f"{sel.depth} weighted layers on the longest path")
+    table.add_row("points M", f"{sel.m}  (auto: ⌊log₂D / 2⌋ = ⌊log₄ {sel.depth}⌋, 1..5)")
+    table.add_row("candidates", f"{len(sel.candidates)} marked by the rules, {eligible} eligible "
+                                f"(whole signal, depth {sel.window[0]:.0%}–{sel.window[1]:.0%})")
+    table.add_row("graph", f"torch.{sel.method} trace, shapes on {sel.shape_method} tensors, "
+                           f"{sel.graph.number_of_nodes()} nodes")
+    t = sel.timings
+    table.add_row("time", f"{t.get('graph', 0) + t.get('rules', 0):.2f} s analysis (trace + shapes "
+                          f"{t.get('graph', 0):.2f} s, rules + selection {t.get('rules', 0):.3f} s); "
+                          f"model built in {t.get('load', 0):.2f} s; {wall:.1f} s in all")
+    return table
+
+
+def render_points(sel) -> Table:
+    table = Table(title="Chosen tap points", title_justify="left", header_style="bold cyan")
+    table.add_column("#", justify="right")
+    table.add_column("point", no_wrap=True)
+    table.add_column("rules")
+    table.add_column("output", no_wrap=True)
+    table.add_column("depth", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("why", ratio=1)
+    for i, p in enumerate(sel.points, 1):
+        table.add_row(str(i), p.name, ", ".join(p.rules) or "named", _shape(p.shape),
+                      f"{p.depth_frac:.0%}", f"{p.score:g}",
+                      "; ".join(p.reasons) if p.reasons else "named by you")
+    return table
+
+
+def render_profile(columns) -> Group:
+    """Three strips along depth: resolution (taller = finer), channels (taller = wider), points (▲)."""
+    spatials = [c.spatial for c in columns if c.spatial]
+    sizes = [math.prod(s) for s in spatials]
+    chans = [c.channels for c in columns if c.channels]
+
+    def bar(value, values, style):
+        if not value or not values or max(values) <= 1:
+            return Text("·", style="dim")
+        top, low = math.log(max(values)), math.log(max(min(values), 1))
+        level = 1 + round((math.log(value) - low) / max(top - low, 1e-9) * (len(_SHADES) - 2))
+        return Text(_SHADES[level], style=style)
+
+    res, ch, marks = Text("resolution "), Text("channels   "), Text("points     ")
+    for c in columns:
+        res += bar(math.prod(c.spatial) if c.spatial else None, sizes, "green")
+        ch += bar(c.channels, chans, "blue")
+        marks += Text("▲" if c.points else " ", style="bold red")
+    scale = Text("depth      0%" + " " * max(len(columns) - 7, 1) + "100%", style="dim")
+    fmt = lambda s: "×".join(map(str, s)) if s else "flat"  # noqa: E731
+    finest = max(spatials, key=math.prod, default=None)
+    coarsest = min(spatials, key=math.prod, default=None)
+    legend = Text(f"           resolution {fmt(finest)} → {fmt(coarsest)}, "
+                  f"channels {min(chans, default=0)} → {max(chans, default=0)}", style="dim")
+    return Group(Text("Depth profile", style="bold"), scale, res, ch, marks, legend)
+
+
+def render_candidates(sel) -> Table:
+    table = Table(title="All candidates", title_justify="left", header_style="bold cyan")
+    for col in ("point", "depth", "score", "eligible", "reasons"):
+        table.add_column(col, justify="right" if col in ("depth", "score") else "left")
+    chosen = set(sel.names)
+    for c in sel.candidates:
+        status = "chosen" if c.name in chosen else ("yes" if c.eligible else c.note)
+        table.add_row(c.name, f"{c.depth_frac:.0%}", f"{c.score:g}",
+                      Text(status, style="bold green" if c.name in chosen else ("" if c.eligible else "dim")),
+                      "; ".join(c.reasons))
+    return table

@@ -1,0 +1,65 @@
+"""CIFAR ResNets of He et al. (2016), the backbones of the DKS CIFAR-100 experiments.
+
+Three stages of ``n`` basic blocks at 16/32/64 channels on 32×32 inputs, depth 6n + 2; shortcuts
+that change shape subsample and zero-pad channels (option A), so every weight sits on the main path.
+"""
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import nn
+
+from . import register_model
+
+__all__ = ["CifarResNet", "cifar_resnet"]
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.pad = cout - cin
+        self.stride = stride
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        shortcut = x
+        if self.stride != 1 or self.pad:
+            shortcut = F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+        return F.relu(out + shortcut)
+
+
+class CifarResNet(nn.Module):
+    def __init__(self, depth: int = 32, num_classes: int = 100):
+        super().__init__()
+        if (depth - 2) % 6:
+            raise ValueError(f"CIFAR ResNet depth must be 6n + 2, got {depth}")
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        stages, cin = [], 16
+        for i, cout in enumerate((16, 32, 64)):
+            blocks = [_BasicBlock(cin if j == 0 else cout, cout, 2 if (i and j == 0) else 1) for j in range(n)]
+            stages.append(nn.Sequential(*blocks))
+            cin = cout
+        self.layer1, self.layer2, self.layer3 = stages
+        self.fc = nn.Linear(64, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+def cifar_resnet(depth: int, num_classes: int = 100) -> CifarResNet:
+    return CifarResNet(depth, num_classes)
+
+
+for _depth in (20, 32, 56, 110, 1202):
+    register_model(f"cifar_resnet{_depth}", (2, 3, 32, 32))(lambda d=_depth: CifarResNet(d))

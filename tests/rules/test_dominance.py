@@ -1,0 +1,31 @@
+from tapfinder.dominance import whole_signal
+from tapfinder.rules import get_analyzers, is_registered
+from tests.graphs import build, context, residual_net
+
+
+def test_branch_nodes_are_not_whole_signal():
+    G = residual_net()
+    whole = whole_signal(G)
+    assert {"c1", "b1.add", "b2.add", "down", "fc"} <= whole
+    assert not {"b1.conv", "b2.conv"} & whole
+
+
+def test_parameter_only_branch_does_not_break_dominance():
+    # a class token (no input ancestry) concatenated to the patches
+    T = (2, 5, 8)
+    G = build([
+        ("x", "input", (2, 3, 8, 8), []),
+        ("embed", "conv", (2, 8, 2, 2), ["x"]),
+        ("tokens", "reshape", (2, 4, 8), ["embed"]),
+        ("cls", "reshape", (2, 1, 8), []),
+        ("cat", "cat", T, ["cls", "tokens"]),
+        ("fc", "linear", (2, 5, 10), ["cat"]),
+    ])
+    assert {"embed", "tokens", "cat"} <= whole_signal(G)
+    assert "cls" not in context(G).idom
+
+
+def test_every_rule_is_registered():
+    assert set(get_analyzers()) == {"attention", "bottleneck", "downsampling", "norm_activation",
+                                    "skip_fusion", "stage_boundary"}
+    assert is_registered("downsampling") and not is_registered("nope")

@@ -41,6 +41,9 @@ def inspect(
 
     from .render import render_candidates, render_points, render_profile, render_summary
 
+    if json_out is not None and not json_out.parent.is_dir():
+        _fail(TapfinderError(f"cannot write {json_out}: folder {json_out.parent} does not exist; "
+                             "create it or choose another path"), debug)
     start = time.perf_counter()
     try:
         from tapfinder.api import select_points

@@ -84,10 +84,10 @@ def select_points(model, example_inputs=None, points="auto", *, input_shape=None
     --------
     >>> from torch import nn
     >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3), nn.ReLU(),
-    ...                     nn.MaxPool2d(2), nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(10))
+    ...                     nn.MaxPool2d(2), nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(128, 10))
     >>> sel = select_points(net, torch.randn(2, 3, 32, 32))
     >>> sel.depth, sel.names
-    (4, ['1'])
+    (4, ['4'])
     """
     wanted = normalize_points(points)
     start = time.perf_counter()

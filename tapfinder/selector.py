@@ -61,6 +61,8 @@ def normalize_points(points) -> "str | int | list[str]":
         if points < 1:
             raise ConfigError(f"points must be at least 1, got {points}; use 'auto' for the default")
         return points
+    if not isinstance(points, (str, list, tuple)):
+        raise ConfigError(f"points must be 'auto', a count or node names, got {points!r}")
     names = [p.strip() for p in points.split(",")] if isinstance(points, str) else list(points)
     if not names or not all(isinstance(n, str) and n for n in names):
         raise ConfigError(f"points must be 'auto', a count or node names, got {points!r}")
@@ -159,7 +161,9 @@ def _named(G, ctx, candidates, names) -> list[TapPoint]:
         if node not in ctx.idom or info["shape"] is None:
             raise ConfigError(f"{name!r} is not a tensor on the input-to-output path; pick another node")
         if node not in ctx.whole and node not in ctx.skips:
-            after = next((n for n in ctx.order[ctx.order.index(node):] if n in ctx.whole), None)
+            later = [n for n in ctx.order[ctx.order.index(node):] if n in ctx.whole]
+            same = [n for n in later if later and ctx.depth[n] == ctx.depth[later[0]]]
+            after = next((n for n in same if G.nodes[n]["tf"]["outputs_of"]), later[0] if later else None)
             raise ConfigError(f"{name!r} sits inside a branch and sees only part of the signal; "
                               f"tap the merged output instead{f' ({after!r})' if after else ''}")
         point = by_name.get(node) or TapPoint(node, (info["outputs_of"] or (info["module"],))[0],
@@ -174,9 +178,10 @@ def choose(G: nx.DiGraph, ctx: Context, candidates: list[TapPoint], window: tupl
     if isinstance(points, list):
         return _named(G, ctx, candidates, points), []
     eligible = [c for c in candidates if c.eligible]
+    places = len({c.depth for c in eligible})    # candidates at one depth are one place
     wanted = auto_count(ctx.D) if points == "auto" else points
     notes = []
-    if wanted > len(eligible):
-        notes.append(f"asked for {wanted} points but only {len(eligible)} candidates are eligible")
-    m = min(wanted, len(eligible))
+    if wanted > places:
+        notes.append(f"asked for {wanted} points but eligible candidates sit at only {places} distinct depths")
+    m = min(wanted, places)
     return _spread(eligible, m, window), notes

@@ -39,11 +39,11 @@ class ModelSource:
 def parse_input_shape(text: str) -> tuple[int, ...]:
     """``"1,3,64,64"`` → ``(1, 3, 64, 64)``.
 
-    >>> parse_input_shape("1, 3,64,64")
-    (1, 3, 64, 64)
+    >>> parse_input_shape("1, 3,64,64"), parse_input_shape("2x3x32x32")
+    ((1, 3, 64, 64), (2, 3, 32, 32))
     """
     try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
     except ValueError:
         shape = ()
     if not shape or any(d <= 0 for d in shape):

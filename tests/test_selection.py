@@ -1,0 +1,106 @@
+"""select_points on the papers' and the zoos' models, named points, JSON, and bad input."""
+import pytest
+import torch
+
+from tapfinder import ConfigError, NodeNotFoundError, Selection, TapPoint, select_points
+from tapfinder.selector import auto_count, normalize_points
+from tests.assets.models import Plain1D, TinyResNet, TinyTransformer, TinyUNet
+
+X = torch.randn(2, 3, 32, 32)
+tv = pytest.importorskip("torchvision")
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("resnet18", {"layer1", "layer2", "layer3"}),
+    ("resnet50", {"layer1", "layer2", "layer3"}),
+])
+def test_torchvision_resnets_get_stage_outputs(name, expected):
+    sel = select_points(name)
+    assert sel.m == auto_count(sel.depth) == 2
+    assert set(sel.names) <= expected
+
+
+def test_resnet18_depth_counts_weighted_layers():
+    assert select_points("resnet18").depth == 18
+
+
+def test_cifar_resnet_stage_outputs():
+    sel = select_points("cifar_resnet32")
+    assert sel.depth == 32 and sel.names == ["layer1", "layer2"]
+
+
+def test_points_are_never_inside_a_branch():
+    sel = select_points(TinyResNet(), X, points=4)
+    assert all(p.whole_signal for p in sel.points)
+    branch = [c for c in sel.candidates if not c.whole_signal]
+    assert branch and all("branch" in c.note for c in branch)   # listed, with the reason
+
+
+def test_transformer_blocks_are_stage_boundaries():
+    sel = select_points(TinyTransformer(depth=8), X, points=2)
+    assert all(p.name.startswith("blocks.") for p in sel.points)
+    assert any("attention" in c.rules for c in sel.candidates)
+
+
+def test_unet_may_tap_skip_sources():
+    sel = select_points(TinyUNet(), X)
+    skip = [c for c in sel.candidates if any("skip source" in r for r in c.reasons)]
+    assert skip and all(c.whole_signal for c in skip)
+
+
+def test_plain_1d_cnn_points_sit_before_its_downsamplings():
+    sel = select_points(Plain1D(depth=16), torch.randn(2, 1, 64))
+    assert all("downsampling" in p.rules for p in sel.points)
+
+
+def test_named_points_and_aliases():
+    sel = select_points(TinyResNet(), X, points=["layer1", "layer2.1"])   # layer2.1 is layer2's alias
+    assert sel.names == ["layer1", "layer2"]
+
+
+def test_unknown_point_suggests_names():
+    with pytest.raises(NodeNotFoundError, match="did you mean layer1"):
+        select_points(TinyResNet(), X, points=["layer01"])
+
+
+def test_point_inside_a_branch_is_refused_with_the_fix():
+    with pytest.raises(ConfigError, match="inside a branch.*'layer1.0'"):
+        select_points(TinyResNet(), X, points=["layer1.0.conv1"])
+
+
+def test_json_round_trip():
+    sel = select_points(TinyResNet(), X)
+    back = Selection.from_json(sel.to_json())
+    assert back == sel
+    assert set(back.graph.nodes) == set(sel.graph.nodes)
+    assert isinstance(back.points[0], TapPoint) and back.points[0].shape == sel.points[0].shape
+
+
+def test_not_a_selection_file():
+    with pytest.raises(ConfigError, match="not a tapfinder selection"):
+        Selection.from_json('{"format": "other"}')
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, "", "a,,b", 3.5])
+def test_bad_points_values(bad):
+    if bad == "":
+        assert normalize_points(bad) == "auto"
+        return
+    with pytest.raises(ConfigError):
+        normalize_points(bad)
+
+
+def test_more_points_than_candidates_is_a_note_not_an_error():
+    sel = select_points(TinyResNet(), X, points=50)
+    assert sel.m < 50 and "eligible" in sel.notes[0]
+
+
+def test_model_without_example_input_gets_a_guess():
+    sel = select_points(torch.nn.Sequential(torch.nn.Conv1d(2, 4, 3), torch.nn.ReLU(), torch.nn.Conv1d(4, 4, 3)))
+    assert sel.inputs == [(2, 2, 256)]
+
+
+def test_timm_model_by_name():
+    pytest.importorskip("timm")
+    sel = select_points("timm:resnet18")
+    assert set(sel.names) <= {"layer1", "layer2", "layer3"}

@@ -1,0 +1,69 @@
+"""Model sources: names, files, and every way a file or name can be wrong."""
+import textwrap
+
+import pytest
+
+from tapfinder.errors import ConfigError
+from tapfinder.sources import load_model, parse_input_shape
+
+ASSET = "tests/assets/model_file.py"
+
+
+def _write(tmp_path, body, name="m.py"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return str(path)
+
+
+def test_file_with_factory_and_example_input():
+    src = load_model(ASSET)
+    assert type(src.model).__name__ == "Net" and src.example_inputs[0].shape == (2, 3, 32, 32)
+    assert src.name == "model_file.py:build_model"
+
+
+def test_file_with_named_class():
+    assert type(load_model(f"{ASSET}:Net").model).__name__ == "Net"
+
+
+def test_file_with_module_level_model(tmp_path):
+    path = _write(tmp_path, "from torch import nn\nmodel = nn.Sequential(nn.Linear(4, 4))\n")
+    assert load_model(path).name.endswith(":model")
+
+
+@pytest.mark.parametrize("body, message", [
+    ("def f(:\n    pass\n", r"syntax error in .*m.py:1"),
+    ("x = 1\n", "defines no model"),
+    ("from torch import nn\nclass A(nn.Module):\n    pass\nclass B(nn.Module):\n    pass\n",
+     r"several models \(A, B\); pick one with"),
+    ("from torch import nn\nclass A(nn.Module):\n    def __init__(self, width):\n        super().__init__()\n",
+     "needs arguments"),
+    ("raise RuntimeError('boom')\n", "importing .* failed: RuntimeError: boom"),
+])
+def test_bad_model_files(tmp_path, body, message):
+    with pytest.raises(ConfigError, match=message):
+        load_model(_write(tmp_path, body))
+
+
+def test_missing_file_and_missing_name():
+    with pytest.raises(ConfigError, match="not found"):
+        load_model("nope/missing.py")
+    with pytest.raises(ConfigError, match="has no 'Nope'"):
+        load_model(f"{ASSET}:Nope")
+
+
+def test_unknown_name_suggests_close_matches():
+    pytest.importorskip("torchvision")
+    with pytest.raises(ConfigError, match="did you mean resnet50"):
+        load_model("resnet5O")
+
+
+def test_plain_name_falls_back_to_timm():
+    pytest.importorskip("timm")
+    src = load_model("convnext_atto")          # not a torchvision name
+    assert src.name == "timm:convnext_atto" and src.example_inputs[0].shape[0] == 2
+
+
+@pytest.mark.parametrize("text", ["", "a,b", "1,-3", "0", "1,3,,x"])
+def test_bad_input_shapes(text):
+    with pytest.raises(ConfigError, match="--input-shape"):
+        parse_input_shape(text)

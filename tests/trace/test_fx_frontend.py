@@ -1,0 +1,75 @@
+import pytest
+import torch
+
+from tapfinder.api import build_graph
+from tapfinder.errors import TraceError
+from tests.assets.models import Plain1D, TinyResNet, TinyTransformer, TinyUNet, ValueDependent
+
+X = torch.randn(2, 3, 32, 32)
+
+
+def test_nodes_are_named_by_module_path():
+    G = build_graph(TinyResNet(), X)
+    assert {"stem", "layer1", "layer2", "layer3", "fc"} <= set(G.nodes)
+    assert "layer1.0.add" in G           # an op inside a block: owner path + op name
+    info = G.nodes["layer2"]["tf"]
+    assert info["shape"] == (2, 32, 16, 16) and info["spatial"] == (16, 16) and info["channels"] == 32
+    assert "layer2.1" in info["aliases"]  # the last block's output is the stage's output
+
+
+def test_graph_holds_only_tensor_dataflow():
+    G = build_graph(TinyTransformer(), X)
+    assert all(G.nodes[n]["tf"]["shape"] is not None or G.out_degree(n) for n in G)
+    assert G.graph["outputs"] == ["head"] and G.graph["inputs"] == ["x"]
+
+
+def test_weighted_nodes_and_layout():
+    G = build_graph(TinyTransformer(hand=False), X)
+    assert G.nodes["embed"]["tf"]["weighted"] and not G.nodes["blocks.0.norm1"]["tf"]["weighted"]
+    assert G.nodes["blocks.0.attn"]["tf"]["op"] == "attention"
+    tokens = G.nodes["blocks.0"]["tf"]
+    assert tokens["layout"] == "channels_last" and tokens["channels"] == 16 and tokens["spatial"] == (64,)
+
+
+def test_model_is_left_as_found():
+    model = TinyResNet()
+    model.eval()
+    model.layer1.train()                      # mixed modes must survive
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    build_graph(model, X)
+    assert not model.training and model.layer1.training and not model.layer2.training
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)   # BN running stats untouched
+
+
+def test_shapes_fall_back_to_real_tensors_when_meta_cannot_run():
+    G = build_graph(ValueDependent(), X)
+    assert G.graph["shape_method"] in ("fake", "real")
+    assert G.nodes["conv"]["tf"]["shape"] == (2, 8, 32, 32)
+
+
+def test_one_dimensional_signals():
+    G = build_graph(Plain1D(), torch.randn(2, 1, 64))
+    assert G.nodes["features.9"]["tf"]["spatial"] == (32,)    # after the first stride-2 conv
+    assert G.nodes["features.17"]["tf"]["spatial"] == (16,)   # after the second
+
+
+def test_unet_skip_sources_found():
+    from tapfinder.rules import build_context
+    G = build_graph(TinyUNet(), X)
+    ctx = build_context(G)
+    assert {"enc1", "enc2"} <= set(ctx.skips)
+
+
+def test_wrong_input_shape_is_a_trace_error_naming_the_node():
+    with pytest.raises(TraceError, match="input-shape"):
+        build_graph(TinyResNet(), torch.randn(2, 5, 32, 32))
+
+
+def test_untraceable_control_flow_is_a_trace_error():
+    class Branchy(torch.nn.Module):
+        def forward(self, x):
+            return x if x.sum() > 0 else -x
+
+    with pytest.raises(TraceError, match="torch.fx could not trace"):
+        build_graph(Branchy(), X)

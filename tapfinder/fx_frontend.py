@@ -8,6 +8,7 @@ coverage rather than plain ``symbolic_trace``'s.
 """
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 from typing import Any, Iterable, Sequence
@@ -41,10 +42,15 @@ class _PathTracer(fx.Tracer):
 
     def call_module(self, m, forward, args, kwargs):
         out = super().call_module(m, forward, args, kwargs)
+        path = self.path_of_module(m)
+        if not path:
+            return out
         if isinstance(out, fx.Proxy):
-            path = self.path_of_module(m)
-            if path:
-                self.outputs_of.setdefault(out.node, []).append(path)
+            self.outputs_of.setdefault(out.node, []).append(path)
+        elif isinstance(out, (tuple, list)):   # (x, extra) pairs and multi-branch lists
+            proxies = [(i, o) for i, o in enumerate(out) if isinstance(o, fx.Proxy)]
+            for rank, (i, o) in enumerate(proxies):
+                self.outputs_of.setdefault(o.node, []).append(path if rank == 0 else f"{path}[{i}]")
         return out
 
 
@@ -61,10 +67,28 @@ def _timm_registry() -> tuple[list[type], list[Any]]:
     return list(_fx.get_notrace_modules()), list(_fx.get_notrace_functions())
 
 
+def _defaults_after(model: nn.Module, n_inputs: int | None) -> dict | None:
+    """Optional forward arguments beyond the example inputs, fixed to their defaults.
+
+    Traced as placeholders, ``mask=None`` would look like a tensor to ``if mask is not None``.
+    """
+    if n_inputs is None:
+        return None
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    fixed = {p.name: p.default for p in positional[n_inputs:] if p.default is not p.empty}
+    return fixed or None
+
+
 def trace_fx(model: nn.Module, *, leaf_modules: Iterable[type] = (),
              autowrap_functions: Iterable[Any] = (), use_timm_registry: bool = True,
-             ) -> tuple[fx.Graph, _PathTracer]:
+             n_inputs: int | None = None) -> tuple[fx.Graph, _PathTracer]:
     """Symbolically trace ``model`` in its current train/eval mode.
+
+    With ``n_inputs``, optional forward arguments after the first ``n_inputs`` keep their defaults.
 
     Raises:
         TraceError: when fx cannot trace the model (data-dependent control flow and the like).
@@ -76,7 +100,7 @@ def trace_fx(model: nn.Module, *, leaf_modules: Iterable[type] = (),
         wrapped += timm_fns
     tracer = _PathTracer(leaves, wrapped)
     try:
-        graph = tracer.trace(model)
+        graph = tracer.trace(model, concrete_args=_defaults_after(model, n_inputs))
     except Exception as e:  # fx raises many types (TraceError, TypeError, RuntimeError, ...)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TraceError(f"torch.fx could not trace {type(model).__name__}: {first}") from e
@@ -133,7 +157,7 @@ def build_fx_graph(model: nn.Module, example_inputs: tuple, *, leaf_modules: Ite
     left exactly as found: parameters and buffers are never written.
     """
     graph, tracer = trace_fx(model, leaf_modules=leaf_modules, autowrap_functions=autowrap_functions,
-                             use_timm_registry=use_timm_registry)
+                             use_timm_registry=use_timm_registry, n_inputs=len(example_inputs))
     values, shape_method = propagate_shapes(graph, model, example_inputs)
     G = new_graph("fx")
     G.graph["shape_method"] = shape_method
@@ -186,5 +210,34 @@ def build_fx_graph(model: nn.Module, example_inputs: tuple, *, leaf_modules: Ite
         for src in node.all_input_nodes:
             if src in keys:
                 G.add_edge(keys[src], keys[node])
+    _alias_uncalled_containers(G)
     annotate_layout(G)
     return G
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = path.split(".") if path else []
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def _alias_uncalled_containers(G: nx.DiGraph) -> None:
+    """Name the output of modules that are never called (a ModuleList iterated in a loop).
+
+    A module's output is where the signal leaves its subtree; when exactly one node does, that node
+    answers to the module's path too (as an alias), so ``blocks.0`` of a ModuleList is found.
+    """
+    named = {p for n in G for p in (*G.nodes[n]["tf"]["outputs_of"], *G.nodes[n]["tf"]["aliases"])}
+    exits: dict[str, set] = {}
+    for u in G:
+        inside = set(_ancestors(G.nodes[u]["tf"]["module"]))
+        if not inside:
+            continue
+        succs = list(G.successors(u)) or [None]
+        for v in succs:
+            left = inside - set(_ancestors(G.nodes[v]["tf"]["module"])) if v is not None else inside
+            for path in left:
+                exits.setdefault(path, set()).add(u)
+    for path, nodes in exits.items():
+        if path not in named and len(nodes) == 1 and path in G.graph["modules"]:
+            (node,) = nodes
+            G.nodes[node]["tf"]["aliases"] = (*G.nodes[node]["tf"]["aliases"], path)

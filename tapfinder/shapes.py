@@ -86,8 +86,8 @@ class _Program(nn.Module):
 
 
 def _state(root: nn.Module) -> dict[str, torch.Tensor]:
-    return {**dict(root.named_parameters(remove_duplicate=False)),
-            **dict(root.named_buffers(remove_duplicate=False))}
+    """Parameters and buffers, each tied tensor once (functional_call re-ties the aliases)."""
+    return {**dict(root.named_parameters()), **dict(root.named_buffers())}
 
 
 def _run_meta(graph, root, inputs):
@@ -107,7 +107,7 @@ def _run_fake(graph, root, inputs):
 
 
 def _run_real(graph, root, inputs):
-    buffers = {f"root.{k}": v.clone() for k, v in root.named_buffers(remove_duplicate=False)}
+    buffers = {f"root.{k}": v.clone() for k, v in root.named_buffers()}
     with torch.no_grad():
         return torch.func.functional_call(_Program(root, graph), buffers, inputs, strict=False)
 

@@ -67,3 +67,15 @@ def test_plain_name_falls_back_to_timm():
 def test_bad_input_shapes(text):
     with pytest.raises(ConfigError, match="--input-shape"):
         parse_input_shape(text)
+
+
+def test_zoo_models_never_download(monkeypatch):
+    tvm = pytest.importorskip("torchvision.models")
+    import torch.hub
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("tried to download weights")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    for name in tvm.list_models(module=tvm.segmentation)[:3] + ["resnet18", "googlenet"]:
+        load_model(name)

@@ -1,0 +1,205 @@
+"""Zoo benchmark: fx coverage (plain symbolic_trace vs tapfinder's tracer) and agreement with model authors.
+
+Coverage: over every torchvision classification and segmentation model and a stratified timm sample
+(up to --per-family models from every timm family, evenly spaced through its sorted list), does plain
+``torch.fx.symbolic_trace`` trace it, does tapfinder's fx frontend (timm's leaf modules and wrapped
+functions registered), and does the whole ``select_points`` return a selection.
+
+Agreement: timm's hand-written ``feature_info`` lists each stage's output; for every sampled timm
+model tapfinder handles, the candidate set should contain every ``feature_info`` module output but
+the last stage's (bar: ≥ 95 % of those modules). Entries naming a module the model does not have
+(timm metadata slips such as ``block.0`` in twins) are counted apart and left out of the share. torchvision ResNet-18/50/101/152 must get stage
+outputs (layer1..layer3) as points.
+
+Models are built with pretrained=False, on the meta device where their constructor allows (no
+memory, no compute), and run in parallel worker processes with one torch thread each.
+
+    python benchmarks/zoo.py [--per-family 3] [--workers 2] [--limit N]
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import signal
+import sys
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._common import print_table, write_results  # noqa: E402
+
+TIMEOUT_S = 180
+
+
+def _sample(per_family: int) -> list[tuple[str, str, str]]:
+    import timm
+    import torchvision.models as tvm
+
+    jobs = [("torchvision", "classification", n) for n in tvm.list_models(module=tvm)]
+    jobs += [("torchvision", "segmentation", n) for n in tvm.list_models(module=tvm.segmentation)]
+    for family in sorted(timm.list_modules()):
+        names = sorted(timm.list_models(module=family))
+        if not names:
+            continue
+        k = min(per_family, len(names))
+        picks = sorted({names[round(i * (len(names) - 1) / max(k - 1, 1))] for i in range(k)})
+        jobs += [("timm", family, n) for n in picks]
+    return jobs
+
+
+def _build(source: str, name: str):
+    import torch
+
+    def make():
+        if source == "timm":
+            import timm
+            return timm.create_model(name, pretrained=False)
+        import torchvision.models as tvm
+        from tapfinder.sources import load_model
+        return load_model(f"tv:{name}").model
+
+    try:
+        with torch.device("meta"):
+            model, device = make(), "meta"
+    except Exception:
+        model, device = make(), "cpu"
+    if source == "timm":
+        import timm
+        size = timm.data.resolve_data_config({}, model=model)["input_size"]
+    else:
+        size = (3, 299, 299) if name == "inception_v3" else (3, 224, 224)
+    return model, torch.randn(2, *size), device
+
+
+def _run(job):
+    source, family, name = job
+    import torch
+
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    signal.alarm(TIMEOUT_S)
+    out = dict(source=source, family=family, name=name, plain_fx=False, ours_trace=False, selection=False,
+               error="", feature_modules=0, feature_hits=0, feature_misses=[], feature_absent=[], points=[],
+               seconds=0.0)
+    start = time.perf_counter()
+    try:
+        model, x, out["device"] = _build(source, name)
+        model.train()
+        try:
+            torch.fx.symbolic_trace(model)
+            out["plain_fx"] = True
+        except Exception:
+            pass
+        from tapfinder.fx_frontend import trace_fx
+        try:
+            trace_fx(model)
+            out["ours_trace"] = True
+        except Exception as e:
+            out["error"] = f"trace: {str(e)[:160]}"
+        if out["ours_trace"]:
+            from tapfinder import select_points
+            from tapfinder.errors import TapfinderError
+            from tapfinder.selector import resolve_name
+            try:
+                sel = select_points(model, x)
+                out["selection"] = True
+                out["points"] = sel.names
+                out["depth"] = sel.depth
+                cands = {c.name for c in sel.candidates}
+                info = getattr(model, "feature_info", None)
+                modules = [f["module"] for f in info][:-1] if isinstance(info, list) and info else []
+                present = dict(model.named_modules())
+                out["feature_absent"] = [m for m in modules if m not in present]   # timm metadata slips
+                modules = [m for m in modules if m in present]
+                out["feature_modules"] = len(modules)
+                for module in modules:
+                    try:
+                        hit = resolve_name(sel.graph, module) in cands
+                    except TapfinderError:
+                        hit = False
+                    out["feature_hits"] += hit
+                    if not hit:
+                        out["feature_misses"].append(module)
+            except Exception as e:
+                out["error"] = f"select: {str(e)[:160]}"
+    except Exception as e:
+        out["error"] = f"build: {type(e).__name__}: {str(e)[:160]}"
+    finally:
+        signal.alarm(0)
+    out["seconds"] = round(time.perf_counter() - start, 2)
+    return out
+
+
+def _timeout(signum, frame):
+    raise TimeoutError(f"over {TIMEOUT_S} s")
+
+
+def _init():
+    signal.signal(signal.SIGALRM, _timeout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--per-family", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=0)
+    args = parser.parse_args()
+    jobs = _sample(args.per_family)
+    if args.limit:
+        jobs = jobs[: args.limit]
+    start = time.perf_counter()
+    with mp.get_context("spawn").Pool(args.workers, initializer=_init, maxtasksperchild=8) as pool:
+        results = []
+        for i, r in enumerate(pool.imap_unordered(_run, jobs), 1):
+            results.append(r)
+            if i % 25 == 0:
+                print(f"  {i}/{len(jobs)} models, {time.perf_counter() - start:.0f} s", flush=True)
+    results.sort(key=lambda r: (r["source"], r["family"], r["name"]))
+
+    rows = []
+    for label, subset in (("torchvision classification", [r for r in results if r["family"] == "classification"]),
+                          ("torchvision segmentation", [r for r in results if r["family"] == "segmentation"]),
+                          ("timm sample", [r for r in results if r["source"] == "timm"])):
+        built = [r for r in subset if not r["error"].startswith("build")]
+        n = len(built)
+        rows.append([label, n, f"{sum(r['plain_fx'] for r in built) / max(n, 1):.1%}",
+                     f"{sum(r['ours_trace'] for r in built) / max(n, 1):.1%}",
+                     f"{sum(r['selection'] for r in built) / max(n, 1):.1%}"])
+    print_table("Coverage (train mode, pretrained=False)", ["source", "models built", "plain symbolic_trace",
+                                                            "tapfinder fx trace", "select_points"], rows)
+    families = len({r["family"] for r in results if r["source"] == "timm"})
+    print(f"timm sample: {sum(r['source'] == 'timm' for r in results)} models from {families} families")
+
+    timm_ok = [r for r in results if r["source"] == "timm" and r["selection"]]
+    total = sum(r["feature_modules"] for r in timm_ok)
+    hits = sum(r["feature_hits"] for r in timm_ok)
+    misses = defaultdict(list)
+    for r in timm_ok:
+        for m in r["feature_misses"]:
+            misses[r["family"]].append(f"{r['name']}:{m}")
+    absent = [f"{r['name']}:{m}" for r in timm_ok for m in r["feature_absent"]]
+    print_table("Agreement with timm feature_info (all stages but the last)",
+                ["models", "feature modules", "in candidate set", "share (≥ 95%)", "named but not in the model"],
+                [[len(timm_ok), total, hits, f"{hits / max(total, 1):.1%}", len(absent)]])
+    if absent:
+        print("feature_info entries naming modules the model does not have (left out of the share): "
+              + ", ".join(absent[:12]) + (" ..." if len(absent) > 12 else ""))
+    if misses:
+        print_table("Misses by family", ["family", "misses", "examples"],
+                    [[f, len(v), ", ".join(v[:3])] for f, v in sorted(misses.items(), key=lambda kv: -len(kv[1]))])
+    resnets = {r["name"]: r["points"] for r in results if r["source"] == "torchvision"
+               and r["name"] in ("resnet18", "resnet50", "resnet101", "resnet152")}
+    print_table("torchvision ResNets: chosen points", ["model", "points", "all stage outputs"],
+                [[k, ",".join(v), set(v) <= {"layer1", "layer2", "layer3"} and bool(v)] for k, v in resnets.items()])
+    failed = [r for r in results if r["error"]]
+    if failed:
+        print_table("Failures", ["model", "error"], [[f"{r['source']}:{r['name']}", r["error"][:110]] for r in failed])
+    print(f"\n{len(results)} models in {time.perf_counter() - start:.0f} s")
+    write_results("zoo", {"per_family": args.per_family, "results": results,
+                          "agreement": {"modules": total, "hits": hits}})
+
+
+if __name__ == "__main__":
+    main()

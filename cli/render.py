@@ -27,8 +27,11 @@ def render_summary(sel, wall: float) -> Table:
     table.add_row("points M", f"{sel.m}  (auto: ⌊log₂D / 2⌋ = ⌊log₄ {sel.depth}⌋, 1..5)")
     table.add_row("candidates", f"{len(sel.candidates)} marked by the rules, {eligible} eligible "
                                 f"(whole signal, depth {sel.window[0]:.0%}–{sel.window[1]:.0%})")
-    table.add_row("graph", f"torch.{sel.method} trace, shapes on {sel.shape_method} tensors, "
-                           f"{sel.graph.number_of_nodes()} nodes")
+    method = {"fx": "torch.fx trace", "export": "torch.export (non-strict)", "record": "recorded forward pass",
+              "onnx": "ONNX graph"}.get(sel.method, sel.method)
+    table.add_row("graph", f"{method}, shapes on {sel.shape_method} tensors, {sel.graph.number_of_nodes()} nodes")
+    for frontend, why in sel.fallbacks:
+        table.add_row("", Text(f"{frontend} failed: {why}", style="yellow"))
     t = sel.timings
     table.add_row("time", f"{t.get('graph', 0) + t.get('rules', 0):.2f} s analysis (trace + shapes "
                           f"{t.get('graph', 0):.2f} s, rules + selection {t.get('rules', 0):.3f} s); "

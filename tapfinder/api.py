@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, TraceError
-from .fx_frontend import build_fx_graph
+from .frontends import build_model_graph
 from .rules import build_context, run_analyzers
 from .selection import Selection
 from .selector import candidates_from, choose, normalize_points
@@ -53,11 +53,13 @@ def _resolve(model, example_inputs, input_shape):
     return model, _as_inputs(example_inputs), name
 
 
-def build_graph(model: nn.Module, example_inputs) -> nx.DiGraph:
-    """The model graph of ``model`` in train mode (the graph that taps train on)."""
+def build_graph(model: nn.Module, example_inputs, methods: tuple[str, ...] = ("fx", "export", "record"),
+                ) -> nx.DiGraph:
+    """The model graph of ``model`` in train mode (the graph that taps train on), from the first
+    frontend in ``methods`` that can build it (see :mod:`tapfinder.frontends`)."""
     with _train_mode(model):
         try:
-            return build_fx_graph(model, _as_inputs(example_inputs))
+            return build_model_graph(model, _as_inputs(example_inputs), methods)
         except TraceError as e:
             shapes = ", ".join(str(tuple(x.shape)) for x in _as_inputs(example_inputs)
                                if isinstance(x, torch.Tensor))
@@ -106,7 +108,8 @@ def select_points(model, example_inputs=None, points="auto", *, input_shape=None
                      method=G.graph["method"], shape_method=G.graph["shape_method"], window=window,
                      inputs=[tuple(x.shape) for x in inputs if isinstance(x, torch.Tensor)],
                      timings={"load": round(t_resolved - start, 4), "graph": round(t_graph - t_resolved, 4),
-                              "rules": round(end - t_graph, 4)}, notes=notes)
+                              "rules": round(end - t_graph, 4)}, notes=notes,
+                     fallbacks=[tuple(f) for f in G.graph.get("fallbacks", [])])
 
 
 def node_names(model: nn.Module, example_inputs=None) -> list[str]:

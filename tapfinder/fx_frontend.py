@@ -2,14 +2,13 @@
 
 The tracer is torch.fx's own, narrowed by one subclass (cf. torchvision's ``NodePathTracer``): it
 treats extra module types as leaves, wraps extra functions, and records which module calls returned
-which node, so a stage's output is called ``layer2`` and not ``relu_12``. When timm is installed its
-registry of untraceable modules and functions is used too (when timm is imported), which is what lets fx reach timm's own
+which node, so a stage's output is called ``layer2`` and not ``relu_12``. When timm is in use its
+registry of untraceable modules and functions is used too, which is what lets fx reach timm's own
 coverage rather than plain ``symbolic_trace``'s.
 """
 from __future__ import annotations
 
 import inspect
-import re
 import sys
 from typing import Any, Iterable, Sequence
 
@@ -18,13 +17,11 @@ import torch
 from torch import fx, nn
 
 from .errors import TraceError
-from .graph import add_op, new_graph
+from .graph_builder import WEIGHT_OPS, GraphBuilder
 from .ops import op_kind
-from .shapes import annotate_layout, propagate_shapes
+from .shapes import propagate_shapes
 
 __all__ = ["trace_fx", "build_fx_graph"]
-
-_COUNTER_SUFFIX = re.compile(r"_\d+$")
 
 
 class _PathTracer(fx.Tracer):
@@ -118,34 +115,10 @@ def _target_name(node: fx.Node, root: nn.Module) -> str:
 def _is_weighted(node: fx.Node, root: nn.Module, values: dict[fx.Node, Any], kind: str) -> bool:
     if node.op == "call_module":
         return any(p.dim() >= 2 for p in root.get_submodule(node.target).parameters())
-    if kind not in ("conv", "linear", "matmul", "embedding", "attention", "other"):
+    if kind not in WEIGHT_OPS:
         return False
     params = [a for a in node.all_input_nodes if a.op == "get_attr"]
     return any(isinstance(values.get(p), torch.Tensor) and values[p].dim() >= 2 for p in params)
-
-
-def _weights_per_module(model: nn.Module) -> dict[str, int]:
-    """Number of weight matrices or kernels (parameters of 2+ dims) under each module path."""
-    counts: dict[str, int] = {}
-    for name, p in model.named_parameters():
-        if p.dim() >= 2:
-            parts = name.split(".")[:-1]
-            for i in range(1, len(parts) + 1):
-                path = ".".join(parts[:i])
-                counts[path] = counts.get(path, 0) + 1
-    return counts
-
-
-def _first_tensor(value: Any) -> torch.Tensor | None:
-    """The value itself if a tensor, else the first tensor of a (nested) tuple/list/dict, else None."""
-    if isinstance(value, torch.Tensor):
-        return value
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, (tuple, list)) else ()
-    for item in items:
-        found = _first_tensor(item)
-        if found is not None:
-            return found
-    return None
 
 
 def build_fx_graph(model: nn.Module, example_inputs: tuple, *, leaf_modules: Iterable[type] = (),
@@ -159,85 +132,19 @@ def build_fx_graph(model: nn.Module, example_inputs: tuple, *, leaf_modules: Ite
     graph, tracer = trace_fx(model, leaf_modules=leaf_modules, autowrap_functions=autowrap_functions,
                              use_timm_registry=use_timm_registry, n_inputs=len(example_inputs))
     values, shape_method = propagate_shapes(graph, model, example_inputs)
-    G = new_graph("fx")
-    G.graph["shape_method"] = shape_method
-    G.graph["modules"] = {p: type(m).__name__ for p, m in model.named_modules() if p}
-    G.graph["module_weights"] = _weights_per_module(model)
-    G.graph["children"] = {p: [f"{p}.{c}" if p else c for c, _ in m.named_children()]
-                           for p, m in model.named_modules() if next(m.children(), None) is not None}
-    keys: dict[fx.Node, str] = {}
-    used: dict[str, int] = {}
-
-    def unique(base: str) -> str:
-        n = used.get(base, 0)
-        used[base] = n + 1
-        return base if n == 0 else f"{base}_{n}"
-
+    builder = GraphBuilder("fx", model)
+    builder.G.graph["shape_method"] = shape_method
+    returned: list[fx.Node] = []
     for node in graph.nodes:
-        value = values.get(node)
         if node.op == "output":
-            returned: list[fx.Node] = []
             fx.node.map_arg(node.args[0], returned.append)
-            G.graph["outputs"] = [keys[n] for n in returned if n in keys]
-            continue
-        if node.op in ("placeholder", "call_module", "call_function", "call_method"):
-            tensor = _first_tensor(value)
-            if tensor is None:
-                continue
-            scope = tracer.node_name_to_scope.get(node.name, ("", None))[0]
-            if node.op == "placeholder":
-                base, kind, target = node.name, "input", "input"
-            else:
-                target = _target_name(node, model)
-                kind = op_kind(target)
-                base = node.target if node.op == "call_module" else \
-                    (f"{scope}." if scope else "") + _COUNTER_SUFFIX.sub("", node.name)
-            outer = [p for p in reversed(tracer.outputs_of.get(node, [])) if p not in used]
-            fx_name = unique(base)
-            key = outer[0] if outer else fx_name
-            if outer:
-                used[key] = 1
-            aliases = tuple(a for a in dict.fromkeys([*outer[1:], fx_name]) if a != key)
-            add_op(G, key, op=kind, target=target, module=scope, outputs_of=tuple(outer),
-                   aliases=aliases, shape=tuple(tensor.shape) if isinstance(value, torch.Tensor) else None,
-                   dtype=str(tensor.dtype).replace("torch.", ""),
-                   weighted=_is_weighted(node, model, values, kind))
-            keys[node] = key
-            if node.op == "placeholder":
-                G.graph["inputs"].append(key)
-        else:
-            continue
-        for src in node.all_input_nodes:
-            if src in keys:
-                G.add_edge(keys[src], keys[node])
-    _alias_uncalled_containers(G)
-    annotate_layout(G)
-    return G
-
-
-def _ancestors(path: str) -> list[str]:
-    parts = path.split(".") if path else []
-    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
-
-
-def _alias_uncalled_containers(G: nx.DiGraph) -> None:
-    """Name the output of modules that are never called (a ModuleList iterated in a loop).
-
-    A module's output is where the signal leaves its subtree; when exactly one node does, that node
-    answers to the module's path too (as an alias), so ``blocks.0`` of a ModuleList is found.
-    """
-    named = {p for n in G for p in (*G.nodes[n]["tf"]["outputs_of"], *G.nodes[n]["tf"]["aliases"])}
-    exits: dict[str, set] = {}
-    for u in G:
-        inside = set(_ancestors(G.nodes[u]["tf"]["module"]))
-        if not inside:
-            continue
-        succs = list(G.successors(u)) or [None]
-        for v in succs:
-            left = inside - set(_ancestors(G.nodes[v]["tf"]["module"])) if v is not None else inside
-            for path in left:
-                exits.setdefault(path, set()).add(u)
-    for path, nodes in exits.items():
-        if path not in named and len(nodes) == 1 and path in G.graph["modules"]:
-            (node,) = nodes
-            G.nodes[node]["tf"]["aliases"] = (*G.nodes[node]["tf"]["aliases"], path)
+        elif node.op == "placeholder":
+            builder.add(node, op_name=node.name, scope="", value=values.get(node), inputs=(), is_input=True)
+        elif node.op in ("call_module", "call_function", "call_method"):
+            target = _target_name(node, model)
+            builder.add(node, op_name=target, scope=tracer.node_name_to_scope.get(node.name, ("", None))[0],
+                        value=values.get(node), inputs=node.all_input_nodes,
+                        outputs_of=tracer.outputs_of.get(node, ()),
+                        weighted=_is_weighted(node, model, values, op_kind(target)),
+                        own_path=node.target if node.op == "call_module" else None)
+    return builder.finish(returned)

@@ -27,7 +27,8 @@ class Selection:
         candidates: every node some rule marked, in depth order, each with its reasons and note.
         depth: D, the longest input-to-output path counted in weighted layers.
         graph: the model graph (see :mod:`tapfinder.graph`).
-        method: the frontend that built the graph; ``shape_method`` how shapes were propagated.
+        method: the frontend that built the graph; ``shape_method`` how shapes were propagated;
+            ``fallbacks`` the frontends tried before it, each with why it failed.
         window: the ``(low, high)`` depth fractions the automatic choice may use.
         inputs: the example input shapes; ``timings`` seconds per phase; ``notes`` what to know.
     """
@@ -43,6 +44,7 @@ class Selection:
     inputs: list = field(default_factory=list)
     timings: dict = field(default_factory=dict, compare=False)
     notes: list = field(default_factory=list)
+    fallbacks: list = field(default_factory=list)   # (frontend, why it failed) before ``method``
 
     @property
     def m(self) -> int:
@@ -59,6 +61,7 @@ class Selection:
             "format": _FORMAT, "model": self.model, "depth": self.depth, "m": self.m,
             "method": self.method, "shape_method": self.shape_method, "window": list(self.window),
             "inputs": [list(s) for s in self.inputs], "timings": self.timings, "notes": self.notes,
+            "fallbacks": [list(f) for f in self.fallbacks],
             "points": [p.to_dict() for p in self.points],
             "candidates": [c.to_dict() for c in self.candidates], "graph": graph,
         }, indent=indent, default=_jsonable)
@@ -79,6 +82,7 @@ class Selection:
         return cls(model=data["model"], depth=data["depth"], graph=graph, method=data["method"],
                    shape_method=data["shape_method"], window=tuple(data["window"]),
                    inputs=[tuple(s) for s in data["inputs"]], timings=data["timings"], notes=data["notes"],
+                   fallbacks=[tuple(f) for f in data.get("fallbacks", [])],
                    points=[TapPoint.from_dict(p) for p in data["points"]],
                    candidates=[TapPoint.from_dict(c) for c in data["candidates"]])
 

@@ -66,10 +66,27 @@ def test_wrong_input_shape_is_a_trace_error_naming_the_node():
         build_graph(TinyResNet(), torch.randn(2, 5, 32, 32))
 
 
-def test_untraceable_control_flow_is_a_trace_error():
-    class Branchy(torch.nn.Module):
-        def forward(self, x):
-            return x if x.sum() > 0 else -x
+class Branchy(torch.nn.Module):
+    """Data-dependent control flow: neither fx nor torch.export can capture it."""
 
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = torch.nn.Linear(8, 2)
+
+    def forward(self, x):
+        y = self.conv(x)
+        y = y if y.sum() > 0 else -y
+        return self.fc(y.mean((2, 3)))
+
+
+def test_untraceable_control_flow_is_a_trace_error_for_fx():
     with pytest.raises(TraceError, match="torch.fx could not trace"):
-        build_graph(Branchy(), X)
+        build_graph(Branchy(), X, methods=("fx",))
+
+
+def test_the_chain_falls_back_and_says_why():
+    G = build_graph(Branchy(), X)
+    assert G.graph["method"] in ("export", "record")
+    assert G.graph["fallbacks"][0][0] == "fx" and "could not trace" in G.graph["fallbacks"][0][1]
+    assert {"conv", "fc"} <= set(G.nodes) and G.graph["outputs"] == ["fc"]

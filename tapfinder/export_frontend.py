@@ -1,0 +1,108 @@
+"""The torch.export frontend: the fallback for models torch.fx cannot trace symbolically.
+
+``torch.export.export(..., strict=False)`` runs the model on fake tensors and records ATen ops, so
+Python control flow that depends on shapes is resolved, and every node carries ``nn_module_stack``
+(module paths survive) and ``val`` (shapes come free). A module's output is the one node of its call
+whose value is used outside that call.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from contextlib import contextmanager
+
+import networkx as nx
+import torch
+from torch import fx, nn
+
+from .errors import TraceError
+from .graph_builder import WEIGHT_OPS, GraphBuilder
+from .ops import op_kind
+
+__all__ = ["build_export_graph"]
+
+
+def _stack(node: fx.Node) -> list[tuple[str, str]]:
+    """(call key, module path) from outermost to innermost, the root left out."""
+    return [(key, path) for key, (path, _) in node.meta.get("nn_module_stack", {}).items() if path]
+
+
+def _outputs_of(graph: fx.Graph) -> dict[fx.Node, list[str]]:
+    """Module calls whose single exit node is each node, innermost first."""
+    exits: dict[str, set] = {}
+    paths: dict[str, str] = {}
+    for node in graph.nodes:
+        calls = _stack(node)
+        if not calls:
+            continue
+        for key, path in calls:
+            paths[key] = path
+        for user in node.users:
+            inside_user = {k for k, _ in _stack(user)} if user.op != "output" else set()
+            for key, _ in calls:
+                if key not in inside_user:
+                    exits.setdefault(key, set()).add(node)
+    found: dict[fx.Node, list[str]] = {}
+    for key, nodes in exits.items():
+        if len(nodes) == 1:
+            (node,) = nodes
+            found.setdefault(node, []).append(paths[key])
+    for node, outer in found.items():   # innermost first: deeper paths first
+        outer.sort(key=lambda p: -p.count("."))
+    return found
+
+
+@contextmanager
+def _quiet():
+    """torch.export logs whole graphs on failure; the chain reports one line instead."""
+    loggers = [logging.getLogger(n) for n in ("torch.fx.experimental.symbolic_shapes", "torch._dynamo",
+                                              "torch.export", "torch._export", "torch._subclasses")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def build_export_graph(model: nn.Module, example_inputs: tuple) -> nx.DiGraph:
+    """Export ``model`` (non-strict) on ``example_inputs`` and return the model graph.
+
+    Raises:
+        TraceError: when torch.export fails; the message carries its first line.
+    """
+    try:
+        with _quiet():
+            ep = torch.export.export(model, tuple(example_inputs), strict=False)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TraceError(f"torch.export failed: {first[:300]}") from e
+    sig = ep.graph_signature
+    user_inputs = set(sig.user_inputs)
+    params = {**sig.inputs_to_parameters, **sig.inputs_to_buffers}
+    state = ep.state_dict
+    builder = GraphBuilder("export", model)
+    builder.G.graph["shape_method"] = "fake"
+    outputs_of = _outputs_of(ep.graph)
+    returned: list[fx.Node] = []
+    for node in ep.graph.nodes:
+        value = node.meta.get("val")
+        if node.op == "placeholder":
+            if node.name in user_inputs:
+                builder.add(node, op_name=node.name, scope="", value=value, inputs=(), is_input=True)
+        elif node.op == "call_function":
+            name = getattr(node.target, "_opname", getattr(node.target, "__name__", str(node.target)))
+            weights = [state.get(params[a.name]) for a in node.all_input_nodes if a.name in params]
+            stack = _stack(node)
+            builder.add(node, op_name=name, scope=stack[-1][1] if stack else "", value=value,
+                        inputs=node.all_input_nodes, outputs_of=outputs_of.get(node, ()),
+                        weighted=op_kind(name) in WEIGHT_OPS
+                        and any(isinstance(w, torch.Tensor) and w.dim() >= 2 for w in weights))
+        elif node.op == "output":
+            fx.node.map_arg(node.args[0], returned.append)
+    user_outputs = returned[len(returned) - len(sig.user_outputs):] if sig.user_outputs else returned
+    return builder.finish(user_outputs)

@@ -1,0 +1,59 @@
+"""The frontend chain: torch.fx, then torch.export (non-strict), then a recorded forward pass.
+
+Each frontend produces the same graph type with the same naming, so the rules and the selector run
+unchanged; the graph records which one succeeded (``G.graph["method"]``) and why the earlier ones
+failed (``G.graph["fallbacks"]``, one line each).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import networkx as nx
+from torch import nn
+
+from .errors import TraceError
+
+__all__ = ["FRONTENDS", "build_model_graph"]
+
+
+def _fx(model, inputs):
+    from .fx_frontend import build_fx_graph
+    return build_fx_graph(model, inputs)
+
+
+def _export(model, inputs):
+    from .export_frontend import build_export_graph
+    return build_export_graph(model, inputs)
+
+
+def _record(model, inputs):
+    from .record_frontend import build_recorded_graph
+    return build_recorded_graph(model, inputs)
+
+
+FRONTENDS: dict[str, Callable[[nn.Module, tuple], nx.DiGraph]] = {"fx": _fx, "export": _export, "record": _record}
+
+
+def build_model_graph(model: nn.Module, inputs: tuple, methods: tuple[str, ...] = ("fx", "export", "record"),
+                      ) -> nx.DiGraph:
+    """The graph from the first frontend in ``methods`` that succeeds.
+
+    Raises:
+        ConfigError: unknown method. TraceError: every frontend failed (each one's reason included).
+    """
+    from .errors import ConfigError
+
+    unknown = [m for m in methods if m not in FRONTENDS]
+    if unknown:
+        raise ConfigError(f"unknown graph method {unknown[0]!r}; use one of {', '.join(FRONTENDS)}")
+    failures: list[tuple[str, str]] = []
+    for method in methods:
+        try:
+            G = FRONTENDS[method](model, inputs)
+        except TraceError as e:
+            failures.append((method, str(e).splitlines()[0]))
+            continue
+        G.graph["fallbacks"] = failures
+        return G
+    detail = "; ".join(f"{m}: {reason}" for m, reason in failures)
+    raise TraceError(f"no frontend could build a graph of {type(model).__name__} ({detail})")

@@ -1,0 +1,116 @@
+"""The recording frontend: the last resort, one real forward pass watched op by op.
+
+Where neither fx nor torch.export can capture a model (Python-side effects, unsupported ops), it can
+still run. A ``TorchFunctionMode`` records every torch function and tensor method the forward calls,
+linking ops through the identity of the tensors they exchange, while forward hooks record which
+module call returned which tensor, so points get the same module-path names as with fx. The forward
+runs once under ``no_grad`` with the model's buffers swapped for copies: the model is left as found.
+"""
+from __future__ import annotations
+
+import networkx as nx
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
+
+from .errors import TraceError
+from .graph_builder import WEIGHT_OPS, GraphBuilder
+from .ops import op_kind
+
+__all__ = ["build_recorded_graph"]
+
+_IGNORED = {"__get__", "__set__", "size", "dim", "numel", "__len__", "__format__", "__repr__", "tolist",
+            "item", "__bool__", "__index__", "__int__", "__float__", "data_ptr", "is_floating_point",
+            "is_contiguous", "stride", "element_size"}
+
+
+class _Recorder(TorchFunctionMode):
+    def __init__(self, builder: GraphBuilder, scope: list[str], params: dict[int, torch.Tensor]):
+        super().__init__()
+        self.builder, self.scope, self.params = builder, scope, params
+        self.keep: list = []   # hold every recorded tensor so ids stay unique for the whole run
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = getattr(func, "__name__", str(func))
+        if name in _IGNORED:
+            return out
+        flat, _ = tree_flatten((args, kwargs))
+        tensors = [t for t in flat if isinstance(t, torch.Tensor)]
+        produced = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        if not produced:
+            return out
+        weighted = op_kind(name) in WEIGHT_OPS and any(id(t) in self.params and t.dim() >= 2 for t in tensors)
+        ident = ("op", len(self.keep))
+        self.builder.add(ident, op_name=name, scope=self.scope[-1] if self.scope else "", value=out,
+                         inputs=[self._id(t) for t in tensors], weighted=weighted)
+        for t in produced:
+            self.builder.alias(self._id(t), ident)
+        self.keep.append((out, args, kwargs))
+        return out
+
+    @staticmethod
+    def _id(t: torch.Tensor):
+        return ("tensor", id(t))
+
+
+class _Run(nn.Module):
+    """Runs the model with the recorder on, inside ``functional_call``'s swapped buffers."""
+
+    def __init__(self, model: nn.Module, recorder: _Recorder):
+        super().__init__()
+        self.model = model
+        self._recorder = recorder
+
+    def forward(self, *inputs):
+        with self._recorder:
+            return self.model(*inputs)
+
+
+def build_recorded_graph(model: nn.Module, example_inputs: tuple) -> nx.DiGraph:
+    """Record one real forward pass of ``model`` on ``example_inputs`` as the model graph.
+
+    Raises:
+        TraceError: when the forward pass itself fails.
+    """
+    builder = GraphBuilder("record", model)
+    builder.G.graph["shape_method"] = "real"
+    scope: list[str] = []
+    paths = {id(m): p for p, m in model.named_modules() if p}
+    params = {id(p): p for p in model.parameters()}
+    returns: dict = {}
+
+    def pre(module, args):
+        scope.append(paths.get(id(module), scope[-1] if scope else ""))
+
+    def post(module, args, out):
+        path = scope.pop()
+        if id(module) in paths:
+            tensors = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+            for rank, t in enumerate(tensors):
+                key = builder.key(("tensor", id(t)))
+                if key is not None:
+                    returns.setdefault(key, []).append(path if rank == 0 else f"{path}[{rank}]")
+
+    handles = [m.register_forward_pre_hook(pre) for m in model.modules() if m is not model]
+    handles += [m.register_forward_hook(post) for m in model.modules() if m is not model]
+    recorder = _Recorder(builder, scope, params)
+    for i, x in enumerate(example_inputs):
+        if isinstance(x, torch.Tensor):
+            builder.add(("tensor", id(x)), op_name=f"input_{i}" if i else "x", scope="", value=x, inputs=(),
+                        is_input=True)
+    buffers = {f"model.{k}": v.clone() for k, v in model.named_buffers()}
+    try:
+        with torch.no_grad():
+            out = torch.func.functional_call(_Run(model, recorder), buffers, tuple(example_inputs), strict=False)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TraceError(f"the forward pass failed: {type(e).__name__}: {first[:300]}") from e
+    finally:
+        for h in handles:
+            h.remove()
+    builder.name_module_outputs(returns)
+    outputs = [("tensor", id(t)) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+    return builder.finish(outputs)

@@ -28,7 +28,7 @@ def _fail(error: Exception, debug: bool) -> None:
 
 @app.command()
 def inspect(
-    model: Annotated[str, typer.Argument(help="torchvision/timm name (resnet50, timm:convnext_tiny) or FILE.py[:NAME]")],
+    model: Annotated[str, typer.Argument(help="torchvision/timm name (resnet50, timm:convnext_tiny), FILE.py[:NAME] or FILE.onnx")],
     *,
     points: Annotated[str, typer.Option(help="'auto' (about log D), a count, or comma-separated node names")] = "auto",
     input_shape: Annotated[Optional[str], typer.Option("--input-shape", help="example input shape, e.g. 1,3,64,64")] = None,

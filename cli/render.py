@@ -29,7 +29,8 @@ def render_summary(sel, wall: float) -> Table:
                                 f"(whole signal, depth {sel.window[0]:.0%}–{sel.window[1]:.0%})")
     method = {"fx": "torch.fx trace", "export": "torch.export (non-strict)", "record": "recorded forward pass",
               "onnx": "ONNX graph"}.get(sel.method, sel.method)
-    table.add_row("graph", f"{method}, shapes on {sel.shape_method} tensors, {sel.graph.number_of_nodes()} nodes")
+    shapes = "from ONNX shape inference" if sel.method == "onnx" else f"on {sel.shape_method} tensors"
+    table.add_row("graph", f"{method}, shapes {shapes}, {sel.graph.number_of_nodes()} nodes")
     for frontend, why in sel.fallbacks:
         table.add_row("", Text(f"{frontend} failed: {why}", style="yellow"))
     t = sel.timings

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import networkx as nx
 import torch
@@ -71,7 +72,8 @@ def select_points(model, example_inputs=None, points="auto", *, input_shape=None
     """Analyse ``model`` and choose where deep-supervision heads go.
 
     Args:
-        model: an ``nn.Module``, or a name/file understood by :func:`tapfinder.sources.load_model`.
+        model: an ``nn.Module``, a name/file understood by :func:`tapfinder.sources.load_model`, or
+            the path of an ``.onnx`` file.
         example_inputs: a tensor or tuple of tensors; inferred from the source when omitted.
         points: ``"auto"`` (about log D points), a count, or a list of node names.
         input_shape: make a random example input of this shape instead.
@@ -93,9 +95,17 @@ def select_points(model, example_inputs=None, points="auto", *, input_shape=None
     """
     wanted = normalize_points(points)
     start = time.perf_counter()
-    model, inputs, name = _resolve(model, example_inputs, input_shape)
-    t_resolved = time.perf_counter()
-    G = build_graph(model, inputs)
+    if isinstance(model, (str, Path)) and str(model).endswith(".onnx"):
+        from .onnx_frontend import build_onnx_graph
+
+        t_resolved = time.perf_counter()
+        G = build_onnx_graph(model, input_shape)
+        name, inputs = Path(model).name, [torch.empty(G.nodes[i]["tf"]["shape"], device="meta")
+                                          for i in G.graph["inputs"]]
+    else:
+        model, inputs, name = _resolve(model, example_inputs, input_shape)
+        t_resolved = time.perf_counter()
+        G = build_graph(model, inputs)
     t_graph = time.perf_counter()
     ctx = build_context(G)
     findings = run_analyzers(G, ctx)

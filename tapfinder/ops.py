@@ -35,14 +35,14 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("pool", r"pool"),
     ("act", r"^(relu6?|gelu|silu|swish|sigmoid|tanh|hard_?swish|hard_?sigmoid|hardtanh|mish|elu|selu|"
             r"celu|leaky_?relu|prelu|rrelu|softplus|softsign|glu|quick_?gelu|gelutanh|logsigmoid|"
-            r"tanhshrink|threshold)_?$"),
+            r"tanhshrink|threshold|clip|clamp)_?$"),
     ("matmul", r"^(matmul|bmm|baddbmm|mm|einsum|__matmul__)$"),
     ("add", r"^(add|iadd|sub|isub|__add__|__iadd__|__radd__|__sub__|rsub)_?$"),
     ("mul", r"^(mul|imul|truediv|div|itruediv|__mul__|__rmul__|__truediv__|addcmul)_?$"),
     ("cat", r"^(cat|concat|concatenate|stack|hstack|vstack)$"),
     ("reduce", r"^(mean|sum|amax|max|amin|min|reducemean|reducesum|reducemax|globalaveragepool)$"),
     ("reshape", r"^(view|reshape|flatten|unflatten|squeeze|unsqueeze|expand|expand_as|contiguous|"
-                r"view_as|repeat|tile|narrow|clone|to|type|float|half|unfold|fold)$"),
+                r"view_as|repeat|tile|narrow|clone|to|type|float|half|unfold|fold|cast)$"),
     ("permute", r"^(permute|transpose|t|movedim|swapaxes|swapdims|moveaxis)$"),
     ("split", r"^(getitem|chunk|split|unbind|tensor_split|slice|gather|index_select)$"),
     ("identity", r"^(identity|dropout\d?d?|dropout|droppath|drop_path|stochasticdepth|alpha_dropout|"

@@ -165,7 +165,8 @@ def load_model(spec: str) -> ModelSource:
     """
     spec = spec.strip()
     if spec.endswith(".onnx"):
-        raise ConfigError("ONNX files are not supported yet; inspect the PyTorch model instead")
+        raise ConfigError(f"{spec} is an ONNX graph, not a PyTorch module; pass it to select_points or "
+                          "`tapfinder inspect`, which read ONNX files")
     if spec.endswith(".py") or ".py:" in spec:
         return _load_file(spec)
     prefix, _, rest = spec.partition(":")

@@ -72,6 +72,45 @@ def inspect(
         console.print(f"selection written to {json_out}")
 
 
+@app.command()
+def export(
+    model: Annotated[str, typer.Argument(help="torchvision/timm name or FILE.py[:NAME]")],
+    *,
+    out: Annotated[Path, typer.Option("--out", help="ONNX file to write")],
+    with_taps: Annotated[bool, typer.Option("--with-taps", help="add the tap points as extra graph outputs")] = False,
+    points: Annotated[str, typer.Option(help="tap points when --with-taps: 'auto', a count or names")] = "auto",
+    input_shape: Annotated[Optional[str], typer.Option("--input-shape", help="example input shape, e.g. 1,3,224,224")] = None,
+    torchscript: Annotated[bool, typer.Option("--torchscript", help="use the TorchScript exporter, not dynamo")] = False,
+    debug: Annotated[bool, typer.Option(help="show full tracebacks")] = False,
+) -> None:
+    """Export MODEL to ONNX as it is (no heads), checked against PyTorch with onnxruntime."""
+    from tapfinder.errors import TapfinderError
+
+    try:
+        import torch
+
+        from tapfinder.api import select_points
+        from tapfinder.onnx_export import export_onnx
+        from tapfinder.selector import normalize_points
+        from tapfinder.sources import load_model, parse_input_shape
+
+        source = load_model(model)
+        if input_shape:
+            inputs = (torch.randn(*parse_input_shape(input_shape)),)
+        elif source.example_inputs is not None:
+            inputs = tuple(x[:1] if isinstance(x, torch.Tensor) else x for x in source.example_inputs)
+        else:
+            raise TapfinderError("no example input known for this model; give one with --input-shape")
+        sel = select_points(source.model, inputs, points=normalize_points(points)) if with_taps else None
+        report = export_onnx(source.model, inputs, out, selection=sel, dynamo=not torchscript)
+    except TapfinderError as e:
+        _fail(e, debug)
+        return
+    diff = "not checked (install onnxruntime)" if report.max_abs_diff is None else f"{report.max_abs_diff:.2e}"
+    console.print(f"wrote {report.path}: {report.nodes} ONNX nodes, outputs {', '.join(report.outputs)}; "
+                  f"max |onnxruntime - PyTorch| = {diff}")
+
+
 def main() -> None:
     app()
 

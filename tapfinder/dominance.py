@@ -60,7 +60,9 @@ def skip_sources(G: nx.DiGraph, idom: dict) -> dict:
     For each add or concat ``m`` of two or more reachable inputs whose immediate dominator ``d`` has
     the same resolution, the region between ``d`` and ``m`` is walked backwards; if it holds a node
     of lower resolution (but not a globally pooled 1×1 one, as in squeeze-excitation), the branch
-    went down and came back up, so ``d`` feeds a long skip.
+    went down and came back up, so ``d`` feeds a long skip. In pyramid decoders (FPN, SegFormer)
+    each coarser level reaches ``m`` through an upsampling chain; where that chain leaves the encoder
+    is a skip source too.
     """
     found: dict = {}
     for m in G.nodes:
@@ -83,4 +85,23 @@ def skip_sources(G: nx.DiGraph, idom: dict) -> dict:
             stack.extend(p for p in G.predecessors(n) if p in idom)
         if lowest < size_m:
             found.setdefault(d, m)
+        for p in preds:   # pyramid decoders (FPN, SegFormer): a coarser level upsampled into m
+            source = _upsampled_source(G, idom, p)
+            if source is not None and (spatial_size(G.nodes[source]["tf"]) or size_m) < size_m:
+                found.setdefault(source, m)
     return found
+
+
+def _upsampled_source(G: nx.DiGraph, idom: dict, start):
+    """Walk a single-input chain back from ``start``; if it rises in resolution on the way, the node
+    where the chain leaves the encoder (a branch point or merge) is a skip source, else None."""
+    node, rose = start, False
+    while True:
+        preds = [p for p in G.predecessors(node) if p in idom]
+        here = spatial_size(G.nodes[node]["tf"])
+        if G.nodes[node]["tf"].get("op") == "upsample" or any(
+                (spatial_size(G.nodes[p]["tf"]) or here or 0) < (here or 0) for p in preds):
+            rose = True
+        if len(preds) != 1 or (node != start and G.out_degree(node) > 1):
+            return node if rose and node != start else None
+        node = preds[0]

@@ -2,7 +2,7 @@
 
 ``cifar_resnet32`` (the papers' models, :mod:`tapfinder.models`), ``resnet50`` (torchvision,
 falling back to timm), ``tv:resnet50``, ``timm:convnext_tiny``,
-``my_model.py`` (a ``build_model()`` factory, a module-level ``model``, or the file's only
+``hf:bert`` (Hugging Face, :mod:`tapfinder.hf_source`), ``my_model.py`` (a ``build_model()`` factory, a module-level ``model``, or the file's only
 ``nn.Module`` class), ``my_model.py:Name``. Weights are never downloaded (``pretrained=False``).
 Example inputs come from the source (timm's ``input_size``, 224×224 images for torchvision, 112×112
 16-frame clips for video models, a file's ``example_input()``) unless the user gives a shape.
@@ -170,6 +170,11 @@ def load_model(spec: str) -> ModelSource:
     if spec.endswith(".py") or ".py:" in spec:
         return _load_file(spec)
     prefix, _, rest = spec.partition(":")
+    if rest and prefix == "hf":
+        from .hf_source import load_hf
+
+        model, inputs = load_hf(rest)
+        return ModelSource(model, inputs, spec)
     if rest and prefix == "timm":
         if rest not in _timm_names():
             raise ConfigError(_unknown(rest, _timm_names(), "timm"))

@@ -1,0 +1,109 @@
+"""ONNX out: export a model as it is (no heads: zero inference overhead), or with its tap points as
+extra graph outputs to look at in Netron, checked against PyTorch with onnxruntime when installed."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import ConfigError, TapfinderError
+from .graph_builder import first_tensor
+
+__all__ = ["ExportReport", "export_onnx", "onnx_node_count"]
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    path: Path
+    nodes: int                       # ONNX nodes in the written graph
+    outputs: list = field(default_factory=list)
+    max_abs_diff: float | None = None   # onnxruntime vs PyTorch on the example input (None: not checked)
+
+
+class _WithTaps(nn.Module):
+    """Returns the model's output followed by the tapped module outputs, captured by forward hooks."""
+
+    def __init__(self, model: nn.Module, modules: list[str]):
+        super().__init__()
+        self.model = model
+        self.modules_ = modules
+
+    def forward(self, *inputs):
+        captured: dict[str, torch.Tensor] = {}
+        handles = [self.model.get_submodule(p).register_forward_hook(
+            lambda m, a, out, p=p: captured.__setitem__(p, first_tensor(out))) for p in self.modules_]
+        try:
+            out = self.model(*inputs)
+        finally:
+            for h in handles:
+                h.remove()
+        return (out, *[captured[p] for p in self.modules_])
+
+
+def onnx_node_count(path: str | Path) -> int:
+    import onnx
+
+    return len(onnx.load(str(path)).graph.node)
+
+
+def _tap_modules(model: nn.Module, selection) -> list[str]:
+    names = dict(model.named_modules())
+    modules = []
+    for p in selection.points:
+        path = p.module if p.module in names and p.module else (p.name if p.name in names else None)
+        if path is None:
+            raise ConfigError(f"tap point {p.name!r} is not the output of a module, so it cannot be exported as "
+                              "an extra output; pick module outputs with --points")
+        modules.append(path)
+    return modules
+
+
+def _run_onnxruntime(path: Path, inputs: tuple) -> list | None:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = {i.name: x.detach().cpu().numpy() for i, x in zip(session.get_inputs(), inputs)}
+    return session.run(None, feed)
+
+
+def export_onnx(model: nn.Module, example_inputs: tuple, path: str | Path, *, selection=None,
+                dynamo: bool = True) -> ExportReport:
+    """Export ``model`` in eval mode to ``path``; with ``selection``, its points become extra outputs.
+
+    Raises:
+        ConfigError: an unwritable path or a tap point that is not a module output.
+        TapfinderError: the exporter failed (its first line is in the message).
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ConfigError(f"cannot write {path}: folder {path.parent} does not exist")
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        module = _WithTaps(model, _tap_modules(model, selection)) if selection is not None else model
+        with torch.no_grad():
+            expected = module(*example_inputs)
+        names = ["output"] + ([f"tap_{p.name}" for p in selection.points] if selection is not None else [])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(module, tuple(example_inputs), str(path), dynamo=dynamo, verbose=False,
+                                  output_names=names if selection is not None else None)
+        except Exception as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise TapfinderError(f"ONNX export failed: {first[:300]}; try the other exporter "
+                                 f"({'--torchscript' if dynamo else '--dynamo'})") from e
+    finally:
+        for m, flag in flags:
+            m.training = flag
+    got = _run_onnxruntime(path, tuple(example_inputs))
+    diff = None
+    if got is not None:
+        want = [t for t in (expected if isinstance(expected, tuple) else (expected,)) if isinstance(t, torch.Tensor)]
+        diff = max(float((torch.as_tensor(g) - w).abs().max()) for g, w in zip(got, want))
+    return ExportReport(path, onnx_node_count(path), names, diff)

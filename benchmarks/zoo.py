@@ -1,9 +1,11 @@
 """Zoo benchmark: fx coverage (plain symbolic_trace vs tapfinder's tracer) and agreement with model authors.
 
-Coverage: over every torchvision classification and segmentation model and a stratified timm sample
-(up to --per-family models from every timm family, evenly spaced through its sorted list), does plain
+Coverage: over every torchvision classification and segmentation model, a stratified timm sample
+(up to --per-family models from every timm family, evenly spaced through its sorted list), the
+Hugging Face models of ``hf:`` and ONNX exports of torchvision models (both exporters): does plain
 ``torch.fx.symbolic_trace`` trace it, does tapfinder's fx frontend (timm's leaf modules and wrapped
-functions registered), and does the whole ``select_points`` return a selection.
+functions registered), and does the whole chain (fx → torch.export → recorded forward) return a
+selection, by which method. Models that cannot run forward at all are reported and left out.
 
 Agreement: timm's hand-written ``feature_info`` lists each stage's output; for every sampled timm
 model tapfinder handles, the candidate set should contain every ``feature_info`` module output but
@@ -46,11 +48,24 @@ def _sample(per_family: int) -> list[tuple[str, str, str]]:
         k = min(per_family, len(names))
         picks = sorted({names[round(i * (len(names) - 1) / max(k - 1, 1))] for i in range(k)})
         jobs += [("timm", family, n) for n in picks]
+    try:
+        from tapfinder.hf_source import HF_MODELS
+        import transformers  # noqa: F401
+        jobs += [("hf", "transformers", n) for n in sorted(HF_MODELS)]
+    except ImportError:
+        pass
+    for name in ("resnet18", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny", "vit_b_16", "fcn_resnet50"):
+        jobs += [("onnx", exporter, name) for exporter in ("dynamo", "torchscript")]
     return jobs
 
 
-def _build(source: str, name: str):
+def _build(source: str, name: str, device: str = "meta"):
     import torch
+
+    if source == "hf":
+        from tapfinder.hf_source import load_hf
+        model, inputs = load_hf(name)
+        return model, inputs[0], "cpu"
 
     def make():
         if source == "timm":
@@ -61,8 +76,10 @@ def _build(source: str, name: str):
         return load_model(f"tv:{name}").model
 
     try:
+        if device != "meta":
+            raise RuntimeError("asked for real weights")
         with torch.device("meta"):
-            model, device = make(), "meta"
+            model = make()
     except Exception:
         model, device = make(), "cpu"
     if source == "timm":
@@ -73,6 +90,61 @@ def _build(source: str, name: str):
     return model, torch.randn(2, *size), device
 
 
+def _onnx_job(exporter: str, name: str, out: dict) -> None:
+    import tempfile
+
+    import torch
+
+    from tapfinder import select_points
+    from tapfinder.onnx_export import export_onnx
+    from tapfinder.sources import load_model
+
+    model = load_model(f"tv:{name}").model
+    with tempfile.TemporaryDirectory() as tmp:
+        report = export_onnx(model, (torch.randn(1, 3, 224, 224),), f"{tmp}/m.onnx", dynamo=exporter == "dynamo")
+        out["plain_fx"] = out["ours_trace"] = False
+        sel = select_points(f"{tmp}/m.onnx")
+        reference = select_points(model.eval(), torch.randn(2, 3, 224, 224))
+    out.update(selection=True, method="onnx", points=sel.names, depth=sel.depth, runs_forward=True,
+               same_points_as_pytorch=sel.names == reference.names, onnx_diff=report.max_abs_diff)
+
+
+def _chain(model, x, out):
+    from tapfinder import select_points
+    from tapfinder.selector import resolve_name
+    from tapfinder.errors import TapfinderError
+
+    sel = select_points(model, x)
+    out.update(selection=True, method=sel.method, fallbacks=[list(f) for f in sel.fallbacks], points=sel.names,
+               depth=sel.depth)
+    cands = {c.name for c in sel.candidates}
+    info = getattr(model, "feature_info", None)
+    modules = [f["module"] for f in info][:-1] if isinstance(info, list) and info else []
+    present = dict(model.named_modules())
+    out["feature_absent"] = [m for m in modules if m not in present]   # timm metadata slips
+    modules = [m for m in modules if m in present]
+    out["feature_modules"] = len(modules)
+    for module in modules:
+        try:
+            hit = resolve_name(sel.graph, module) in cands
+        except TapfinderError:
+            hit = False
+        out["feature_hits"] += hit
+        if not hit:
+            out["feature_misses"].append(module)
+
+
+def _runs_forward(model, x) -> bool:
+    import torch
+
+    try:
+        with torch.no_grad():
+            model.eval()(x)
+        return True
+    except Exception:
+        return False
+
+
 def _run(job):
     source, family, name = job
     import torch
@@ -81,10 +153,13 @@ def _run(job):
     warnings.filterwarnings("ignore")
     signal.alarm(TIMEOUT_S)
     out = dict(source=source, family=family, name=name, plain_fx=False, ours_trace=False, selection=False,
-               error="", feature_modules=0, feature_hits=0, feature_misses=[], feature_absent=[], points=[],
-               seconds=0.0)
+               method="", fallbacks=[], error="", feature_modules=0, feature_hits=0, feature_misses=[],
+               feature_absent=[], points=[], runs_forward=None, seconds=0.0)
     start = time.perf_counter()
     try:
+        if source == "onnx":
+            _onnx_job(family, name, out)
+            return out
         model, x, out["device"] = _build(source, name)
         model.train()
         try:
@@ -94,41 +169,28 @@ def _run(job):
             pass
         from tapfinder.fx_frontend import trace_fx
         try:
-            trace_fx(model)
+            trace_fx(model, n_inputs=1)
             out["ours_trace"] = True
+        except Exception:
+            pass
+        try:
+            _chain(model, x, out)
         except Exception as e:
-            out["error"] = f"trace: {str(e)[:160]}"
-        if out["ours_trace"]:
-            from tapfinder import select_points
-            from tapfinder.errors import TapfinderError
-            from tapfinder.selector import resolve_name
-            try:
-                sel = select_points(model, x)
-                out["selection"] = True
-                out["points"] = sel.names
-                out["depth"] = sel.depth
-                cands = {c.name for c in sel.candidates}
-                info = getattr(model, "feature_info", None)
-                modules = [f["module"] for f in info][:-1] if isinstance(info, list) and info else []
-                present = dict(model.named_modules())
-                out["feature_absent"] = [m for m in modules if m not in present]   # timm metadata slips
-                modules = [m for m in modules if m in present]
-                out["feature_modules"] = len(modules)
-                for module in modules:
-                    try:
-                        hit = resolve_name(sel.graph, module) in cands
-                    except TapfinderError:
-                        hit = False
-                    out["feature_hits"] += hit
-                    if not hit:
-                        out["feature_misses"].append(module)
-            except Exception as e:
-                out["error"] = f"select: {str(e)[:160]}"
+            if out["device"] == "meta":   # the recorded forward needs real weights
+                model, x, out["device"] = _build(source, name, device="cpu")
+                model.train()
+                try:
+                    _chain(model, x, out)
+                except Exception as e2:
+                    e = e2
+            if not out["selection"]:
+                out["error"] = f"select: {str(e)[:200]}"
+                out["runs_forward"] = _runs_forward(model, x)
     except Exception as e:
         out["error"] = f"build: {type(e).__name__}: {str(e)[:160]}"
     finally:
         signal.alarm(0)
-    out["seconds"] = round(time.perf_counter() - start, 2)
+        out["seconds"] = round(time.perf_counter() - start, 2)
     return out
 
 
@@ -159,20 +221,35 @@ def main() -> None:
     results.sort(key=lambda r: (r["source"], r["family"], r["name"]))
 
     rows = []
-    for label, subset in (("torchvision classification", [r for r in results if r["family"] == "classification"]),
-                          ("torchvision segmentation", [r for r in results if r["family"] == "segmentation"]),
-                          ("timm sample", [r for r in results if r["source"] == "timm"])):
-        built = [r for r in subset if not r["error"].startswith("build")]
-        n = len(built)
-        rows.append([label, n, f"{sum(r['plain_fx'] for r in built) / max(n, 1):.1%}",
-                     f"{sum(r['ours_trace'] for r in built) / max(n, 1):.1%}",
-                     f"{sum(r['selection'] for r in built) / max(n, 1):.1%}"])
-    print_table("Coverage (train mode, pretrained=False)", ["source", "models built", "plain symbolic_trace",
-                                                            "tapfinder fx trace", "select_points"], rows)
+    groups = (("torchvision classification", lambda r: r["family"] == "classification"),
+              ("torchvision segmentation", lambda r: r["family"] == "segmentation"),
+              ("timm sample", lambda r: r["source"] == "timm"),
+              ("Hugging Face (hf:)", lambda r: r["source"] == "hf"),
+              ("ONNX exports of torchvision", lambda r: r["source"] == "onnx"))
+    for label, keep in groups:
+        built = [r for r in results if keep(r) and not r["error"].startswith("build")]
+        runnable = [r for r in built if r["runs_forward"] is not False]
+        n = len(runnable)
+        methods = defaultdict(int)
+        for r in runnable:
+            methods[r["method"] or "none"] += 1
+        rows.append([label, len(built), n, f"{sum(r['plain_fx'] for r in runnable) / max(n, 1):.1%}",
+                     f"{sum(r['ours_trace'] for r in runnable) / max(n, 1):.1%}",
+                     f"{sum(r['selection'] for r in runnable) / max(n, 1):.1%}",
+                     ", ".join(f"{m} {c}" for m, c in sorted(methods.items(), key=lambda kv: -kv[1]))])
+    print_table("Coverage (train mode, pretrained=False; denominator: models that run forward)",
+                ["source", "built", "run forward", "plain symbolic_trace", "tapfinder fx", "full chain",
+                 "method that succeeded"], rows)
     families = len({r["family"] for r in results if r["source"] == "timm"})
     print(f"timm sample: {sum(r['source'] == 'timm' for r in results)} models from {families} families")
+    onnx_rows = [r for r in results if r["source"] == "onnx" and r["selection"]]
+    if onnx_rows:
+        print_table("ONNX in: same points as the PyTorch analysis", ["model", "exporter", "points", "same",
+                                                                      "export |ort - torch|"],
+                    [[r["name"], r["family"], ",".join(r["points"]), r["same_points_as_pytorch"],
+                      f"{r['onnx_diff']:.1e}" if r["onnx_diff"] is not None else "-"] for r in onnx_rows])
 
-    timm_ok = [r for r in results if r["source"] == "timm" and r["selection"]]
+    timm_ok = [r for r in results if r["source"] == "timm" and r["selection"]]  # noqa: E501
     total = sum(r["feature_modules"] for r in timm_ok)
     hits = sum(r["feature_hits"] for r in timm_ok)
     misses = defaultdict(list)
@@ -195,7 +272,8 @@ def main() -> None:
                 [[k, ",".join(v), set(v) <= {"layer1", "layer2", "layer3"} and bool(v)] for k, v in resnets.items()])
     failed = [r for r in results if r["error"]]
     if failed:
-        print_table("Failures", ["model", "error"], [[f"{r['source']}:{r['name']}", r["error"][:110]] for r in failed])
+        print_table("Failures", ["model", "runs forward", "error"],
+                    [[f"{r['source']}:{r['name']}", r["runs_forward"], r["error"][:110]] for r in failed])
     print(f"\n{len(results)} models in {time.perf_counter() - start:.0f} s")
     write_results("zoo", {"per_family": args.per_family, "results": results,
                           "agreement": {"modules": total, "hits": hits}})

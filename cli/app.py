@@ -73,42 +73,128 @@ def inspect(
 
 
 @app.command()
-def export(
-    model: Annotated[str, typer.Argument(help="torchvision/timm name or FILE.py[:NAME]")],
+def train(
     *,
-    out: Annotated[Path, typer.Option("--out", help="ONNX file to write")],
-    with_taps: Annotated[bool, typer.Option("--with-taps", help="add the tap points as extra graph outputs")] = False,
+    model: Annotated[str, typer.Option(help="torchvision/timm/paper model name or FILE.py[:NAME]")],
+    data: Annotated[str, typer.Option(help="mnist1d, shapes, an image folder, or a data .py file")] = "mnist1d",
+    points: Annotated[str, typer.Option(help="'auto' (about log D), a count, or comma-separated node names")] = "auto",
+    recipe: Annotated[str, typer.Option(help="baseline, dsn, dks or imachsr")] = "dks",
+    adapter: Annotated[str, typer.Option(help="aux head design: dks (conv stages) or light (1x1 conv)")] = "dks",
+    epochs: Annotated[int, typer.Option(min=1)] = 20,
+    batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    lr: Annotated[float, typer.Option(min=0.0)] = 1e-3,
+    optimizer: Annotated[str, typer.Option(help="adam, adamw or sgd")] = "adam",
+    schedule: Annotated[str, typer.Option(help="onecycle, cosine, step or none")] = "onecycle",
+    weight_decay: Annotated[float, typer.Option(min=0.0)] = 0.0,
+    clip_grad: Annotated[float, typer.Option(min=0.0, help="max gradient norm, 0 for none")] = 0.0,
+    amp: Annotated[bool, typer.Option(help="mixed precision (on CUDA)")] = False,
+    seed: int = 0,
+    image_size: Annotated[int, typer.Option(help="image side for image folders")] = 32,
+    out: Annotated[Path, typer.Option(help="run folder: checkpoint, metrics.jsonl, selection.json")] = Path("runs/last"),
+    resume: Annotated[bool, typer.Option(help="continue from OUT/last.pt")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="train without asking after the preview")] = False,
+    debug: Annotated[bool, typer.Option(help="show full tracebacks")] = False,
+) -> None:
+    """Preview the tap points and heads, then train with deep supervision."""
+    from tapfinder.errors import TapfinderError
+
+    from .render import render_heads, render_points, render_profile, render_summary, render_train_row
+
+    try:
+        from deepsup.run import RunSpec, prepare, trainer_for
+        from deepsup.trainer import TrainConfig
+        from tapfinder.profile import depth_profile
+
+        cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+                          weight_decay=weight_decay, schedule=schedule, clip_grad=clip_grad, amp=amp, seed=seed)
+        run = prepare(RunSpec(model=model, data=data, points=points, recipe=recipe, adapter=adapter, train=cfg,
+                              image_size=image_size))
+        if (out / "last.pt").exists() and not resume:
+            raise TapfinderError(f"{out} already holds a run; add --resume to continue it or choose another --out")
+    except TapfinderError as e:
+        _fail(e, debug)
+        return
+    if run.selection is not None:
+        console.print(render_summary(run.selection, 0.0))
+        console.print(render_points(run.selection))
+        console.print(render_profile(depth_profile(run.selection, width=min(60, max(console.width - 14, 20)))))
+    console.print(render_heads(run))
+    if not yes:
+        if not typer.confirm("Train with these points?", default=True):
+            raise typer.Exit(code=0)
+    trainer = trainer_for(run, out, on_epoch=lambda row: console.print(render_train_row(row, epochs)))
+    try:
+        history = trainer.fit(resume=resume)
+    except TapfinderError as e:
+        _fail(e, debug)
+        return
+    except KeyboardInterrupt:
+        err_console.print(f"[yellow]interrupted:[/] the checkpoint of epoch {trainer.epoch} is in {out}/last.pt; "
+                          f"continue with --resume")
+        raise typer.Exit(code=130) from None
+    last = history[-1] if history else {}
+    key = "val_acc_main" if "val_acc_main" in last else "val_miou"
+    console.print(f"[bold]done[/]: {len(history)} epochs, {key} = {last.get(key, float('nan')):.4f}; run in {out}; "
+                  f"export the model without heads with `tapfinder export {out} --out model.pt`")
+
+
+@app.command()
+def export(
+    source: Annotated[str, typer.Argument(help="a run folder from `tapfinder train`, or a model name / FILE.py")],
+    *,
+    out: Annotated[Path, typer.Option("--out", help="file to write")],
+    format: Annotated[str, typer.Option("--format", help="state_dict or onnx (a model name: onnx only)")] = "",
+    with_taps: Annotated[bool, typer.Option("--with-taps", help="ONNX: add the tap points as extra outputs")] = False,
     points: Annotated[str, typer.Option(help="tap points when --with-taps: 'auto', a count or names")] = "auto",
     input_shape: Annotated[Optional[str], typer.Option("--input-shape", help="example input shape, e.g. 1,3,224,224")] = None,
     torchscript: Annotated[bool, typer.Option("--torchscript", help="use the TorchScript exporter, not dynamo")] = False,
     debug: Annotated[bool, typer.Option(help="show full tracebacks")] = False,
 ) -> None:
-    """Export MODEL to ONNX as it is (no heads), checked against PyTorch with onnxruntime."""
+    """Write a trained run's model without its heads (state_dict or ONNX), or export MODEL to ONNX."""
     from tapfinder.errors import TapfinderError
 
+    if not out.parent.is_dir():
+        _fail(TapfinderError(f"cannot write {out}: folder {out.parent} does not exist; create it first"), debug)
     try:
-        import torch
+        if Path(source).is_dir():
+            from deepsup.run import export_run
 
-        from tapfinder.api import select_points
-        from tapfinder.onnx_export import export_onnx
-        from tapfinder.selector import normalize_points
-        from tapfinder.sources import load_model, parse_input_shape
-
-        source = load_model(model)
-        if input_shape:
-            inputs = (torch.randn(*parse_input_shape(input_shape)),)
-        elif source.example_inputs is not None:
-            inputs = tuple(x[:1] if isinstance(x, torch.Tensor) else x for x in source.example_inputs)
+            fmt = format or ("onnx" if out.suffix == ".onnx" else "state_dict")
+            path, report = export_run(source, out, fmt, dynamo=not torchscript)
+            if report is None:
+                console.print(f"wrote {path}: the original architecture's state_dict (heads dropped); it loads "
+                              "with strict=True into a freshly built model")
+                return
         else:
-            raise TapfinderError("no example input known for this model; give one with --input-shape")
-        sel = select_points(source.model, inputs, points=normalize_points(points)) if with_taps else None
-        report = export_onnx(source.model, inputs, out, selection=sel, dynamo=not torchscript)
+            report = _export_model(source, out, with_taps, points, input_shape, torchscript, format)
     except TapfinderError as e:
         _fail(e, debug)
         return
     diff = "not checked (install onnxruntime)" if report.max_abs_diff is None else f"{report.max_abs_diff:.2e}"
     console.print(f"wrote {report.path}: {report.nodes} ONNX nodes, outputs {', '.join(report.outputs)}; "
                   f"max |onnxruntime - PyTorch| = {diff}")
+
+
+def _export_model(model, out, with_taps, points, input_shape, torchscript, fmt):
+    import torch
+
+    from tapfinder.api import select_points
+    from tapfinder.errors import TapfinderError
+    from tapfinder.onnx_export import export_onnx
+    from tapfinder.selector import normalize_points
+    from tapfinder.sources import load_model, parse_input_shape
+
+    if fmt not in ("", "onnx"):
+        raise TapfinderError(f"a model name exports to onnx only; --format {fmt} needs a run folder")
+    source = load_model(model)
+    if input_shape:
+        inputs = (torch.randn(*parse_input_shape(input_shape)),)
+    elif source.example_inputs is not None:
+        inputs = tuple(x[:1] if isinstance(x, torch.Tensor) else x for x in source.example_inputs)
+    else:
+        raise TapfinderError("no example input known for this model; give one with --input-shape")
+    sel = select_points(source.model, inputs, points=normalize_points(points)) if with_taps else None
+    return export_onnx(source.model, inputs, out, selection=sel, dynamo=not torchscript)
 
 
 def main() -> None:

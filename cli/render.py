@@ -7,7 +7,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["render_summary", "render_points", "render_profile", "render_candidates"]
+__all__ = ["render_summary", "render_points", "render_profile", "render_candidates", "render_heads",
+           "render_train_row"]
 
 _SHADES = " ▁▂▃▄▅▆▇█"
 
@@ -94,3 +95,32 @@ def render_candidates(sel) -> Table:
                       Text(status, style="bold green" if c.name in chosen else ("" if c.eligible else "dim")),
                       "; ".join(c.reasons))
     return table
+
+
+def _si(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return f"{n:.0f}"
+
+
+def render_heads(run) -> Table:
+    """The auxiliary heads: parameters and FLOPs, and their share of the model's."""
+    table = Table(title=f"Auxiliary heads ({run.spec.adapter}, recipe {run.spec.recipe}); removed after training",
+                  title_justify="left", header_style="bold cyan")
+    for col in ("point", "params", "share", "FLOPs / sample", "share"):
+        table.add_column(col, justify="left" if col == "point" else "right")
+    for point, params, flops in run.heads:
+        table.add_row(point, _si(params), f"{params / max(run.model_params, 1):.1%}", _si(flops),
+                      f"{flops / max(run.model_flops, 1):.1%}")
+    table.add_row("model", _si(run.model_params), "", _si(run.model_flops), "", style="dim")
+    return table
+
+
+def render_train_row(row: dict, epochs: int) -> Text:
+    heads = " ".join(f"{k[8:]} {v:.1%}" for k, v in row.items() if k.startswith("val_acc_"))
+    if "val_miou" in row:
+        heads = f"mIoU {row['val_miou']:.3f}"
+    losses = " ".join(f"{k[5:]} {v:.3f}" for k, v in row.items() if k.startswith("loss_"))
+    return Text(f"epoch {row['epoch']:>3}/{epochs}  loss {row['loss']:.3f} ({losses})  val {heads}  "
+                f"{row['seconds']:.1f} s")

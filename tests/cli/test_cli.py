@@ -57,3 +57,25 @@ def test_user_errors_are_one_red_line_and_exit_2(tmp_path):
 def test_debug_shows_the_traceback():
     result = runner.invoke(app, ["inspect", "missing.py", "--debug"])
     assert result.exit_code != 0 and result.exception is not None
+
+
+def test_export_onnx_with_taps(tmp_path):
+    import pytest
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "m.onnx"
+    result = runner.invoke(app, ["export", ASSET, "--out", str(out), "--with-taps"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and "tap_features.7" in result.output and "max |onnxruntime - PyTorch|" in result.output
+
+
+def test_export_to_a_missing_folder_is_one_line(tmp_path):
+    assert "does not exist" in _one_line_error(["export", ASSET, "--out", str(tmp_path / "no" / "m.onnx")])
+
+
+def test_readme_commands_are_what_ci_runs():
+    from pathlib import Path
+    readme = Path("README.md").read_text().splitlines()
+    ci = Path(".ci/run").read_text()
+    assert any(line.startswith("pip install ") for line in readme)
+    assert any(line.startswith("python -m pytest") for line in readme)
+    assert "grep -m1 '^pip install ' README.md" in ci and "grep -m1 '^python -m pytest' README.md" in ci

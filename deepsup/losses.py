@@ -1,0 +1,141 @@
+"""Deep-supervision losses, composable, computed in fp32 (KL and entropy are unstable in half).
+
+Recipes (:data:`RECIPES`):
+
+``baseline``  cross-entropy on the main head only (no taps).
+``dsn``       + α Σ_m [CE(aux_m, y) − γ]₊ (DSN; α from the anchors, 0.3; optional linear decay of α
+              to 0 over training and the margin γ).
+``dks``       CE on every head (α = 1, DKS §3.2) + synergy: Σ over ordered pairs (m → n) of
+              KL(p_m.detach() ‖ p_n), bi-directional by default, or top-down / bottom-up.
+``imachsr``   + Σ_m α_m CE(q_m(z_m), y) (the adapter's cross-entropy as the MI term) + λ_m NE(z_m),
+              NE the negative entropy of the channel softmax of the tapped features.
+Any recipe can add ``kd``: KL from the main head's detached, temperature-softened prediction to
+each aux head.
+
+Every aux head's loss is always computed, with a zero weight when α has decayed to 0, so DDP never
+sees an unused parameter.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from tapfinder.errors import ConfigError
+
+__all__ = ["LossConfig", "DeepSupervisionLoss", "RECIPES", "make_loss", "negative_entropy", "synergy"]
+
+RECIPES = ("baseline", "dsn", "dks", "imachsr")
+DIRECTIONS = ("bi", "top-down", "bottom-up")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    recipe: str = "dks"
+    alpha: float | None = None      # aux CE weight; None: the recipe's default (dsn 0.3, dks 1.0, imachsr 0.3)
+    alpha_decay: bool = False       # linear decay of alpha to 0 over training (dsn)
+    gamma: float = 0.0              # DSN margin: aux loss below gamma is not pushed further
+    direction: str = "bi"           # DKS synergy pairs
+    beta: float = 1.0               # DKS synergy weight
+    lam: float = 0.01               # iMacHSR negative-entropy weight
+    kd: float = 0.0                 # weight of main → aux distillation (0: off)
+    temperature: float = 2.0
+
+    def __post_init__(self):
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"unknown recipe {self.recipe!r}; use one of {', '.join(RECIPES)}")
+        if self.direction not in DIRECTIONS:
+            raise ConfigError(f"DKS direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
+
+    @property
+    def aux_weight(self) -> float:
+        return self.alpha if self.alpha is not None else {"dsn": 0.3, "dks": 1.0, "imachsr": 0.3}.get(self.recipe, 0.0)
+
+
+def _ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    logits = logits.float()
+    if logits.dim() > 2 and logits.shape[2:] != target.shape[1:]:   # dense heads read coarser maps
+        logits = F.interpolate(logits, size=target.shape[1:], mode="bilinear" if logits.dim() == 4 else "linear",
+                               align_corners=False)
+    return F.cross_entropy(logits, target)
+
+
+def _kl(teacher: torch.Tensor, student: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """KL(softmax(teacher/T).detach() ‖ softmax(student/T)), mean over samples (and positions)."""
+    t = F.log_softmax(teacher.detach().float() / temperature, dim=1)
+    s = F.log_softmax(student.float() / temperature, dim=1)
+    kl = (t.exp() * (t - s)).sum(1)
+    return kl.mean() * temperature ** 2
+
+
+def synergy(logits: list[torch.Tensor], direction: str = "bi") -> torch.Tensor:
+    """DKS synergy over heads ordered shallow → deep (the main head last).
+
+    top-down: deeper heads teach shallower ones; bottom-up: the reverse; bi: both.
+    """
+    total = logits[0].new_zeros((), dtype=torch.float32)
+    for m, teacher in enumerate(logits):
+        for n, student in enumerate(logits):
+            if m == n or (direction == "top-down" and m < n) or (direction == "bottom-up" and m > n):
+                continue
+            total = total + _kl(teacher, _match(student, teacher))
+    return total
+
+
+def _match(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    if student.dim() > 2 and student.shape[2:] != teacher.shape[2:]:
+        return F.interpolate(student.float(), size=teacher.shape[2:], mode="bilinear", align_corners=False)
+    return student
+
+
+def negative_entropy(features: torch.Tensor, layout: str = "channels_first") -> torch.Tensor:
+    """Σ p log p of the softmax over channels at every position, averaged (≤ 0; minimising it
+    spreads the features over channels, iMacHSR Eq. 2)."""
+    z = features.float()
+    dim = 1 if layout == "channels_first" or z.dim() == 2 else -1
+    logp = F.log_softmax(z, dim=dim)
+    return (logp.exp() * logp).sum(dim).mean()
+
+
+@dataclass
+class DeepSupervisionLoss:
+    """Callable: (TapOutput or logits, target, progress in [0, 1]) → (total loss, per-term dict)."""
+
+    config: LossConfig
+    layouts: list = field(default_factory=list)
+
+    def __call__(self, out, target: torch.Tensor, progress: float = 0.0):
+        cfg = self.config
+        main = out.main if hasattr(out, "main") else out
+        main = main if isinstance(main, torch.Tensor) else main[0]
+        aux = list(getattr(out, "aux", []) or [])
+        terms = {"main": _ce(main, target)}
+        total = terms["main"]
+        if cfg.recipe == "baseline" or not aux:
+            return total, terms
+        alpha = cfg.aux_weight * ((1.0 - progress) if cfg.alpha_decay else 1.0)
+        for i, logits in enumerate(aux):
+            ce = _ce(logits, target)
+            terms[f"aux{i}"] = ce
+            if cfg.recipe == "dsn":
+                ce = torch.clamp(ce - cfg.gamma, min=0.0)
+            total = total + alpha * ce
+        if cfg.recipe == "dks":
+            terms["synergy"] = synergy([*aux, main], cfg.direction)
+            total = total + cfg.beta * terms["synergy"]
+        if cfg.recipe == "imachsr":
+            feats = list(getattr(out, "features", []) or [])
+            for i, f in enumerate(feats):
+                ne = negative_entropy(f, self.layouts[i] if i < len(self.layouts) else "channels_first")
+                terms[f"ne{i}"] = ne
+                total = total + cfg.lam * ne
+        if cfg.kd > 0:
+            for i, logits in enumerate(aux):
+                terms[f"kd{i}"] = _kl(main, _match(logits, main), cfg.temperature)
+                total = total + cfg.kd * terms[f"kd{i}"]
+        return total, terms
+
+
+def make_loss(recipe: str = "dks", layouts: list | None = None, **overrides) -> DeepSupervisionLoss:
+    return DeepSupervisionLoss(LossConfig(recipe=recipe, **overrides), list(layouts or []))

@@ -1,0 +1,48 @@
+"""Small metric helpers: running means, top-1 accuracy, confusion matrix and mIoU."""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["Meter", "accuracy", "confusion", "miou"]
+
+
+class Meter:
+    """Sample-weighted running means of named values."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, values: dict, n: int) -> None:
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + float(v) * n
+        self.count += n
+
+    def means(self) -> dict:
+        return {k: v / max(self.count, 1) for k, v in self.sums.items()}
+
+
+def accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
+    return float((logits.argmax(1) == target).float().mean())
+
+
+def confusion(logits: torch.Tensor, target: torch.Tensor, k: int, conf: torch.Tensor | None = None) -> torch.Tensor:
+    if logits.shape[2:] != target.shape[1:]:
+        logits = torch.nn.functional.interpolate(logits.float(), size=target.shape[1:], mode="bilinear",
+                                                 align_corners=False)
+    pred = logits.argmax(1).flatten()
+    idx = target.flatten() * k + pred
+    counts = torch.bincount(idx, minlength=k * k).reshape(k, k)
+    return counts if conf is None else conf + counts
+
+
+def miou(conf: torch.Tensor) -> float:
+    """Mean intersection over union over classes present in the targets or predictions.
+
+    >>> miou(torch.tensor([[2, 0], [1, 1]]))
+    0.5833333333333333
+    """
+    inter = conf.diag().float()
+    union = conf.sum(0).float() + conf.sum(1).float() - inter
+    present = union > 0
+    return float((inter[present] / union[present]).mean())

@@ -1,0 +1,134 @@
+"""A training run as the CLI sees it: prepare (model, data, points, heads, loss), train, export.
+
+A run folder holds ``last.pt`` (the checkpoint), ``metrics.jsonl``, ``selection.json`` and
+``run.json`` (what was asked for, so ``export`` and ``--resume`` can rebuild the same model).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tapfinder.errors import ConfigError
+
+from .data import DataSpec, load_data
+from .losses import RECIPES, make_loss
+from .trainer import TrainConfig, Trainer
+
+__all__ = ["RunSpec", "PreparedRun", "prepare", "export_run"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    model: str
+    data: str = "mnist1d"
+    points: str = "auto"
+    recipe: str = "dks"
+    adapter: str = "dks"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    image_size: int = 32
+
+
+@dataclass
+class PreparedRun:
+    spec: RunSpec
+    model: nn.Module              # the original architecture (tapped.model when tapped)
+    net: nn.Module                # what trains: the model or a TappedModel
+    data: DataSpec
+    selection: object | None
+    heads: list                   # (point, params, flops) per head
+    model_params: int
+    model_flops: int
+
+
+def _flops(module: nn.Module, shape: tuple) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flags = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            module(torch.zeros(1, *shape))
+    finally:
+        for m, flag in flags:
+            m.training = flag
+    return int(counter.get_total_flops())
+
+
+def prepare(spec: RunSpec) -> PreparedRun:
+    """Build everything a run needs; nothing is trained yet (the preview comes from this)."""
+    from tapfinder.adapters import adapter_cost
+    from tapfinder.api import select_points
+    from tapfinder.selector import normalize_points
+    from tapfinder.sources import load_model
+    from tapfinder.taps import attach
+
+    if spec.recipe not in RECIPES:
+        raise ConfigError(f"unknown recipe {spec.recipe!r}; use one of {', '.join(RECIPES)}")
+    data = load_data(spec.data, spec.image_size)
+    torch.manual_seed(spec.train.seed)
+    model = load_model(spec.model).model
+    example = torch.zeros(2, *data.input_shape)
+    selection, net, heads = None, model, []
+    if spec.recipe != "baseline":
+        selection = select_points(model, example, points=normalize_points(spec.points))
+        net = attach(model, selection, task=data.task, num_classes=data.num_classes, adapter=spec.adapter)
+        for point, name in zip(selection.points, net.points):
+            head = net.heads[name.replace(".", "__").replace("[", "_").replace("]", "_")]
+            heads.append((point.name, *adapter_cost(head, tuple(point.shape))))
+    return PreparedRun(spec, model, net, data, selection, heads, sum(p.numel() for p in model.parameters()),
+                       _flops(model, data.input_shape))
+
+
+def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None) -> Trainer:
+    layouts = [run.selection.graph.nodes[p.name]["tf"].get("layout") or "channels_first"
+               for p in run.selection.points] if run.selection is not None else []
+    loss = make_loss(run.spec.recipe, layouts=layouts)
+    spec = {"spec": asdict(run.spec), "input_shape": list(run.data.input_shape), "task": run.data.task,
+            "num_classes": run.data.num_classes}
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "run.json").write_text(json.dumps(spec, indent=1))
+        if run.selection is not None:
+            (out / "selection.json").write_text(run.selection.to_json())
+    return Trainer(run.net, loss, run.data.train, run.data.val, run.spec.train, out=out, task=run.data.task,
+                   num_classes=run.data.num_classes, extra={"run": spec}, on_epoch=on_epoch)
+
+
+def load_run_spec(folder: str | Path) -> tuple[RunSpec, dict]:
+    """(the run's spec, what its data looked like: input_shape, task, num_classes)."""
+    path = Path(folder) / "run.json"
+    if not path.is_file():
+        raise ConfigError(f"{folder} is not a training run (no run.json); give the --out folder of `tapfinder train`")
+    raw = json.loads(path.read_text())
+    spec = raw["spec"]
+    return RunSpec(**{**spec, "train": TrainConfig(**spec["train"])}), {k: v for k, v in raw.items() if k != "spec"}
+
+
+def export_run(folder: str | Path, out: str | Path, fmt: str = "state_dict", dynamo: bool = True):
+    """Write the trained model without its heads: a ``state_dict`` that loads strictly into a freshly
+    built original, or an ONNX graph of exactly the original's nodes."""
+    from tapfinder.sources import load_model
+
+    spec, shapes = load_run_spec(folder)
+    ckpt = Path(folder) / "last.pt"
+    if not ckpt.is_file():
+        raise ConfigError(f"{folder} has no checkpoint yet (last.pt); train first")
+    model = load_model(spec.model).model
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"], strict=True)
+    out = Path(out)
+    if fmt == "state_dict":
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        torch.save(model.state_dict(), tmp)
+        tmp.replace(out)
+        return out, None
+    if fmt == "onnx":
+        from tapfinder.onnx_export import export_onnx
+
+        return out, export_onnx(model, (torch.randn(1, *shapes["input_shape"]),), out, dynamo=dynamo)
+    raise ConfigError(f"--format must be state_dict or onnx, got {fmt!r}")

@@ -1,0 +1,203 @@
+"""The training loop: ``train_one_epoch``, ``evaluate``, ``fit``; checkpoints every epoch; exact resume.
+
+Checkpoints hold fixed keys (``model``, ``aux_heads``, ``optimizer``, ``lr_scheduler``, ``scaler``,
+``epoch``, ``config``, ``rng``) and are written to ``last.pt`` through a temporary file and
+``os.replace``, so a killed run never leaves a torn checkpoint. Shuffling is seeded per epoch and
+the RNG state is saved, so ``resume`` continues exactly where an uninterrupted run would be. A
+non-finite loss stops training with a clear message and the last good checkpoint intact.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from tapfinder.errors import TapfinderError
+
+from .metrics import Meter, accuracy, confusion, miou
+
+__all__ = ["TrainConfig", "Trainer", "TrainingError"]
+
+
+class TrainingError(TapfinderError):
+    """Training cannot go on (a non-finite loss, a checkpoint that does not fit)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 128
+    optimizer: str = "adam"          # adam | adamw | sgd
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: str = "onecycle"       # onecycle | cosine | step | none
+    step_size: int = 10
+    clip_grad: float = 0.0           # max grad norm; 0: off
+    amp: bool = False                # mixed precision where the device supports it
+    seed: int = 0
+    workers: int = 0
+
+
+def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True)
+    if cfg.optimizer in ("adam", "adamw"):
+        cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise TrainingError(f"unknown optimizer {cfg.optimizer!r}; use sgd, adam or adamw")
+
+
+def _scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
+    total = cfg.epochs * steps_per_epoch
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1))
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total, 1))
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size * steps_per_epoch, gamma=0.1)
+    if cfg.schedule == "none":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    raise TrainingError(f"unknown schedule {cfg.schedule!r}; use onecycle, cosine, step or none")
+
+
+class Trainer:
+    """Trains ``model`` (a plain module or a :class:`tapfinder.taps.TappedModel`) with ``loss``."""
+
+    def __init__(self, model: nn.Module, loss, train: Dataset, val: Dataset, config: TrainConfig,
+                 out: str | Path | None = None, task: str = "classification", num_classes: int = 10,
+                 device: str | torch.device = "cpu", extra: dict | None = None, on_epoch=None):
+        self.model, self.loss, self.cfg, self.task, self.num_classes = model, loss, config, task, num_classes
+        self.device = torch.device(device)
+        self.out = Path(out) if out else None
+        self.extra = extra or {}
+        self.on_epoch = on_epoch
+        torch.manual_seed(config.seed)
+        self.model.to(self.device)
+        self.train_set, self.val_set = train, val
+        self.generator = torch.Generator()
+        self.train_loader = DataLoader(train, config.batch_size, shuffle=True, generator=self.generator,
+                                       num_workers=config.workers, drop_last=False)
+        self.val_loader = DataLoader(val, max(config.batch_size, 256), shuffle=False, num_workers=config.workers)
+        self.optimizer = _optimizer(config, model.parameters())
+        self.scheduler = _scheduler(config, self.optimizer, len(self.train_loader))
+        amp = config.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp)
+        self.autocast = torch.autocast(self.device.type, enabled=amp)
+        self.epoch = 0
+        self.history: list[dict] = []
+
+    # ---------------------------------------------------------------- loop
+    def train_one_epoch(self) -> dict:
+        self.model.train()
+        self.generator.manual_seed(self.cfg.seed * 1000 + self.epoch)   # shuffling depends on the epoch only
+        meter, steps = Meter(), len(self.train_loader)
+        for step, (x, y) in enumerate(self.train_loader):
+            x, y = x.to(self.device), y.to(self.device)
+            with self.autocast:
+                out = self.model(x)
+                total, terms = self.loss(out, y, progress=(self.epoch * steps + step) / max(self.cfg.epochs * steps, 1))
+            if not math.isfinite(float(total.detach())):
+                raise TrainingError(f"the loss became {float(total)} at epoch {self.epoch + 1}, step {step + 1}; "
+                                    f"the last good checkpoint is kept{f' in {self.out}' if self.out else ''}: "
+                                    "lower --lr or set --clip-grad")
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(total).backward()
+            if self.cfg.clip_grad > 0:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            meter.add({"loss": float(total.detach()), **{f"loss_{k}": float(v.detach()) for k, v in terms.items()}}, len(y))
+        return meter.means()
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        self.model.eval()
+        meter, conf = Meter(), None
+        for x, y in self.val_loader:
+            x, y = x.to(self.device), y.to(self.device)
+            out = self.model(x)
+            heads = {"main": out.main if hasattr(out, "main") else out}
+            heads.update({f"aux{i}": a for i, a in enumerate(getattr(out, "aux", []) or [])})
+            if self.task == "segmentation":
+                conf = confusion(heads["main"], y, self.num_classes, conf)
+            else:
+                meter.add({f"acc_{k}": accuracy(v, y) for k, v in heads.items()}, len(y))
+        if self.task == "segmentation":
+            return {"miou": miou(conf)}
+        return meter.means()
+
+    def fit(self, resume: bool = False) -> list[dict]:
+        if resume:
+            self.load_checkpoint()
+        while self.epoch < self.cfg.epochs:
+            start = time.perf_counter()
+            train = self.train_one_epoch()
+            val = self.evaluate()
+            self.epoch += 1
+            row = {"epoch": self.epoch, **train, **{f"val_{k}": v for k, v in val.items()},
+                   "lr": self.optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - start, 3)}
+            self.history.append(row)
+            self.save_checkpoint()
+            self._log(row)
+            if self.on_epoch:
+                self.on_epoch(row)
+        return self.history
+
+    # ---------------------------------------------------------------- checkpoints
+    def _model_and_heads(self):
+        inner = getattr(self.model, "module", self.model)        # DDP
+        base = getattr(inner, "model", inner)
+        heads = getattr(inner, "heads", None)
+        return base, heads
+
+    def save_checkpoint(self) -> None:
+        if self.out is None:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        base, heads = self._model_and_heads()
+        state = {"model": base.state_dict(), "aux_heads": heads.state_dict() if heads is not None else None,
+                 "optimizer": self.optimizer.state_dict(), "lr_scheduler": self.scheduler.state_dict(),
+                 "scaler": self.scaler.state_dict(), "epoch": self.epoch,
+                 "config": {"train": asdict(self.cfg), **self.extra}, "history": self.history,
+                 "rng": torch.get_rng_state()}
+        tmp = self.out / "last.pt.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, self.out / "last.pt")
+
+    def load_checkpoint(self) -> bool:
+        path = self.out / "last.pt" if self.out else None
+        if path is None or not path.is_file():
+            return False
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=False)
+        except Exception as e:
+            raise TrainingError(f"cannot read {path} ({type(e).__name__}); delete it to start over") from e
+        base, heads = self._model_and_heads()
+        try:
+            base.load_state_dict(state["model"])
+            if heads is not None and state["aux_heads"] is not None:
+                heads.load_state_dict(state["aux_heads"])
+        except RuntimeError as e:
+            raise TrainingError(f"{path} was written for another model or other tap points; "
+                                "use a new --out or the same --model and --points") from e
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["lr_scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.history = state["epoch"], state.get("history", [])
+        torch.set_rng_state(state["rng"])
+        return True
+
+    def _log(self, row: dict) -> None:
+        if self.out is not None:
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")

@@ -1,0 +1,140 @@
+"""Adapters: the auxiliary head of each tap point, sized from the propagated shapes.
+
+Classification on feature maps (2D images, 1D signals), DKS style (the default): conv-BN-ReLU
+stride-2 stages until the point reaches the main head's resolution, widths growing toward the main
+head's width, then global pooling and a linear layer, so every path from the input to a classifier
+crosses the same number of downsamplings (DKS §3.3; its Table 3 shows simple pooling+linear heads
+*hurt* while such heads help). ``light``: a 1×1 conv, pooling and a linear layer. Token sequences
+[B, T, C]: LayerNorm, mean pooling (or the class token), linear. Segmentation: an FCN head (3×3 conv
+to C/4, BN, ReLU, dropout, 1×1 conv to K classes); the loss upsamples its logits to the target.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+__all__ = ["AdapterSpec", "build_adapter", "adapter_cost", "main_head_input"]
+
+TASKS = ("classification", "segmentation")
+KINDS = ("dks", "light")
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """What an adapter reads and what it must produce."""
+
+    shape: tuple          # the point's output shape, batch first
+    layout: str           # "channels_first" | "channels_last" | "flat"
+    main_shape: tuple     # the main head's input features, batch first, same layout
+    task: str = "classification"
+    num_classes: int = 10
+    kind: str = "dks"
+    cls_token: bool = False
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.kind not in KINDS:
+            raise ConfigError(f"adapter kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.num_classes < 2:
+            raise ConfigError(f"num_classes must be at least 2, got {self.num_classes}")
+
+
+def _conv_nd(dims: int):
+    return {1: (nn.Conv1d, nn.BatchNorm1d, nn.AdaptiveAvgPool1d), 2: (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d),
+            3: (nn.Conv3d, nn.BatchNorm3d, nn.AdaptiveAvgPool3d)}[dims]
+
+
+class _Tokens(nn.Module):
+    def __init__(self, channels: int, num_classes: int, cls_token: bool):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.fc = nn.Linear(channels, num_classes)
+        self.cls_token = cls_token
+
+    def forward(self, x):
+        x = self.norm(x)
+        return self.fc(x[:, 0] if self.cls_token else x.mean(1))
+
+
+def _feature_map_classifier(spec: AdapterSpec) -> nn.Module:
+    c, spatial = spec.shape[1], spec.shape[2:]
+    cm, main_spatial = spec.main_shape[1], spec.main_shape[2:]
+    conv, bn, pool = _conv_nd(len(spatial))
+    layers: list[nn.Module] = []
+    if spec.kind == "light":
+        layers += [conv(c, cm, 1, bias=False), bn(cm), nn.ReLU(inplace=True)]
+    else:
+        ratio = max(s / max(m, 1) for s, m in zip(spatial, main_spatial))
+        steps = max(0, round(math.log2(ratio))) if ratio > 1 else 0
+        widths = [round(c * (cm / c) ** ((i + 1) / steps)) for i in range(steps)] if steps else [cm]
+        cin = c
+        for i, w in enumerate(widths):
+            layers += [conv(cin, w, 3, stride=2 if steps else 1, padding=1, bias=False), bn(w), nn.ReLU(inplace=True)]
+            cin = w
+    layers += [pool(1), nn.Flatten(1), nn.Linear(cm, spec.num_classes)]
+    return nn.Sequential(*layers)
+
+
+def _segmentation_head(spec: AdapterSpec) -> nn.Module:
+    c, dims = spec.shape[1], len(spec.shape) - 2
+    conv, bn, _ = _conv_nd(dims)
+    mid = max(c // 4, 8)
+    return nn.Sequential(conv(c, mid, 3, padding=1, bias=False), bn(mid), nn.ReLU(inplace=True),
+                         nn.Dropout(0.1), conv(mid, spec.num_classes, 1))
+
+
+def build_adapter(spec: AdapterSpec) -> nn.Module:
+    """The head for one tap point (see the module docstring).
+
+    Raises:
+        ConfigError: a point whose shape the task cannot use (flat features for segmentation, say).
+    """
+    if spec.task == "segmentation":
+        if spec.layout != "channels_first" or len(spec.shape) < 3:
+            raise ConfigError(f"segmentation needs feature maps at every point; got shape {spec.shape}")
+        return _segmentation_head(spec)
+    if spec.layout == "channels_last" and len(spec.shape) == 3:
+        return _Tokens(spec.shape[-1], spec.num_classes, spec.cls_token)
+    if spec.layout == "channels_first" and len(spec.shape) >= 3:
+        return _feature_map_classifier(spec)
+    if len(spec.shape) == 2:
+        return nn.Sequential(nn.LayerNorm(spec.shape[1]), nn.Linear(spec.shape[1], spec.num_classes))
+    raise ConfigError(f"no adapter for features of shape {spec.shape} ({spec.layout}); choose another point")
+
+
+def adapter_cost(adapter: nn.Module, shape: tuple) -> tuple[int, int]:
+    """(parameters, FLOPs for one sample) of ``adapter`` reading features of ``shape``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    params = sum(p.numel() for p in adapter.parameters())
+    flags = [(m, m.training) for m in adapter.modules()]
+    adapter.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            adapter(torch.zeros(1, *shape[1:]))
+    finally:
+        for m, flag in flags:
+            m.training = flag
+    return params, int(counter.get_total_flops())
+
+
+def main_head_input(graph, layout: str) -> tuple | None:
+    """The deepest whole-signal feature shape before global pooling: what the main head reads."""
+    best = None
+    for _, attrs in graph.nodes(data=True):
+        tf = attrs["tf"]
+        if not tf.get("whole") or tf.get("layout") != layout or not tf.get("shape"):
+            continue
+        spatial = tf.get("spatial") or ()
+        if layout == "channels_first" and math.prod(spatial or (1,)) <= 1:
+            continue
+        key = (tf.get("depth", 0), tf["order"])
+        if best is None or key > best[0]:
+            best = (key, tuple(tf["shape"]))
+    return best[1] if best else None

@@ -1,0 +1,45 @@
+"""Deep plain 1D CNNs for MNIST-1D: the regime where deep supervision is known to help.
+
+``plain1d48``: 48 conv3 layers × 32 channels, stride 2 after layers 16 and 32, ReLU, no normalization,
+Kaiming init, global average pooling and a linear classifier. ``plain1d20_bn``: 20 layers with
+BatchNorm, where plain training already works and deep supervision should add nothing.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from . import register_model
+
+__all__ = ["Plain1DCNN"]
+
+
+class Plain1DCNN(nn.Module):
+    def __init__(self, depth: int = 48, width: int = 32, strides_after: tuple = (16, 32), batchnorm: bool = False,
+                 kaiming: bool = True, in_channels: int = 1, num_classes: int = 10):
+        super().__init__()
+        layers, cin = [], in_channels
+        for i in range(depth):
+            stride = 2 if i in strides_after else 1
+            block = [nn.Conv1d(cin, width, 3, stride, 1, bias=not batchnorm)]
+            if batchnorm:
+                block.append(nn.BatchNorm1d(width))
+            block.append(nn.ReLU(inplace=True))
+            layers.append(nn.Sequential(*block))
+            cin = width
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.fc = nn.Linear(width, num_classes)
+        if kaiming:
+            for m in self.modules():
+                if isinstance(m, nn.Conv1d):
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+register_model("plain1d48", (2, 1, 40))(lambda: Plain1DCNN(48))
+register_model("plain1d20_bn", (2, 1, 40))(lambda: Plain1DCNN(20, strides_after=(7, 14), batchnorm=True))
+register_model("plain1d32_default_init", (2, 1, 40))(lambda: Plain1DCNN(32, strides_after=(11, 22), kaiming=False))

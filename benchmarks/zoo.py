@@ -207,8 +207,9 @@ def main() -> None:
     parser.add_argument("--per-family", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--sources", default="torchvision,timm,hf,onnx")
     args = parser.parse_args()
-    jobs = _sample(args.per_family)
+    jobs = [j for j in _sample(args.per_family) if j[0] in args.sources.split(",")]
     if args.limit:
         jobs = jobs[: args.limit]
     start = time.perf_counter()

@@ -105,7 +105,7 @@ class Trainer:
                 out = self.model(x)
                 total, terms = self.loss(out, y, progress=(self.epoch * steps + step) / max(self.cfg.epochs * steps, 1))
             if not math.isfinite(float(total.detach())):
-                raise TrainingError(f"the loss became {float(total)} at epoch {self.epoch + 1}, step {step + 1}; "
+                raise TrainingError(f"the loss became {float(total.detach())} at epoch {self.epoch + 1}, step {step + 1}; "
                                     f"the last good checkpoint is kept{f' in {self.out}' if self.out else ''}: "
                                     "lower --lr or set --clip-grad")
             self.optimizer.zero_grad(set_to_none=True)

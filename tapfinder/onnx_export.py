@@ -104,6 +104,9 @@ def export_onnx(model: nn.Module, example_inputs: tuple, path: str | Path, *, se
     got = _run_onnxruntime(path, tuple(example_inputs))
     diff = None
     if got is not None:
-        want = [t for t in (expected if isinstance(expected, tuple) else (expected,)) if isinstance(t, torch.Tensor)]
-        diff = max(float((torch.as_tensor(g) - w).abs().max()) for g, w in zip(got, want))
+        from torch.utils._pytree import tree_flatten
+
+        want = [t for t in tree_flatten(expected)[0] if isinstance(t, torch.Tensor)]
+        diffs = [float((torch.as_tensor(g) - w).abs().max()) for g, w in zip(got, want) if g.shape == tuple(w.shape)]
+        diff = max(diffs) if diffs else None
     return ExportReport(path, onnx_node_count(path), names, diff)

@@ -1,0 +1,97 @@
+"""The recipes' losses against their definitions."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deepsup.losses import make_loss, negative_entropy, synergy
+from tapfinder import ConfigError
+from tapfinder.taps import TapOutput
+
+torch.manual_seed(0)
+Y = torch.randint(0, 5, (8,))
+
+
+def _out(n_aux=2, requires_grad=True):
+    main = torch.randn(8, 5, requires_grad=requires_grad)
+    aux = [torch.randn(8, 5, requires_grad=requires_grad) for _ in range(n_aux)]
+    feats = [torch.randn(8, 6, 4, 4, requires_grad=requires_grad) for _ in range(n_aux)]
+    return TapOutput(main, aux, feats)
+
+
+def test_baseline_is_cross_entropy_of_the_main_head():
+    out = _out()
+    total, terms = make_loss("baseline")(out, Y)
+    assert torch.allclose(total, F.cross_entropy(out.main, Y)) and set(terms) == {"main"}
+
+
+def test_dsn_weight_margin_and_decay():
+    out = _out()
+    ce = [F.cross_entropy(a, Y) for a in out.aux]
+    total, _ = make_loss("dsn", alpha=0.3)(out, Y)
+    assert torch.allclose(total, F.cross_entropy(out.main, Y) + 0.3 * sum(ce))
+    high_margin, _ = make_loss("dsn", gamma=100.0)(out, Y)
+    assert torch.allclose(high_margin, F.cross_entropy(out.main, Y))
+    decayed, terms = make_loss("dsn", alpha_decay=True)(out, Y, progress=1.0)
+    assert torch.allclose(decayed, F.cross_entropy(out.main, Y)) and "aux0" in terms   # still computed
+    decayed.backward()
+    assert all(a.grad is not None for a in out.aux)    # zero weight, but in the graph: DDP-safe
+
+
+def test_synergy_is_zero_for_identical_heads_and_follows_direction():
+    same = torch.randn(8, 5)
+    assert float(synergy([same, same.clone(), same.clone()])) == pytest.approx(0.0, abs=1e-6)
+    heads = [torch.randn(8, 5, requires_grad=True) for _ in range(3)]
+    synergy(heads, "top-down").backward()
+    assert heads[-1].grad is None or heads[-1].grad.abs().sum() == 0     # the deepest only teaches
+    assert heads[0].grad.abs().sum() > 0
+    heads = [torch.randn(8, 5, requires_grad=True) for _ in range(3)]
+    synergy(heads, "bottom-up").backward()
+    assert heads[0].grad is None or heads[0].grad.abs().sum() == 0
+
+
+def test_dks_has_ce_on_every_head_and_synergy():
+    out = _out()
+    total, terms = make_loss("dks")(out, Y)
+    expected = sum(F.cross_entropy(h, Y) for h in [out.main, *out.aux]) + synergy([*out.aux, out.main])
+    assert torch.allclose(total, expected) and "synergy" in terms
+
+
+def test_negative_entropy_bounds():
+    c = 6
+    uniform = torch.zeros(2, c, 3, 3)
+    assert float(negative_entropy(uniform)) == pytest.approx(-math.log(c))
+    peaked = torch.zeros(2, c, 3, 3)
+    peaked[:, 0] = 50.0
+    assert float(negative_entropy(peaked)) == pytest.approx(0.0, abs=1e-6)
+    tokens = torch.zeros(2, 7, c)
+    assert float(negative_entropy(tokens, "channels_last")) == pytest.approx(-math.log(c))
+
+
+def test_imachsr_adds_mi_and_ne_terms():
+    out = _out()
+    total, terms = make_loss("imachsr", alpha=0.5, lam=0.1)(out, Y)
+    expected = F.cross_entropy(out.main, Y) + sum(0.5 * F.cross_entropy(a, Y) + 0.1 * negative_entropy(f)
+                                                  for a, f in zip(out.aux, out.features))
+    assert torch.allclose(total, expected) and {"ne0", "ne1"} <= set(terms)
+
+
+def test_kd_and_half_precision_logits_are_computed_in_fp32():
+    out = TapOutput(torch.randn(8, 5).half(), [torch.randn(8, 5).half()], [])
+    total, terms = make_loss("dks", kd=1.0)(out, Y)
+    assert total.dtype == torch.float32 and "kd0" in terms
+
+
+def test_dense_heads_are_upsampled_to_the_target():
+    target = torch.randint(0, 3, (2, 16, 16))
+    out = TapOutput(torch.randn(2, 3, 16, 16), [torch.randn(2, 3, 8, 8)], [])
+    total, _ = make_loss("dks")(out, target)
+    assert torch.isfinite(total)
+
+
+def test_unknown_recipe_and_direction():
+    with pytest.raises(ConfigError, match="unknown recipe"):
+        make_loss("deepest")
+    with pytest.raises(ConfigError, match="direction"):
+        make_loss("dks", direction="sideways")

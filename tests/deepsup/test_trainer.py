@@ -1,0 +1,81 @@
+"""The trainer: exact resume, atomic checkpoints, NaN stops, stripped export."""
+import json
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from deepsup.losses import make_loss
+from deepsup.trainer import TrainConfig, Trainer, TrainingError
+from tapfinder import select_points
+from tapfinder.taps import attach
+from tests.assets.models import Plain1D
+
+g = torch.Generator().manual_seed(0)
+TRAIN = TensorDataset(torch.randn(96, 1, 32, generator=g), torch.randint(0, 10, (96,), generator=g))
+VAL = TensorDataset(torch.randn(32, 1, 32, generator=g), torch.randint(0, 10, (32,), generator=g))
+CFG = TrainConfig(epochs=3, batch_size=32, lr=3e-3, seed=1)
+
+
+def _trainer(out, recipe="dks", cfg=CFG):
+    torch.manual_seed(0)
+    model = Plain1D(depth=10, width=8)
+    sel = select_points(model, torch.randn(2, 1, 32))
+    tapped = attach(model, sel)
+    return Trainer(tapped, make_loss(recipe, layouts=["channels_first"] * sel.m), TRAIN, VAL, cfg, out=out)
+
+
+def test_resume_gives_the_uninterrupted_result(tmp_path):
+    full = _trainer(tmp_path / "full")
+    full.fit()
+    first = _trainer(tmp_path / "split")
+
+    def killed(row):
+        if row["epoch"] == 1:
+            raise KeyboardInterrupt   # Ctrl-C (or a kill) after the first epoch's checkpoint
+    first.on_epoch = killed
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    second = _trainer(tmp_path / "split")          # a new process: same run folder, resume
+    second.fit(resume=True)
+    assert second.epoch == 3
+    for a, b in zip(full.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [r["val_acc_main"] for r in full.history] == [r["val_acc_main"] for r in second.history]
+    rows = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+
+
+def test_checkpoint_keys_and_atomic_write(tmp_path):
+    t = _trainer(tmp_path)
+    t.fit()
+    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    assert {"model", "aux_heads", "optimizer", "lr_scheduler", "scaler", "epoch", "config"} <= set(state)
+    assert not (tmp_path / "last.pt.tmp").exists()
+    fresh = Plain1D(depth=10, width=8)
+    fresh.load_state_dict(state["model"], strict=True)      # the stripped model is the original architecture
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    t = _trainer(tmp_path, cfg=TrainConfig(**{**CFG.__dict__, "epochs": 2}))
+    real = t.loss
+    calls = {"n": 0}
+
+    def poisoned(out, y, progress=0.0):
+        calls["n"] += 1
+        total, terms = real(out, y, progress)
+        return (total * float("nan"), terms) if calls["n"] > 3 else (total, terms)   # epoch 2 goes bad
+
+    t.loss = poisoned
+    with pytest.raises(TrainingError, match="loss became nan at epoch 2.*lower --lr"):
+        t.fit()
+    assert torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 1
+
+
+def test_checkpoint_from_another_model_is_a_clear_error(tmp_path):
+    _trainer(tmp_path).fit()
+    torch.manual_seed(0)
+    other = Plain1D(depth=6, width=8)
+    t = Trainer(other, make_loss("baseline"), TRAIN, VAL, CFG, out=tmp_path)
+    with pytest.raises(TrainingError, match="another model"):
+        t.fit(resume=True)

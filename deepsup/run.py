@@ -58,6 +58,26 @@ def _flops(module: nn.Module, shape: tuple) -> int:
     return int(counter.get_total_flops())
 
 
+def _check_fits(model: nn.Module, example: torch.Tensor, data: DataSpec) -> None:
+    """The model must take the data's samples and predict its number of classes."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(example)
+    except Exception as e:
+        raise ConfigError(f"the model cannot take the data's samples of shape {tuple(data.input_shape)}: "
+                          f"{type(e).__name__}: {str(e).splitlines()[0][:160]}") from e
+    finally:
+        for m, flag in flags:
+            m.training = flag
+    out = out if isinstance(out, torch.Tensor) else next(t for t in (out.values() if isinstance(out, dict) else out)
+                                                          if isinstance(t, torch.Tensor))
+    if out.shape[1] != data.num_classes:
+        raise ConfigError(f"the model predicts {out.shape[1]} classes but the data has {data.num_classes}; "
+                          "build the model for the data's classes")
+
+
 def prepare(spec: RunSpec) -> PreparedRun:
     """Build everything a run needs; nothing is trained yet (the preview comes from this)."""
     from tapfinder.adapters import adapter_cost
@@ -72,6 +92,7 @@ def prepare(spec: RunSpec) -> PreparedRun:
     torch.manual_seed(spec.train.seed)
     model = load_model(spec.model).model
     example = torch.zeros(2, *data.input_shape)
+    _check_fits(model, example, data)
     selection, net, heads = None, model, []
     if spec.recipe != "baseline":
         selection = select_points(model, example, points=normalize_points(spec.points))

@@ -93,8 +93,9 @@ def skip_sources(G: nx.DiGraph, idom: dict) -> dict:
 
 
 def _upsampled_source(G: nx.DiGraph, idom: dict, start):
-    """Walk a single-input chain back from ``start``; if it rises in resolution on the way, the node
-    where the chain leaves the encoder (a branch point or merge) is a skip source, else None."""
+    """Walk a single-input chain back from ``start``; if it rises in resolution on the way and starts
+    at a branch point (the encoder level that also feeds deeper levels), that point is a skip source.
+    A chain that starts at a merge is a decoder's own upsampling path, not a lateral: None."""
     node, rose = start, False
     while True:
         preds = [p for p in G.predecessors(node) if p in idom]
@@ -102,6 +103,8 @@ def _upsampled_source(G: nx.DiGraph, idom: dict, start):
         if G.nodes[node]["tf"].get("op") == "upsample" or any(
                 (spatial_size(G.nodes[p]["tf"]) or here or 0) < (here or 0) for p in preds):
             rose = True
-        if len(preds) != 1 or (node != start and G.out_degree(node) > 1):
-            return node if rose and node != start else None
+        if node != start and G.out_degree(node) > 1:   # the branch point the lateral leaves from
+            return node if rose else None
+        if len(preds) != 1:                             # a merge: this is a decoder's own path
+            return None
         node = preds[0]

@@ -43,7 +43,7 @@ def _entry(G: nx.DiGraph, ctx: Context, before: str, at: str) -> str:
     node, block = before, _enclosing_block(G, at)
     inside = (lambda n: G.nodes[n]["tf"]["module"] == block or G.nodes[n]["tf"]["module"].startswith(block + ".")) \
         if block else (lambda n: False)
-    while (node not in ctx.whole or inside(node)) and ctx.idom.get(node) is not None:
+    while (node not in ctx.whole and node not in ctx.skips or inside(node)) and ctx.idom.get(node) is not None:
         node = ctx.idom[node]
     return node
 

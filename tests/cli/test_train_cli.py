@@ -1,0 +1,57 @@
+"""`tapfinder train` and `tapfinder export RUN`: preview, train, resume, export, and bad input."""
+import json
+
+import torch
+from typer.testing import CliRunner
+
+from cli.app import app
+
+runner = CliRunner()
+BASE = ["train", "--model", "tests/assets/model_1d.py", "--data", "tests/assets/data_file.py", "--epochs", "2",
+        "--batch-size", "16"]
+
+
+def test_train_preview_then_train_resume_and_export(tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, [*BASE, "--out", str(out), "--yes"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    for text in ("Chosen tap points", "Auxiliary heads", "epoch   2/2", "done"):
+        assert text in result.output
+    assert {"last.pt", "metrics.jsonl", "selection.json", "run.json"} <= {p.name for p in out.iterdir()}
+    again = runner.invoke(app, [*BASE, "--out", str(out), "--yes"])
+    assert again.exit_code == 2 and "--resume" in again.output
+    resumed = runner.invoke(app, [*BASE, "--out", str(out), "--yes", "--resume"])
+    assert resumed.exit_code == 0 and "done: 2 epochs" in resumed.output      # already finished: nothing to redo
+    exported = runner.invoke(app, ["export", str(out), "--out", str(tmp_path / "m.pt")])
+    assert exported.exit_code == 0, exported.output
+    from tests.assets.models import Plain1D
+    Plain1D(depth=10, width=8).load_state_dict(torch.load(tmp_path / "m.pt"), strict=True)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and "val_acc_aux0" in rows[-1]
+
+
+def test_declining_the_preview_trains_nothing(tmp_path):
+    result = runner.invoke(app, [*BASE, "--out", str(tmp_path / "r")], input="n\n")
+    assert result.exit_code == 0 and not (tmp_path / "r" / "last.pt").exists()
+
+
+def test_baseline_recipe_has_no_taps(tmp_path):
+    result = runner.invoke(app, [*BASE, "--epochs", "1", "--recipe", "baseline", "--out", str(tmp_path / "b"), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "Chosen tap points" not in result.output
+
+
+def _error(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    return lines[0]
+
+
+def test_bad_training_input_is_one_line(tmp_path):
+    assert "no such built-in set" in _error([*BASE[:3], "--data", "nope", "--yes"])
+    assert "unknown recipe" in _error([*BASE, "--recipe", "magic", "--yes"])
+    assert "cannot take the data's samples" in _error(["train", "--model", "tests/assets/model_file.py", "--data",
+                                                       "tests/assets/data_file.py", "--yes"])
+    assert "not a training run" in _error(["export", str(tmp_path), "--out", str(tmp_path / "x.pt")])

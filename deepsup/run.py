@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from tapfinder.errors import ConfigError
+from tapfinder.modes import in_mode
 
 from .data import DataSpec, load_data
 from .losses import RECIPES, make_loss
@@ -47,30 +48,19 @@ class PreparedRun:
 def _flops(module: nn.Module, shape: tuple) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
-    flags = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            module(torch.zeros(1, *shape))
-    finally:
-        for m, flag in flags:
-            m.training = flag
+    with in_mode(module, False), torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(torch.zeros(1, *shape))
     return int(counter.get_total_flops())
 
 
 def _check_fits(model: nn.Module, example: torch.Tensor, data: DataSpec) -> None:
     """The model must take the data's samples and predict its number of classes."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
     try:
-        with torch.no_grad():
+        with in_mode(model, False), torch.no_grad():
             out = model(example)
     except Exception as e:
         raise ConfigError(f"the model cannot take the data's samples of shape {tuple(data.input_shape)}: "
                           f"{type(e).__name__}: {str(e).splitlines()[0][:160]}") from e
-    finally:
-        for m, flag in flags:
-            m.training = flag
     out = out if isinstance(out, torch.Tensor) else next(t for t in (out.values() if isinstance(out, dict) else out)
                                                           if isinstance(t, torch.Tensor))
     if out.shape[1] != data.num_classes:

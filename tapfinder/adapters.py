@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
+from .modes import in_mode
 
 __all__ = ["AdapterSpec", "build_adapter", "adapter_cost", "main_head_input"]
 
@@ -113,14 +114,8 @@ def adapter_cost(adapter: nn.Module, shape: tuple) -> tuple[int, int]:
     from torch.utils.flop_counter import FlopCounterMode
 
     params = sum(p.numel() for p in adapter.parameters())
-    flags = [(m, m.training) for m in adapter.modules()]
-    adapter.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            adapter(torch.zeros(1, *shape[1:]))
-    finally:
-        for m, flag in flags:
-            m.training = flag
+    with in_mode(adapter, False), torch.no_grad(), FlopCounterMode(display=False) as counter:
+        adapter(torch.zeros(1, *shape[1:]))
     return params, int(counter.get_total_flops())
 
 

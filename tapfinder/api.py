@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import networkx as nx
@@ -11,24 +10,13 @@ from torch import nn
 
 from .errors import ConfigError, TraceError
 from .frontends import build_model_graph
+from .modes import in_mode
 from .rules import build_context, run_analyzers
 from .selection import Selection
 from .selector import candidates_from, choose, normalize_points
 from .sources import guess_example_inputs, load_model
 
 __all__ = ["select_points", "node_names", "build_graph"]
-
-
-@contextmanager
-def _train_mode(model: nn.Module):
-    """Put every submodule in train mode, then restore each one's own flag (leave the model as found)."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.train()
-    try:
-        yield
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 def _as_inputs(example_inputs) -> tuple:
@@ -58,7 +46,7 @@ def build_graph(model: nn.Module, example_inputs, methods: tuple[str, ...] = ("f
                 ) -> nx.DiGraph:
     """The model graph of ``model`` in train mode (the graph that taps train on), from the first
     frontend in ``methods`` that can build it (see :mod:`tapfinder.frontends`)."""
-    with _train_mode(model):
+    with in_mode(model, True):
         try:
             return build_model_graph(model, _as_inputs(example_inputs), methods)
         except TraceError as e:

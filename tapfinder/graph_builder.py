@@ -20,7 +20,7 @@ from .graph import add_op, new_graph
 from .ops import op_kind
 from .shapes import annotate_layout
 
-__all__ = ["GraphBuilder", "first_tensor", "base_op_name", "WEIGHT_OPS"]
+__all__ = ["GraphBuilder", "first_tensor", "base_op_name", "module_ancestors", "WEIGHT_OPS"]
 
 # op kinds that count as a weight layer when they consume a parameter of 2+ dims (a scale of shape
 # (C, 1, 1) multiplied in is not a layer)
@@ -65,7 +65,8 @@ def _weights_per_module(model: nn.Module) -> dict[str, int]:
     return counts
 
 
-def _ancestors(path: str) -> list[str]:
+def module_ancestors(path: str) -> list[str]:
+    """``"a.b.c"`` → ``["a", "a.b", "a.b.c"]``; the root ``""`` has none."""
     parts = path.split(".") if path else []
     return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
@@ -171,11 +172,11 @@ class GraphBuilder:
         named = {p for n in G for p in (*G.nodes[n]["tf"]["outputs_of"], *G.nodes[n]["tf"]["aliases"])}
         exits: dict[str, set] = {}
         for u in G:
-            inside = set(_ancestors(G.nodes[u]["tf"]["module"]))
+            inside = set(module_ancestors(G.nodes[u]["tf"]["module"]))
             if not inside:
                 continue
             for v in list(G.successors(u)) or [None]:
-                left = inside - set(_ancestors(G.nodes[v]["tf"]["module"])) if v is not None else inside
+                left = inside - set(module_ancestors(G.nodes[v]["tf"]["module"])) if v is not None else inside
                 for path in left:
                     exits.setdefault(path, set()).add(u)
         for path, nodes in exits.items():

@@ -11,6 +11,7 @@ from torch import nn
 
 from .errors import ConfigError, TapfinderError
 from .graph_builder import first_tensor
+from .modes import in_mode
 
 __all__ = ["ExportReport", "export_onnx", "onnx_node_count"]
 
@@ -82,9 +83,7 @@ def export_onnx(model: nn.Module, example_inputs: tuple, path: str | Path, *, se
     path = Path(path)
     if not path.parent.is_dir():
         raise ConfigError(f"cannot write {path}: folder {path.parent} does not exist")
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
+    with in_mode(model, False):
         module = _WithTaps(model, _tap_modules(model, selection)) if selection is not None else model
         with torch.no_grad():
             expected = module(*example_inputs)
@@ -98,9 +97,6 @@ def export_onnx(model: nn.Module, example_inputs: tuple, path: str | Path, *, se
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise TapfinderError(f"ONNX export failed: {first[:300]}; try the other exporter "
                                  f"({'--torchscript' if dynamo else '--dynamo'})") from e
-    finally:
-        for m, flag in flags:
-            m.training = flag
     got = _run_onnxruntime(path, tuple(example_inputs))
     diff = None
     if got is not None:

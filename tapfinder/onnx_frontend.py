@@ -14,7 +14,7 @@ import networkx as nx
 import torch
 
 from .errors import ConfigError
-from .graph_builder import WEIGHT_OPS, GraphBuilder
+from .graph_builder import WEIGHT_OPS, GraphBuilder, module_ancestors
 from .ops import op_kind
 
 __all__ = ["build_onnx_graph"]
@@ -79,11 +79,6 @@ def _scope(node) -> tuple[str, dict]:
     return "", {}
 
 
-def _ancestors(path: str) -> list[str]:
-    parts = path.split(".") if path else []
-    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
-
-
 def build_onnx_graph(path: str | Path, input_shape: tuple | None = None) -> nx.DiGraph:
     """The model graph of an ONNX file.
 
@@ -120,9 +115,9 @@ def build_onnx_graph(path: str | Path, input_shape: tuple | None = None) -> nx.D
     exits: dict[str, set] = {}
     graph_outputs = {producers.get(o.name) for o in model.graph.output}
     for i in signal:
-        inside = set(_ancestors(scope_of[i]))
+        inside = set(module_ancestors(scope_of[i]))
         for u in users.get(i, set()) | ({None} if i in graph_outputs or not users.get(i) else set()):
-            left = inside - set(_ancestors(scope_of[u])) if u is not None else inside
+            left = inside - set(module_ancestors(scope_of[u])) if u is not None else inside
             for p in left:
                 exits.setdefault(p, set()).add(i)
     outputs_of: dict[int, list[str]] = {}
@@ -130,7 +125,7 @@ def build_onnx_graph(path: str | Path, input_shape: tuple | None = None) -> nx.D
         if len(nodes) == 1:
             outputs_of.setdefault(next(iter(nodes)), []).append(p)
     builder = GraphBuilder("onnx")
-    paths = {p for i in signal for p in _ancestors(scope_of[i])}
+    paths = {p for i in signal for p in module_ancestors(scope_of[i])}
     builder.G.graph.update(shape_method="onnx shape inference", modules={p: classes.get(p, "") for p in paths},
                            children={p: sorted(c for c in paths if c.rsplit(".", 1)[0] == p and "." in c)
                                      for p in paths})
@@ -151,7 +146,7 @@ def build_onnx_graph(path: str | Path, input_shape: tuple | None = None) -> nx.D
         shape, dtype = infos[out]
         weighted = op_kind(node.op_type) in WEIGHT_OPS and any(weights.get(n, 0) >= 2 for n in node.input)
         if weighted:
-            for p in _ancestors(scope):
+            for p in module_ancestors(scope):
                 module_weights[p] = module_weights.get(p, 0) + 1
         builder.add(i, op_name=node.op_type, scope=scope, value=torch.empty(shape, dtype=dtype, device="meta"),
                     inputs=[producers[n] for n in node.input if n in producers],

@@ -156,7 +156,11 @@ def _named(G, ctx, candidates, names) -> list[TapPoint]:
     chosen = []
     D = max(ctx.D, 1)
     for name in names:
-        node = resolve_name(G, name)
+        try:
+            node = resolve_name(G, name)
+        except NodeNotFoundError as e:
+            eligible = [c.name for c in candidates if c.eligible][:8]
+            raise NodeNotFoundError(f"{e}; eligible points here: {', '.join(eligible) or 'none'}") from None
         info = G.nodes[node]["tf"]
         if node not in ctx.idom or info["shape"] is None:
             raise ConfigError(f"{name!r} is not a tensor on the input-to-output path; pick another node")

@@ -21,6 +21,13 @@ class Meter:
     def means(self) -> dict:
         return {k: v / max(self.count, 1) for k, v in self.sums.items()}
 
+    def reduced(self) -> dict:
+        """Means over every process of a distributed run (plain means for one process)."""
+        from .distributed import all_reduce_sums
+
+        sums, count = all_reduce_sums(self.sums, self.count)
+        return {k: v / max(count, 1) for k, v in sums.items()}
+
 
 def accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
     return float((logits.argmax(1) == target).float().mean())

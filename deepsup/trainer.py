@@ -4,7 +4,8 @@ Checkpoints hold fixed keys (``model``, ``aux_heads``, ``optimizer``, ``lr_sched
 ``epoch``, ``config``, ``rng``) and are written to ``last.pt`` through a temporary file and
 ``os.replace``, so a killed run never leaves a torn checkpoint. Shuffling is seeded per epoch and
 the RNG state is saved, so ``resume`` continues exactly where an uninterrupted run would be. A
-non-finite loss stops training with a clear message and the last good checkpoint intact.
+non-finite loss stops training with a clear message and the last good checkpoint intact. Under
+``torchrun`` the same code runs with DDP (see :mod:`deepsup.distributed`).
 """
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from tapfinder.errors import TapfinderError
 
+from . import distributed
 from .metrics import Meter, accuracy, confusion, miou
 
 __all__ = ["TrainConfig", "Trainer", "TrainingError"]
@@ -80,13 +82,17 @@ class Trainer:
         self.extra = extra or {}
         self.on_epoch = on_epoch
         torch.manual_seed(config.seed)
-        self.model.to(self.device)
+        self.rank, self.world = distributed.setup(self.device)
+        self.model = distributed.wrap(self.model.to(self.device), self.device)
         self.train_set, self.val_set = train, val
-        self.generator = torch.Generator()
-        self.train_loader = DataLoader(train, config.batch_size, shuffle=True, generator=self.generator,
-                                       num_workers=config.workers, drop_last=False)
-        self.val_loader = DataLoader(val, max(config.batch_size, 256), shuffle=False, num_workers=config.workers)
-        self.optimizer = _optimizer(config, model.parameters())
+        # one shuffling for one process or many: the global batch at step k is the same chunk of the
+        # epoch's permutation either way, so torchrun reproduces the single-process run
+        self.sampler = DistributedSampler(train, self.world, self.rank, shuffle=True, seed=config.seed)
+        self.train_loader = DataLoader(train, max(config.batch_size // self.world, 1), sampler=self.sampler,
+                                       num_workers=config.workers)
+        val_sampler = DistributedSampler(val, self.world, self.rank, shuffle=False) if self.world > 1 else None
+        self.val_loader = DataLoader(val, max(config.batch_size, 256), sampler=val_sampler, num_workers=config.workers)
+        self.optimizer = _optimizer(config, self.model.parameters())
         self.scheduler = _scheduler(config, self.optimizer, len(self.train_loader))
         amp = config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp)
@@ -97,14 +103,14 @@ class Trainer:
     # ---------------------------------------------------------------- loop
     def train_one_epoch(self) -> dict:
         self.model.train()
-        self.generator.manual_seed(self.cfg.seed * 1000 + self.epoch)   # shuffling depends on the epoch only
+        self.sampler.set_epoch(self.epoch)   # shuffling depends on the seed and the epoch only
         meter, steps = Meter(), len(self.train_loader)
         for step, (x, y) in enumerate(self.train_loader):
             x, y = x.to(self.device), y.to(self.device)
             with self.autocast:
                 out = self.model(x)
                 total, terms = self.loss(out, y, progress=(self.epoch * steps + step) / max(self.cfg.epochs * steps, 1))
-            if not math.isfinite(float(total.detach())):
+            if distributed.any_true(not math.isfinite(float(total.detach()))):
                 raise TrainingError(f"the loss became {float(total.detach())} at epoch {self.epoch + 1}, step {step + 1}; "
                                     f"the last good checkpoint is kept{f' in {self.out}' if self.out else ''}: "
                                     "lower --lr or set --clip-grad")
@@ -117,7 +123,7 @@ class Trainer:
             self.scaler.update()
             self.scheduler.step()
             meter.add({"loss": float(total.detach()), **{f"loss_{k}": float(v.detach()) for k, v in terms.items()}}, len(y))
-        return meter.means()
+        return meter.reduced()
 
     @torch.no_grad()
     def evaluate(self) -> dict:
@@ -133,8 +139,10 @@ class Trainer:
             else:
                 meter.add({f"acc_{k}": accuracy(v, y) for k, v in heads.items()}, len(y))
         if self.task == "segmentation":
+            if self.world > 1:
+                torch.distributed.all_reduce(conf)
             return {"miou": miou(conf)}
-        return meter.means()
+        return meter.reduced()
 
     def fit(self, resume: bool = False) -> list[dict]:
         if resume:
@@ -149,7 +157,7 @@ class Trainer:
             self.history.append(row)
             self.save_checkpoint()
             self._log(row)
-            if self.on_epoch:
+            if self.on_epoch and self.rank == 0:
                 self.on_epoch(row)
         return self.history
 
@@ -161,7 +169,8 @@ class Trainer:
         return base, heads
 
     def save_checkpoint(self) -> None:
-        if self.out is None:
+        if self.out is None or self.rank != 0:
+            distributed.barrier()
             return
         self.out.mkdir(parents=True, exist_ok=True)
         base, heads = self._model_and_heads()
@@ -173,6 +182,7 @@ class Trainer:
         tmp = self.out / "last.pt.tmp"
         torch.save(state, tmp)
         os.replace(tmp, self.out / "last.pt")
+        distributed.barrier()
 
     def load_checkpoint(self) -> bool:
         path = self.out / "last.pt" if self.out else None
@@ -198,6 +208,6 @@ class Trainer:
         return True
 
     def _log(self, row: dict) -> None:
-        if self.out is not None:
+        if self.out is not None and self.rank == 0:
             with open(self.out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")

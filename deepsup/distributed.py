@@ -1,0 +1,64 @@
+"""Running under ``torchrun``: process group, DDP wrapping, samplers, and rank-0-only I/O.
+
+Nothing here is needed for a single process: :func:`world` then reports rank 0 of 1 and every helper
+is a no-op. Under ``torchrun`` the trainer wraps the (already tapped) model in DDP. Every aux head's
+loss is computed in every step (with a zero weight once α has decayed), so DDP never meets an unused
+parameter and ``find_unused_parameters`` can stay off.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+__all__ = ["world", "setup", "wrap", "all_reduce_sums", "barrier", "any_true"]
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) outside torchrun."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def setup(device: torch.device) -> tuple[int, int]:
+    """Join the process group when launched by torchrun (gloo on CPU, nccl on CUDA)."""
+    rank, size = world()
+    if size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    return world()
+
+
+def wrap(model: nn.Module, device: torch.device) -> nn.Module:
+    if world()[1] == 1:
+        return model
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def all_reduce_sums(values: dict, count: int) -> tuple[dict, int]:
+    """Sum named values and a count over all processes (identity for one process)."""
+    if world()[1] == 1:
+        return values, count
+    keys = sorted(values)
+    t = torch.tensor([values[k] for k in keys] + [float(count)], dtype=torch.float64)
+    dist.all_reduce(t)
+    return dict(zip(keys, t[:-1].tolist())), int(t[-1])
+
+
+def any_true(flag: bool) -> bool:
+    """Whether ``flag`` holds on any process (so all stop together, none waits forever)."""
+    if world()[1] == 1:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0])
+    dist.all_reduce(t)
+    return bool(t.item() > 0)
+
+
+def barrier() -> None:
+    if world()[1] > 1:
+        dist.barrier()

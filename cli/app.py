@@ -101,16 +101,15 @@ def train(
     from .render import render_heads, render_points, render_profile, render_summary, render_train_row
 
     try:
-        from deepsup.run import RunSpec, prepare, trainer_for
+        from deepsup.run import RunSpec, check_out, prepare, trainer_for
         from deepsup.trainer import TrainConfig
         from tapfinder.profile import depth_profile
 
         cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
                           weight_decay=weight_decay, schedule=schedule, clip_grad=clip_grad, amp=amp, seed=seed)
+        check_out(out, resume)
         run = prepare(RunSpec(model=model, data=data, points=points, recipe=recipe, adapter=adapter, train=cfg,
                               image_size=image_size))
-        if (out / "last.pt").exists() and not resume:
-            raise TapfinderError(f"{out} already holds a run; add --resume to continue it or choose another --out")
     except TapfinderError as e:
         _fail(e, debug)
         return
@@ -166,35 +165,19 @@ def export(
                               "with strict=True into a freshly built model")
                 return
         else:
-            report = _export_model(source, out, with_taps, points, input_shape, torchscript, format)
+            from tapfinder.onnx_export import export_source
+            from tapfinder.sources import parse_input_shape
+
+            if format not in ("", "onnx"):
+                raise TapfinderError(f"a model name exports to onnx only; --format {format} needs a run folder")
+            report = export_source(source, out, with_taps=with_taps, points=points, dynamo=not torchscript,
+                                   input_shape=parse_input_shape(input_shape) if input_shape else None)
     except TapfinderError as e:
         _fail(e, debug)
         return
     diff = "not checked (install onnxruntime)" if report.max_abs_diff is None else f"{report.max_abs_diff:.2e}"
     console.print(f"wrote {report.path}: {report.nodes} ONNX nodes, outputs {', '.join(report.outputs)}; "
                   f"max |onnxruntime - PyTorch| = {diff}")
-
-
-def _export_model(model, out, with_taps, points, input_shape, torchscript, fmt):
-    import torch
-
-    from tapfinder.api import select_points
-    from tapfinder.errors import TapfinderError
-    from tapfinder.onnx_export import export_onnx
-    from tapfinder.selector import normalize_points
-    from tapfinder.sources import load_model, parse_input_shape
-
-    if fmt not in ("", "onnx"):
-        raise TapfinderError(f"a model name exports to onnx only; --format {fmt} needs a run folder")
-    source = load_model(model)
-    if input_shape:
-        inputs = (torch.randn(*parse_input_shape(input_shape)),)
-    elif source.example_inputs is not None:
-        inputs = tuple(x[:1] if isinstance(x, torch.Tensor) else x for x in source.example_inputs)
-    else:
-        raise TapfinderError("no example input known for this model; give one with --input-shape")
-    sel = select_points(source.model, inputs, points=normalize_points(points)) if with_taps else None
-    return export_onnx(source.model, inputs, out, selection=sel, dynamo=not torchscript)
 
 
 def main() -> None:

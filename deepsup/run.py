@@ -19,7 +19,7 @@ from .data import DataSpec, load_data
 from .losses import RECIPES, make_loss
 from .trainer import TrainConfig, Trainer
 
-__all__ = ["RunSpec", "PreparedRun", "prepare", "export_run"]
+__all__ = ["RunSpec", "PreparedRun", "check_out", "prepare", "trainer_for", "export_run"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,12 @@ def _flops(module: nn.Module, shape: tuple) -> int:
     with in_mode(module, False), torch.no_grad(), FlopCounterMode(display=False) as counter:
         module(torch.zeros(1, *shape))
     return int(counter.get_total_flops())
+
+
+def check_out(out: Path, resume: bool) -> None:
+    """Refuse to train over an existing run unless resuming it (nothing is lost by a typo)."""
+    if (Path(out) / "last.pt").exists() and not resume:
+        raise ConfigError(f"{out} already holds a run; add --resume to continue it or choose another --out")
 
 
 def _check_fits(model: nn.Module, example: torch.Tensor, data: DataSpec) -> None:

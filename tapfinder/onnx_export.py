@@ -13,7 +13,7 @@ from .errors import ConfigError, TapfinderError
 from .graph_builder import first_tensor
 from .modes import in_mode
 
-__all__ = ["ExportReport", "export_onnx", "onnx_node_count"]
+__all__ = ["ExportReport", "export_onnx", "export_source", "onnx_node_count"]
 
 
 @dataclass(frozen=True)
@@ -106,3 +106,25 @@ def export_onnx(model: nn.Module, example_inputs: tuple, path: str | Path, *, se
         diffs = [float((torch.as_tensor(g) - w).abs().max()) for g, w in zip(got, want) if g.shape == tuple(w.shape)]
         diff = max(diffs) if diffs else None
     return ExportReport(path, onnx_node_count(path), names, diff)
+
+
+def export_source(spec: str, path: str | Path, *, with_taps: bool = False, points="auto", dynamo: bool = True,
+                  input_shape: tuple | None = None) -> ExportReport:
+    """Export a model named as on the command line (zoo name or ``file.py``), batch 1.
+
+    Raises:
+        ConfigError: no example input is known and none was given.
+    """
+    from .api import select_points
+    from .selector import normalize_points
+    from .sources import load_model
+
+    source = load_model(spec)
+    if input_shape:
+        inputs = (torch.randn(*input_shape),)
+    elif source.example_inputs is not None:
+        inputs = tuple(x[:1] if isinstance(x, torch.Tensor) else x for x in source.example_inputs)
+    else:
+        raise ConfigError("no example input is known for this model; give one with --input-shape")
+    sel = select_points(source.model, inputs, points=normalize_points(points)) if with_taps else None
+    return export_onnx(source.model, inputs, path, selection=sel, dynamo=dynamo)

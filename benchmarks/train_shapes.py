@@ -1,0 +1,78 @@
+"""Deep supervision for segmentation: the small UNet on the generated shapes set, baseline vs taps.
+
+The UNet's auto points are its encoder-decoder skip sources; heads are FCN heads whose logits are
+upsampled to the target. Adam, OneCycle (max lr 3e-3), batch 32, paired seeds, mIoU on the held-out set.
+
+    python benchmarks/train_shapes.py [--seeds 3] [--epochs 15] [--workers 2]
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._common import print_table, write_results  # noqa: E402
+
+ARMS = ("baseline", "dsn", "dks")
+
+
+def _run(job):
+    arm, seed, epochs = job
+    import torch
+
+    torch.set_num_threads(1)
+    from deepsup.losses import make_loss
+    from deepsup.shapes_data import shapes_dataset
+    from deepsup.trainer import TrainConfig, Trainer
+    from tapfinder import select_points
+    from tapfinder.models import get_model
+    from tapfinder.taps import attach
+
+    data = shapes_dataset()
+    torch.manual_seed(seed)
+    model, shape = get_model("unet_small")
+    if arm == "baseline":
+        net, loss, points = model, make_loss("baseline"), []
+    else:
+        sel = select_points(model, torch.randn(*shape))
+        net, points = attach(model, sel, task="segmentation", num_classes=5), sel.names
+        loss = make_loss(arm, layouts=["channels_first"] * sel.m)
+    start = time.perf_counter()
+    cfg = TrainConfig(epochs=epochs, batch_size=32, lr=3e-3, seed=seed)
+    hist = Trainer(net, loss, data.train, data.val, cfg, task="segmentation", num_classes=5).fit()
+    return dict(arm=arm, seed=seed, points=points, miou=100 * hist[-1]["val_miou"],
+                seconds=round(time.perf_counter() - start, 1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    jobs = [(a, s, args.epochs) for a in ARMS for s in range(args.seeds)]
+    with mp.get_context("spawn").Pool(args.workers) as pool:
+        results = []
+        for r in pool.imap_unordered(_run, jobs):
+            results.append(r)
+            print(f"  {r['arm']:8s} seed {r['seed']}: mIoU {r['miou']:.1f} ({r['seconds']} s) {','.join(r['points'])}",
+                  flush=True)
+    base = {r["seed"]: r["miou"] for r in results if r["arm"] == "baseline"}
+    rows = []
+    for arm in ARMS:
+        v = {r["seed"]: r["miou"] for r in results if r["arm"] == arm}
+        diffs = [v[s] - base[s] for s in sorted(v) if s in base]
+        rows.append([arm, f"{statistics.mean(v.values()):.1f} ± {statistics.pstdev(v.values()):.1f}",
+                     f"{statistics.mean(diffs):+.1f}", f"{sum(d > 0 for d in diffs)}/{len(diffs)}",
+                     " ".join(f"{d:+.1f}" for d in diffs)])
+    print_table(f"Shapes segmentation (UNet), mIoU, {args.seeds} paired seeds, {args.epochs} epochs",
+                ["arm", "mIoU", "Δ vs baseline", "seeds better", "per-seed Δ"], rows)
+    write_results("train_shapes", {"epochs": args.epochs, "results": results})
+
+
+if __name__ == "__main__":
+    main()

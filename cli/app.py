@@ -121,9 +121,21 @@ def train(
     if not yes:
         if not typer.confirm("Train with these points?", default=True):
             raise typer.Exit(code=0)
-    trainer = trainer_for(run, out, on_epoch=lambda row: console.print(render_train_row(row, epochs)))
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn(), console=console,
+                        transient=True)
+    bar = progress.add_task("train", total=1, epoch=0, loss=float("nan"))
+
+    def step(epoch, done, total, loss):
+        progress.update(bar, completed=done, total=total, epoch=f"{epoch + 1}/{epochs}", loss=loss)
+
+    trainer = trainer_for(run, out, on_epoch=lambda row: progress.console.print(render_train_row(row, epochs)),
+                          on_step=step)
     try:
-        history = trainer.fit(resume=resume)
+        with progress:
+            history = trainer.fit(resume=resume)
     except TapfinderError as e:
         _fail(e, debug)
         return

@@ -100,7 +100,7 @@ def prepare(spec: RunSpec) -> PreparedRun:
                        _flops(model, data.input_shape))
 
 
-def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None) -> Trainer:
+def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None, on_step=None) -> Trainer:
     layouts = [run.selection.graph.nodes[p.name]["tf"].get("layout") or "channels_first"
                for p in run.selection.points] if run.selection is not None else []
     loss = make_loss(run.spec.recipe, layouts=layouts)
@@ -113,7 +113,7 @@ def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None) -> Trai
         if run.selection is not None:
             (out / "selection.json").write_text(run.selection.to_json())
     return Trainer(run.net, loss, run.data.train, run.data.val, run.spec.train, out=out, task=run.data.task,
-                   num_classes=run.data.num_classes, extra={"run": spec}, on_epoch=on_epoch)
+                   num_classes=run.data.num_classes, extra={"run": spec}, on_epoch=on_epoch, on_step=on_step)
 
 
 def load_run_spec(folder: str | Path) -> tuple[RunSpec, dict]:

@@ -75,12 +75,12 @@ class Trainer:
 
     def __init__(self, model: nn.Module, loss, train: Dataset, val: Dataset, config: TrainConfig,
                  out: str | Path | None = None, task: str = "classification", num_classes: int = 10,
-                 device: str | torch.device = "cpu", extra: dict | None = None, on_epoch=None):
+                 device: str | torch.device = "cpu", extra: dict | None = None, on_epoch=None, on_step=None):
         self.model, self.loss, self.cfg, self.task, self.num_classes = model, loss, config, task, num_classes
         self.device = torch.device(device)
         self.out = Path(out) if out else None
         self.extra = extra or {}
-        self.on_epoch = on_epoch
+        self.on_epoch, self.on_step = on_epoch, on_step
         torch.manual_seed(config.seed)
         self.rank, self.world = distributed.setup(self.device)
         self.model = distributed.wrap(self.model.to(self.device), self.device)
@@ -123,6 +123,8 @@ class Trainer:
             self.scaler.update()
             self.scheduler.step()
             meter.add({"loss": float(total.detach()), **{f"loss_{k}": float(v.detach()) for k, v in terms.items()}}, len(y))
+            if self.on_step and self.rank == 0:
+                self.on_step(self.epoch, step + 1, steps, float(total.detach()))
         return meter.reduced()
 
     @torch.no_grad()

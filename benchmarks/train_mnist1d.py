@@ -4,7 +4,8 @@ Regime "plain": ``plain1d48`` (48 conv3 × 32, stride 2 after layers 16 and 32, 
 Kaiming init), where plain training struggles. Regime "bn": ``plain1d20_bn`` (20 layers with
 BatchNorm), where plain training works and deep supervision should not hurt.
 Arms: baseline, dsn, dks, imachsr with auto points; in the plain regime also dks with random points
-(same count, seeded) and with evenly spaced points. Adam, OneCycle (max lr 1e-3), batch 128, 20
+(same count, seeded) and with evenly spaced points. ``recipe@points~adapter`` names other arms, e.g.
+``dks~light`` (the light 1×1-conv heads); ``--merge`` adds new arms to an earlier results file. Adam, OneCycle (max lr 1e-3), batch 128, 20
 epochs, seeds 0..4 paired across arms; one torch thread per run, runs in parallel processes.
 
     python benchmarks/train_mnist1d.py [--seeds 5] [--epochs 20] [--workers 2]
@@ -59,12 +60,13 @@ def _run(job):
     data = load_data("mnist1d")
     torch.manual_seed(seed)
     model, shape = get_model(MODELS[regime])
-    recipe, _, how = arm.partition("@")
+    arm_points, _, adapter = arm.partition("~")
+    recipe, _, how = arm_points.partition("@")
     if recipe == "baseline":
         net, loss, points = model, make_loss("baseline"), []
     else:
         sel = _points(model, torch.randn(*shape), how or "auto", seed)
-        net, points = attach(model, sel, num_classes=10), sel.names
+        net, points = attach(model, sel, num_classes=10, adapter=adapter or "dks"), sel.names
         loss = make_loss(recipe, layouts=["channels_first"] * len(points))
     start = time.perf_counter()
     hist = Trainer(net, loss, data.train, data.val, TrainConfig(epochs=epochs, seed=seed)).fit()
@@ -78,10 +80,23 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--regimes", default="plain,bn")
+    parser.add_argument("--arms", default="", help="comma-separated arms instead of the defaults, e.g. dks~light")
+    parser.add_argument("--merge", default="", help="a results JSON of an earlier run to compare against")
     args = parser.parse_args()
-    jobs = [(r, a, s, args.epochs) for r in args.regimes.split(",") for a in ARMS[r] for s in range(args.seeds)]
+    if args.arms:
+        for r in args.regimes.split(","):
+            ARMS[r] = [a for a in args.arms.split(",")]
+    earlier = []
+    if args.merge:
+        import json
+        earlier = json.loads(Path(args.merge).read_text())["results"]
+        for r in args.regimes.split(","):
+            ARMS[r] = list(dict.fromkeys([x["arm"] for x in earlier if x["regime"] == r] + ARMS[r]))
+    done = {(x["regime"], x["arm"], x["seed"]) for x in earlier}
+    jobs = [(r, a, s, args.epochs) for r in args.regimes.split(",") for a in ARMS[r] for s in range(args.seeds)
+            if (r, a, s) not in done]
     with mp.get_context("spawn").Pool(args.workers) as pool:
-        results = []
+        results = list(earlier)
         for r in pool.imap_unordered(_run, jobs):
             results.append(r)
             print(f"  {r['regime']:5s} {r['arm']:11s} seed {r['seed']}: {r['acc']:.1f}% ({r['seconds']} s) "

@@ -11,16 +11,22 @@ from tapfinder import select_points
 from tapfinder.taps import attach
 from tests.assets.models import Plain1D
 
-torch.set_num_threads(1)
-g = torch.Generator().manual_seed(0)
-train = TensorDataset(torch.randn(128, 1, 32, generator=g), torch.randint(0, 10, (128,), generator=g))
-val = TensorDataset(torch.randn(64, 1, 32, generator=g), torch.randint(0, 10, (64,), generator=g))
-torch.manual_seed(0)
-model = Plain1D(depth=10, width=8)
-sel = select_points(model, torch.randn(2, 1, 32))
-tapped = attach(model, sel)
-trainer = Trainer(tapped, make_loss("dks", layouts=["channels_first"] * sel.m), train, val,
-                  TrainConfig(epochs=2, batch_size=32, lr=3e-3, seed=0), out=sys.argv[1])
-history = trainer.fit()
-if trainer.rank == 0:
-    print(json.dumps(history[-1]))
+
+def main(out: str) -> None:
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    train = TensorDataset(torch.randn(128, 1, 32, generator=g), torch.randint(0, 10, (128,), generator=g))
+    val = TensorDataset(torch.randn(64, 1, 32, generator=g), torch.randint(0, 10, (64,), generator=g))
+    torch.manual_seed(0)
+    model = Plain1D(depth=10, width=8)
+    sel = select_points(model, torch.randn(2, 1, 32))
+    tapped = attach(model, sel)
+    trainer = Trainer(tapped, make_loss("dks", layouts=["channels_first"] * sel.m), train, val,
+                      TrainConfig(epochs=2, batch_size=32, lr=3e-3, seed=0), out=out)
+    history = trainer.fit()
+    if trainer.rank == 0:
+        print(json.dumps(history[-1]))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

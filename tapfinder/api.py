@@ -88,12 +88,12 @@ def select_points(model, example_inputs=None, points="auto", *, input_shape=None
 
         t_resolved = time.perf_counter()
         G = build_onnx_graph(model, input_shape)
-        name, inputs = Path(model).name, [torch.empty(G.nodes[i]["tf"]["shape"], device="meta")
-                                          for i in G.graph["inputs"]]
+        name, shapes = Path(model).name, [G.nodes[i]["tf"]["shape"] for i in G.graph["inputs"]]
     else:
         model, inputs, name = _resolve(model, example_inputs, input_shape)
         t_resolved = time.perf_counter()
         G = build_graph(model, inputs)
+        shapes = [tuple(x.shape) for x in inputs if isinstance(x, torch.Tensor)]
     t_graph = time.perf_counter()
     ctx = build_context(G)
     findings = run_analyzers(G, ctx)
@@ -104,7 +104,7 @@ def select_points(model, example_inputs=None, points="auto", *, input_shape=None
     end = time.perf_counter()
     return Selection(model=name, points=chosen, candidates=candidates, depth=ctx.D, graph=G,
                      method=G.graph["method"], shape_method=G.graph["shape_method"], window=window,
-                     inputs=[tuple(x.shape) for x in inputs if isinstance(x, torch.Tensor)],
+                     inputs=shapes,
                      timings={"load": round(t_resolved - start, 4), "graph": round(t_graph - t_resolved, 4),
                               "rules": round(end - t_graph, 4)}, notes=notes,
                      fallbacks=[tuple(f) for f in G.graph.get("fallbacks", [])])

@@ -33,6 +33,19 @@ _SHAPE_PRESERVING: tuple[type, ...] = (
 ) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
 
 
+_ADAPTIVE_POOLS = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+                   nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
+
+
+def _adaptive(x: torch.Tensor, size, dims: int) -> torch.Tensor:
+    """Output of adaptive pooling to ``size`` over the last ``dims`` axes (None keeps an axis).
+
+    Its meta kernel is a Python decomposition whose first call imports ~900 modules (2-3 s)."""
+    size = (size,) * dims if isinstance(size, int) else tuple(size)
+    kept = tuple(x.shape[-dims + i] if s is None else s for i, s in enumerate(size))
+    return x.new_empty((*x.shape[:-dims], *kept))
+
+
 def _shape_only(module: nn.Module, args: tuple, kwargs: dict) -> Any:
     """A leaf module's output on meta tensors, made from its shape rule where one is known (shape-
     preserving modules, Linear, MultiheadAttention without weights), or ``None`` to run it."""
@@ -43,6 +56,9 @@ def _shape_only(module: nn.Module, args: tuple, kwargs: dict) -> Any:
         return torch.empty_like(x)
     if type(module) is nn.Linear and len(args) == 1 and not kwargs:
         return x.new_empty((*x.shape[:-1], module.out_features))
+    if isinstance(module, _ADAPTIVE_POOLS) and len(args) == 1 and not kwargs and not getattr(module, "return_indices", False):
+        dims = next(i % 3 + 1 for i, cls in enumerate(_ADAPTIVE_POOLS) if isinstance(module, cls))
+        return _adaptive(x, module.output_size, dims)
     if isinstance(module, nn.MultiheadAttention) and kwargs.get("need_weights") is False:
         return x.new_empty((*x.shape[:-1], module.embed_dim)), None
     return None
@@ -51,6 +67,8 @@ def _shape_only(module: nn.Module, args: tuple, kwargs: dict) -> Any:
 _ELEMENTWISE = {operator.add, operator.sub, operator.mul, operator.truediv, operator.iadd, operator.imul,
                 torch.add, torch.sub, torch.mul, torch.relu, torch.sigmoid, torch.tanh, torch.nn.functional.relu,
                 torch.nn.functional.gelu, torch.nn.functional.silu, torch.nn.functional.dropout}
+_ADAPTIVE_FUNCTIONS = {torch.nn.functional.adaptive_avg_pool1d: 1, torch.nn.functional.adaptive_avg_pool2d: 2,
+                       torch.nn.functional.adaptive_avg_pool3d: 3}
 _ELEMENTWISE_METHODS = {"add", "sub", "mul", "relu", "sigmoid", "tanh", "add_", "mul_", "relu_", "contiguous"}
 
 
@@ -86,6 +104,8 @@ def _run_graph(graph: fx.Graph, root: nn.Module, inputs: tuple) -> dict[fx.Node,
             elif node.op == "call_function":
                 args, kwargs = load(node.args), load(node.kwargs)
                 value = _elementwise_only(node.target, args, kwargs) if node.target in _ELEMENTWISE else None
+                if node.target in _ADAPTIVE_FUNCTIONS and len(args) == 2 and not kwargs and args[0].is_meta:
+                    value = _adaptive(args[0], args[1], _ADAPTIVE_FUNCTIONS[node.target])
                 if value is None:
                     value = node.target(*args, **kwargs)
             elif node.op == "call_method":

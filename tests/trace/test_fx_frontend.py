@@ -90,3 +90,20 @@ def test_the_chain_falls_back_and_says_why():
     assert G.graph["method"] in ("export", "record")
     assert G.graph["fallbacks"][0][0] == "fx" and "could not trace" in G.graph["fallbacks"][0][1]
     assert {"conv", "fc"} <= set(G.nodes) and G.graph["outputs"] == ["fc"]
+
+
+def test_shape_rules_match_real_modules():
+    """The meta shape short-cuts (pooling, Linear, attention, elementwise) give the real shapes."""
+    from tapfinder.shapes import _shape_only
+
+    x = torch.randn(2, 8, 7, 5)
+    cases = [(torch.nn.AdaptiveAvgPool2d(1), (x,), {}), (torch.nn.AdaptiveAvgPool2d((None, 2)), (x,), {}),
+             (torch.nn.AdaptiveMaxPool1d(3), (x[:, :, 0],), {}), (torch.nn.Linear(5, 3), (x,), {}),
+             (torch.nn.BatchNorm2d(8), (x,), {})]
+    for module, args, kwargs in cases:
+        meta = tuple(a.to("meta") for a in args)
+        assert _shape_only(module, meta, kwargs).shape == module(*args, **kwargs).shape
+    mha = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    q = torch.randn(2, 6, 8)
+    got, weights = _shape_only(mha, (q.to("meta"),) * 3, {"need_weights": False})
+    assert got.shape == mha(q, q, q, need_weights=False)[0].shape and weights is None

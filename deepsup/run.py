@@ -94,7 +94,7 @@ def prepare(spec: RunSpec) -> PreparedRun:
         selection = select_points(model, example, points=normalize_points(spec.points))
         net = attach(model, selection, task=data.task, num_classes=data.num_classes, adapter=spec.adapter)
         for point, name in zip(selection.points, net.points):
-            head = net.heads[name.replace(".", "__").replace("[", "_").replace("]", "_")]
+            head = net.head(name)
             heads.append((point.name, *adapter_cost(head, tuple(point.shape))))
     return PreparedRun(spec, model, net, data, selection, heads, sum(p.numel() for p in model.parameters()),
                        _flops(model, data.input_shape))
@@ -146,6 +146,7 @@ def export_run(folder: str | Path, out: str | Path, fmt: str = "state_dict", dyn
         return out, None
     if fmt == "onnx":
         from tapfinder.onnx_export import export_onnx
+        from tapfinder.sources import random_input
 
-        return out, export_onnx(model, (torch.randn(1, *shapes["input_shape"]),), out, dynamo=dynamo)
+        return out, export_onnx(model, (random_input((1, *shapes["input_shape"])),), out, dynamo=dynamo)
     raise ConfigError(f"--format must be state_dict or onnx, got {fmt!r}")

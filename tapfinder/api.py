@@ -14,7 +14,7 @@ from .modes import in_mode
 from .rules import build_context, run_analyzers
 from .selection import Selection
 from .selector import candidates_from, choose, normalize_points
-from .sources import guess_example_inputs, load_model
+from .sources import guess_example_inputs, load_model, random_input
 
 __all__ = ["select_points", "node_names", "build_graph"]
 
@@ -36,7 +36,7 @@ def _resolve(model, example_inputs, input_shape):
     if not isinstance(model, nn.Module):
         raise ConfigError(f"expected an nn.Module or a model name, got {type(model).__name__}")
     if input_shape is not None:
-        example_inputs = (torch.randn(*input_shape, generator=torch.Generator().manual_seed(0)),)
+        example_inputs = (random_input(input_shape),)
     if example_inputs is None:
         example_inputs = guess_example_inputs(model)
     return model, _as_inputs(example_inputs), name

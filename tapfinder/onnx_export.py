@@ -117,11 +117,11 @@ def export_source(spec: str, path: str | Path, *, with_taps: bool = False, point
     """
     from .api import select_points
     from .selector import normalize_points
-    from .sources import load_model
+    from .sources import load_model, random_input
 
     source = load_model(spec)
     if input_shape:
-        inputs = (torch.randn(*input_shape),)
+        inputs = (random_input(input_shape),)
     elif source.example_inputs is not None:
         inputs = tuple(x[:1] if isinstance(x, torch.Tensor) else x for x in source.example_inputs)
     else:

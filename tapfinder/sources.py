@@ -22,7 +22,7 @@ from torch import nn
 
 from .errors import ConfigError
 
-__all__ = ["ModelSource", "load_model", "parse_input_shape", "guess_example_inputs"]
+__all__ = ["ModelSource", "load_model", "parse_input_shape", "guess_example_inputs", "random_input"]
 
 BATCH = 2   # > 1 so train-mode BatchNorm accepts 1×1 features
 
@@ -52,7 +52,8 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def _randn(shape) -> torch.Tensor:
+def random_input(shape) -> torch.Tensor:
+    """A reproducible example input of ``shape`` (seeded, so repeated analyses see the same values)."""
     return torch.randn(*shape, generator=torch.Generator().manual_seed(0))
 
 
@@ -86,7 +87,7 @@ def _from_torchvision(name: str, kind: str) -> ModelSource:
     shape = (BATCH, 3, 16, 112, 112) if kind == "video" else (BATCH, 3, 224, 224)
     if name.startswith("inception"):
         shape = (BATCH, 3, 299, 299)
-    return ModelSource(model, (_randn(shape),), name)
+    return ModelSource(model, (random_input(shape),), name)
 
 
 def _from_timm(name: str) -> ModelSource:
@@ -94,7 +95,7 @@ def _from_timm(name: str) -> ModelSource:
 
     model = timm.create_model(name, pretrained=False)
     size = timm.data.resolve_data_config({}, model=model)["input_size"]
-    return ModelSource(model, (_randn((BATCH, *size)),), f"timm:{name}")
+    return ModelSource(model, (random_input((BATCH, *size)),), f"timm:{name}")
 
 
 def _load_file(spec: str) -> ModelSource:
@@ -188,7 +189,7 @@ def load_model(spec: str) -> ModelSource:
 
     if spec in list_models():
         model, shape = get_model(spec)
-        return ModelSource(model, (_randn(shape),), spec)
+        return ModelSource(model, (random_input(shape),), spec)
     tv = _torchvision_names()
     if spec in tv:
         return _from_torchvision(spec, tv[spec])
@@ -215,9 +216,9 @@ def guess_example_inputs(model: nn.Module) -> tuple:
     for m in model.modules():
         if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             spatial = {1: (256,), 2: (224, 224), 3: (16, 112, 112)}[m.weight.dim() - 2]
-            return (_randn((BATCH, m.in_channels, *spatial)),)
+            return (random_input((BATCH, m.in_channels, *spatial)),)
         if isinstance(m, nn.Linear):
-            return (_randn((BATCH, m.in_features)),)
+            return (random_input((BATCH, m.in_features)),)
         if isinstance(m, nn.Embedding):
             return (torch.randint(0, m.num_embeddings, (BATCH, 16), generator=torch.Generator().manual_seed(0)),)
     raise ConfigError(f"cannot tell what {type(model).__name__} takes as input; pass example_inputs "

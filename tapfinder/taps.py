@@ -52,7 +52,7 @@ class TappedModel(nn.Module):
         main = self.model(*args, **kwargs)
         features = [self._features[p] for p in self.points]
         self._features = {}
-        aux = [self.heads[_head_key(p)](f) for p, f in zip(self.points, features)]
+        aux = [self.head(p)(f) for p, f in zip(self.points, features)]
         return TapOutput(main, aux, features)
 
     def detach(self) -> nn.Module:
@@ -62,8 +62,9 @@ class TappedModel(nn.Module):
         self._handles = []
         return self.model
 
-    def head_parameters(self):
-        return self.heads.parameters()
+    def head(self, point: str) -> nn.Module:
+        """The aux head reading ``point`` (a module path from ``self.points``)."""
+        return self.heads[_head_key(point)]
 
 
 def attach(model: nn.Module, selection, task: str = "classification", num_classes: int = 10,

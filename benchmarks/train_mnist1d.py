@@ -1,14 +1,15 @@
-"""Does deep supervision at automatically chosen points help? MNIST-1D, paired seeds, two regimes.
+"""Does deep supervision at automatically chosen points help? MNIST-1D, paired seeds, three regimes.
 
 Regime "plain": ``plain1d48`` (48 conv3 × 32, stride 2 after layers 16 and 32, no normalization,
 Kaiming init), where plain training struggles. Regime "bn": ``plain1d20_bn`` (20 layers with
-BatchNorm), where plain training works and deep supervision should not hurt.
+BatchNorm), where plain training works and deep supervision should not hurt. Regime "resnet":
+``resnet1d32`` (He et al.'s CIFAR ResNet-32 with 1D convolutions), the ResNet regime.
 Arms: baseline, dsn, dks, imachsr with auto points; in the plain regime also dks with random points
 (same count, seeded) and with evenly spaced points. ``recipe@points~adapter`` names other arms, e.g.
 ``dks~light`` (the light 1×1-conv heads); ``--merge`` adds new arms to an earlier results file. Adam, OneCycle (max lr 1e-3), batch 128, 20
 epochs, seeds 0..4 paired across arms; one torch thread per run, runs in parallel processes.
 
-    python benchmarks/train_mnist1d.py [--seeds 5] [--epochs 20] [--workers 2]
+    python benchmarks/train_mnist1d.py [--seeds 5] [--epochs 20] [--workers 2] [--regimes plain,bn,resnet]
 """
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import print_table, write_results  # noqa: E402
 
 ARMS = {"plain": ["baseline", "dsn", "dks", "imachsr", "dks@random", "dks@even"],
-        "bn": ["baseline", "dsn", "dks", "imachsr"]}
-MODELS = {"plain": "plain1d48", "bn": "plain1d20_bn"}
+        "bn": ["baseline", "dsn", "dks", "imachsr"],
+        "resnet": ["baseline", "dsn", "dks", "imachsr"]}
+MODELS = {"plain": "plain1d48", "bn": "plain1d20_bn", "resnet": "resnet1d32"}
 
 
 def _points(model, x, how: str, seed: int):
@@ -74,48 +76,73 @@ def _run(job):
                 best=100 * max(h["val_acc_main"] for h in hist), seconds=round(time.perf_counter() - start, 1))
 
 
+def _paired(results, regime, arm, against):
+    """Per-seed differences ``arm - against`` over the seeds both ran."""
+    a = {r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == arm}
+    b = {r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == against}
+    return [a[s] - b[s] for s in sorted(a) if s in b]
+
+
+def summarize(results: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Each arm against its regime's baseline, and auto points against other placements of one recipe."""
+    summary, placement = [], []
+    for regime in dict.fromkeys(r["regime"] for r in results):
+        arms = list(dict.fromkeys(r["arm"] for r in results if r["regime"] == regime))
+        for arm in sorted(arms, key=lambda a: (a != "baseline", "@" in a, "~" in a)):
+            accs = [r["acc"] for r in results if r["regime"] == regime and r["arm"] == arm]
+            diffs = _paired(results, regime, arm, "baseline")
+            summary.append(dict(regime=regime, arm=arm, mean=statistics.mean(accs), std=statistics.pstdev(accs),
+                                seeds=len(accs), diff=statistics.mean(diffs) if diffs else 0.0,
+                                positive=sum(d > 0 for d in diffs), n=len(diffs), per_seed=[round(d, 1) for d in diffs]))
+            recipe, _, how = arm.partition("@")
+            if how and recipe in arms:
+                d = _paired(results, regime, recipe, arm)
+                placement.append(dict(regime=regime, auto=recipe, other=arm, diff=statistics.mean(d) if d else 0.0,
+                                      wins=sum(x > 0 for x in d), n=len(d), per_seed=[round(x, 1) for x in d]))
+    return summary, placement
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (add seeds to a --merge)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--regimes", default="plain,bn")
+    parser.add_argument("--regimes", default="plain,bn,resnet")
     parser.add_argument("--arms", default="", help="comma-separated arms instead of the defaults, e.g. dks~light")
-    parser.add_argument("--merge", default="", help="a results JSON of an earlier run to compare against")
+    parser.add_argument("--merge", default="", help="comma-separated results JSONs of earlier runs to add to")
+    parser.add_argument("--name", default="train_mnist1d", help="results file name under benchmarks/results/")
     args = parser.parse_args()
+    regimes = [r for r in args.regimes.split(",") if r]
     if args.arms:
-        for r in args.regimes.split(","):
-            ARMS[r] = [a for a in args.arms.split(",")]
+        for r in regimes:
+            ARMS[r] = args.arms.split(",")
     earlier = []
-    if args.merge:
+    for path in filter(None, args.merge.split(",")):
         import json
-        earlier = json.loads(Path(args.merge).read_text())["results"]
-        for r in args.regimes.split(","):
-            ARMS[r] = list(dict.fromkeys([x["arm"] for x in earlier if x["regime"] == r] + ARMS[r]))
+        earlier += json.loads(Path(path).read_text())["results"]
     done = {(x["regime"], x["arm"], x["seed"]) for x in earlier}
-    jobs = [(r, a, s, args.epochs) for r in args.regimes.split(",") for a in ARMS[r] for s in range(args.seeds)
-            if (r, a, s) not in done]
+    earlier = [x for i, x in enumerate(earlier)   # one result per (regime, arm, seed): the first file wins
+               if (x["regime"], x["arm"], x["seed"]) not in {(y["regime"], y["arm"], y["seed"]) for y in earlier[:i]}]
+    jobs = [(r, a, s, args.epochs) for r in regimes for a in ARMS[r]
+            for s in range(args.first_seed, args.first_seed + args.seeds) if (r, a, s) not in done]
+    results = list(earlier)
     with mp.get_context("spawn").Pool(args.workers) as pool:
-        results = list(earlier)
         for r in pool.imap_unordered(_run, jobs):
             results.append(r)
-            print(f"  {r['regime']:5s} {r['arm']:11s} seed {r['seed']}: {r['acc']:.1f}% ({r['seconds']} s) "
+            print(f"  {r['regime']:6s} {r['arm']:11s} seed {r['seed']}: {r['acc']:.1f}% ({r['seconds']} s) "
                   f"{','.join(r['points'])}", flush=True)
-    summary = []
-    for regime in args.regimes.split(","):
-        base = {r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == "baseline"}
-        for arm in ARMS[regime]:
-            accs = {r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == arm}
-            diffs = [accs[s] - base[s] for s in sorted(accs) if s in base]
-            summary.append(dict(regime=regime, arm=arm, mean=statistics.mean(accs.values()),
-                                std=statistics.pstdev(accs.values()), diff=statistics.mean(diffs) if diffs else 0.0,
-                                positive=sum(d > 0 for d in diffs), n=len(diffs),
-                                per_seed=[round(d, 1) for d in diffs]))
-    print_table(f"MNIST-1D, final test accuracy, {args.seeds} paired seeds, {args.epochs} epochs",
-                ["regime", "arm", "accuracy", "Δ vs baseline", "seeds better", "per-seed Δ"],
-                [[s["regime"], s["arm"], f"{s['mean']:.1f} ± {s['std']:.1f}", f"{s['diff']:+.1f}",
+    summary, placement = summarize(results)
+    print_table(f"MNIST-1D, final test accuracy, paired seeds, {args.epochs} epochs",
+                ["regime", "arm", "accuracy", "seeds", "Δ vs baseline", "seeds better", "per-seed Δ"],
+                [[s["regime"], s["arm"], f"{s['mean']:.1f} ± {s['std']:.1f}", s["seeds"], f"{s['diff']:+.1f}",
                   f"{s['positive']}/{s['n']}", " ".join(f"{d:+.1f}" for d in s["per_seed"])] for s in summary])
-    write_results("train_mnist1d", {"epochs": args.epochs, "results": results, "summary": summary})
+    if placement:
+        print_table("Auto points against other placements (same recipe, same count, paired seeds)",
+                    ["regime", "auto", "other", "auto − other", "auto better", "per-seed"],
+                    [[p["regime"], p["auto"], p["other"], f"{p['diff']:+.1f}", f"{p['wins']}/{p['n']}",
+                      " ".join(f"{d:+.1f}" for d in p["per_seed"])] for p in placement])
+    write_results(args.name, {"epochs": args.epochs, "results": results, "summary": summary, "placement": placement})
 
 
 if __name__ == "__main__":

@@ -139,12 +139,13 @@ def build_fx_graph(model: nn.Module, example_inputs: tuple, *, leaf_modules: Ite
         if node.op == "output":
             fx.node.map_arg(node.args[0], returned.append)
         elif node.op == "placeholder":
-            builder.add(node, op_name=node.name, scope="", value=values.get(node), inputs=(), is_input=True)
+            builder.add(node, op_name=node.name, scope="", value=values.get(node), inputs=(), is_input=True,
+                        source=node.name)
         elif node.op in ("call_module", "call_function", "call_method"):
             target = _target_name(node, model)
             builder.add(node, op_name=target, scope=tracer.node_name_to_scope.get(node.name, ("", None))[0],
                         value=values.get(node), inputs=node.all_input_nodes,
                         outputs_of=tracer.outputs_of.get(node, ()),
                         weighted=_is_weighted(node, model, values, op_kind(target)),
-                        own_path=node.target if node.op == "call_module" else None)
+                        own_path=node.target if node.op == "call_module" else None, source=node.name)
     return builder.finish(returned)

@@ -21,6 +21,7 @@ torch.fx) with these keys:
 ``channels``  channel / feature count (``None`` when unknown)
 ``weighted``  True when the op holds a weight matrix or kernel (a conv, linear, embedding, attention)
 ``order``     position in a topological order of the frontend's program
+``source``    the frontend's own name for the op (the fx node name; ``""`` where it has none)
 
 Graph-level attributes: ``G.graph["inputs"]``/``["outputs"]`` (node keys), ``["modules"]`` (module
 path → class name for every submodule), ``["module_weights"]`` (module path → number of weight
@@ -49,7 +50,7 @@ def add_op(G: nx.DiGraph, key: str, **tf: Any) -> None:
     """Add one node with its ``"tf"`` annotation, filling defaults for the keys not given."""
     info = dict(op="other", target="", module="", outputs_of=(), aliases=(), shape=None,
                 dtype=None, layout="flat", spatial=None, channels=None, weighted=False,
-                order=G.number_of_nodes())
+                order=G.number_of_nodes(), source="")
     info.update(tf)
     G.add_node(key, tf=info)
 

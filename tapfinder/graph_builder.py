@@ -94,7 +94,7 @@ class GraphBuilder:
 
     def add(self, ident: Hashable, *, op_name: str, scope: str, value: Any, inputs: Iterable[Hashable],
             outputs_of: Iterable[str] = (), weighted: bool = False, is_input: bool = False,
-            own_path: str | None = None) -> str | None:
+            own_path: str | None = None, source: str = "") -> str | None:
         """Add one operation; returns its node key, or None when its value holds no tensor.
 
         Args:
@@ -103,6 +103,7 @@ class GraphBuilder:
             scope: path of the module whose forward ran the op.
             outputs_of: module paths whose forward returned this value, innermost first.
             own_path: for a leaf module's call, the module's path (its base name).
+            source: the frontend's own name for the op (an fx node's name), kept to find it again.
         """
         tensor = first_tensor(value)
         if tensor is None:
@@ -120,7 +121,7 @@ class GraphBuilder:
         aliases = tuple(a for a in dict.fromkeys([*outer[1:], own]) if a != key)
         add_op(self.G, key, op=kind, target=target, module=scope, outputs_of=tuple(outer), aliases=aliases,
                shape=tuple(tensor.shape) if isinstance(value, torch.Tensor) else None,
-               dtype=str(tensor.dtype).replace("torch.", ""), weighted=weighted)
+               dtype=str(tensor.dtype).replace("torch.", ""), weighted=weighted, source=source)
         self._keys[ident] = key
         if is_input:
             self.G.graph["inputs"].append(key)

@@ -3,7 +3,11 @@
 ``attach`` wraps the model in a :class:`TappedModel` that owns the adapters (register it before DDP
 or ``torch.compile``: hooks added after compiling are silently ignored). Forward hooks on the tapped
 modules copy their outputs to a side channel; the model's own forward and return value are
-untouched. ``TappedModel.forward`` returns a :class:`TapOutput` (main output, aux logits, tapped
+untouched. A point that is no module's output (an ``add`` or ``relu`` inside a forward) is read
+through an fx rewrite instead: the model is traced again, an identity recorder is inserted after
+that node, and the rewritten program (sharing every parameter and buffer with the model, never
+registered as a submodule so checkpoints stay the model's own) runs in place of the model's forward.
+It is traced once per train/eval mode (fx bakes ``self.training`` in) and again after ``.to()``. ``TappedModel.forward`` returns a :class:`TapOutput` (main output, aux logits, tapped
 features) so DDP sees every head's output. ``tapped.model`` is always the original module: its
 ``state_dict`` loads with ``strict=True`` into a freshly built original.
 """
@@ -14,8 +18,10 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from torch import fx
+
 from .adapters import AdapterSpec, build_adapter, main_head_input
-from .errors import ConfigError
+from .errors import ConfigError, TraceError
 from .graph_builder import first_tensor
 
 __all__ = ["TapOutput", "TappedModel", "attach"]
@@ -31,25 +37,104 @@ def _head_key(name: str) -> str:
     return name.replace(".", "__").replace("[", "_").replace("]", "_")
 
 
-class TappedModel(nn.Module):
-    """The original model plus one head per tap point; see the module docstring."""
+class _Record(nn.Module):
+    """Identity that hands its input to the tapped model's side channel (inserted by the fx rewrite)."""
 
-    def __init__(self, model: nn.Module, points: list[str], heads: list[nn.Module]):
+    def __init__(self, point: str, store):
+        super().__init__()
+        self.point = point
+        self._store = store
+
+    def forward(self, x):
+        self._store(self.point, x)
+        return x
+
+
+def rewrite_with_recorders(model: nn.Module, fx_nodes: dict[str, str], store, n_inputs: int | None) -> fx.GraphModule:
+    """``model``'s program with a :class:`_Record` after each fx node (point name → fx node name).
+
+    The GraphModule's modules and attributes are the model's own objects, so training updates both.
+
+    Raises:
+        ConfigError: fx cannot trace the model in its current mode, or a node is gone in this mode.
+    """
+    from .fx_frontend import trace_fx
+
+    try:
+        graph, _ = trace_fx(model, n_inputs=n_inputs)
+    except TraceError as e:
+        raise ConfigError(f"{e}; tap module outputs instead of {', '.join(fx_nodes)}") from None
+    nodes = {n.name: n for n in graph.nodes}
+    owner: dict[str, object] = {}
+    for point, name in fx_nodes.items():
+        node = nodes.get(name)
+        if node is None:
+            raise ConfigError(f"tap point {point!r} is not in the model's {'train' if model.training else 'eval'}"
+                              "-mode program; tap a module output instead")
+        target = f"_tapfinder_record_{len(owner)}"
+        owner[target] = _Record(point, store)
+        with graph.inserting_after(node):
+            record = graph.call_module(target, (node,))
+        node.replace_all_uses_with(record, delete_user_cb=lambda user: user is not record)
+    for node in graph.nodes:   # everything else the program reads, as the model's own objects
+        if node.op in ("call_module", "get_attr") and node.target not in owner:
+            owner[node.target] = _attr(model, node.target)
+    return fx.GraphModule(owner, graph, class_name=f"Tapped{type(model).__name__}")
+
+
+def _attr(model: nn.Module, path: str):
+    obj = model
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class TappedModel(nn.Module):
+    """The original model plus one head per tap point; see the module docstring.
+
+    Args:
+        points: module paths, or graph node names for points read through the fx rewrite.
+        fx_nodes: point name → fx node name, for the points that are no module's output.
+    """
+
+    def __init__(self, model: nn.Module, points: list[str], heads: list[nn.Module],
+                 fx_nodes: dict[str, str] | None = None, n_inputs: int | None = None):
         super().__init__()
         self.model = model
         self.points = list(points)
         self.heads = nn.ModuleDict({_head_key(p): h for p, h in zip(points, heads)})
         self._features: dict[str, torch.Tensor] = {}
-        self._handles = [model.get_submodule(p).register_forward_hook(self._hook(p)) for p in points]
+        self._fx_nodes = dict(fx_nodes or {})
+        self._n_inputs = n_inputs
+        self._runners: dict[bool, fx.GraphModule] = {}   # per training mode, never a registered child
+        self._handles = [model.get_submodule(p).register_forward_hook(self._hook(p))
+                         for p in points if p not in self._fx_nodes]
+        if self._fx_nodes:
+            self._runner()   # fail now, not at the first step, when fx cannot rewrite the model
 
     def _hook(self, point: str):
         def store(module, args, out):
             self._features[point] = first_tensor(out)
         return store
 
+    def _store(self, point: str, value) -> None:
+        self._features[point] = first_tensor(value)
+
+    def _runner(self) -> nn.Module:
+        if not self._fx_nodes:
+            return self.model
+        mode = self.model.training
+        if mode not in self._runners:
+            self._runners[mode] = rewrite_with_recorders(self.model, self._fx_nodes, self._store, self._n_inputs)
+        return self._runners[mode]
+
+    def _apply(self, fn, *args, **kwargs):
+        self._runners = {}   # buffers may be new tensors now: trace again on the next forward
+        return super()._apply(fn, *args, **kwargs)
+
     def forward(self, *args, **kwargs) -> TapOutput:
         self._features = {}
-        main = self.model(*args, **kwargs)
+        main = self._runner()(*args, **kwargs)
         features = [self._features[p] for p in self.points]
         self._features = {}
         aux = [self.head(p)(f) for p, f in zip(self.points, features)]
@@ -59,7 +144,7 @@ class TappedModel(nn.Module):
         """Remove the hooks and return the original model (heads dropped: zero inference overhead)."""
         for h in self._handles:
             h.remove()
-        self._handles = []
+        self._handles, self._runners, self._fx_nodes = [], {}, {}
         return self.model
 
     def head(self, point: str) -> nn.Module:
@@ -71,24 +156,34 @@ def attach(model: nn.Module, selection, task: str = "classification", num_classe
            adapter: str = "dks") -> TappedModel:
     """Build a head for every point of ``selection`` and hook them onto ``model``.
 
+    Module outputs are read with forward hooks; other points through an fx rewrite of the model.
+
     Raises:
-        ConfigError: a point that is not a module's output (pick module outputs with ``points=``), or
-            features the task cannot use.
+        ConfigError: a point that is no module's output in a model fx cannot trace (pick module
+            outputs with ``points=``), or features the task cannot use.
     """
     modules = dict(model.named_modules())
     G = selection.graph
-    paths, heads = [], []
+    paths, heads, fx_nodes = [], [], {}
     for p in selection.points:
         info = G.nodes[p.name]["tf"]
         path = next((q for q in (p.name, *info.get("outputs_of", ()), *info.get("aliases", ())) if q in modules and q),
                     None)
         if path is None:
-            raise ConfigError(f"tap point {p.name!r} is not the output of a module; choose module outputs "
-                              f"(for example {', '.join(c.name for c in selection.candidates if c.eligible and c.name in modules)[:120]})")
+            if selection.method != "fx" or not info.get("source"):
+                examples = ", ".join(c.name for c in selection.candidates if c.eligible and c.name in modules)[:120]
+                raise ConfigError(f"tap point {p.name!r} is not the output of a module and the model was not "
+                                  f"traced by torch.fx ({selection.method}), so it cannot be rewritten; "
+                                  f"choose module outputs (for example {examples})")
+            path = p.name
+        fx_nodes[path] = info.get("source", "")
         layout = info.get("layout") or "flat"
         main = main_head_input(G, layout) or tuple(p.shape)
         spec = AdapterSpec(tuple(p.shape), layout, main, task, num_classes, adapter,
                            cls_token=False)
         paths.append(path)
         heads.append(build_adapter(spec))
-    return TappedModel(model, paths, heads)
+    if all(p in modules for p in paths):   # hooks alone: the model's own forward runs
+        fx_nodes = {}
+    # else every point is read by the rewrite: in the traced program, container modules are not called
+    return TappedModel(model, paths, heads, fx_nodes, n_inputs=len(selection.inputs) or None)

@@ -2,6 +2,8 @@
 
 Three stages of ``n`` basic blocks at 16/32/64 channels on 32×32 inputs, depth 6n + 2; shortcuts
 that change shape subsample and zero-pad channels (option A), so every weight sits on the main path.
+``dims=1`` builds the same network with 1D convolutions for MNIST-1D (``resnet1d32``: the ResNet
+regime of the training benchmark, 1 input channel, 10 classes, length 40 → 20 → 10).
 """
 from __future__ import annotations
 
@@ -13,48 +15,57 @@ from . import register_model
 __all__ = ["CifarResNet", "cifar_resnet"]
 
 
+_LAYERS = {1: (nn.Conv1d, nn.BatchNorm1d), 2: (nn.Conv2d, nn.BatchNorm2d)}
+
+
 class _BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int):
+    def __init__(self, cin: int, cout: int, stride: int, dims: int = 2):
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
+        conv, bn = _LAYERS[dims]
+        self.conv1 = conv(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = bn(cout)
+        self.conv2 = conv(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = bn(cout)
         self.pad = cout - cin
         self.stride = stride
+        self.dims = dims
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         shortcut = x
         if self.stride != 1 or self.pad:
-            shortcut = F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+            sub = x[:, :, ::self.stride] if self.dims == 1 else x[:, :, ::self.stride, ::self.stride]
+            shortcut = F.pad(sub, (0, 0) * self.dims + (self.pad // 2, self.pad - self.pad // 2))
         return F.relu(out + shortcut)
 
 
 class CifarResNet(nn.Module):
-    def __init__(self, depth: int = 32, num_classes: int = 100):
+    def __init__(self, depth: int = 32, num_classes: int = 100, dims: int = 2, in_channels: int = 3):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth must be 6n + 2, got {depth}")
+        if dims not in _LAYERS:
+            raise ValueError(f"dims must be 1 or 2, got {dims}")
         n = (depth - 2) // 6
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
+        conv, bn = _LAYERS[dims]
+        self.conv1 = conv(in_channels, 16, 3, 1, 1, bias=False)
+        self.bn1 = bn(16)
         stages, cin = [], 16
         for i, cout in enumerate((16, 32, 64)):
-            blocks = [_BasicBlock(cin if j == 0 else cout, cout, 2 if (i and j == 0) else 1) for j in range(n)]
+            blocks = [_BasicBlock(cin if j == 0 else cout, cout, 2 if (i and j == 0) else 1, dims) for j in range(n)]
             stages.append(nn.Sequential(*blocks))
             cin = cout
         self.layer1, self.layer2, self.layer3 = stages
         self.fc = nn.Linear(64, num_classes)
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+            if isinstance(m, (nn.Conv1d, nn.Conv2d)):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x):
         x = F.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+        return self.fc(x.flatten(2).mean(2))
 
 
 def cifar_resnet(depth: int, num_classes: int = 100) -> CifarResNet:
@@ -63,3 +74,4 @@ def cifar_resnet(depth: int, num_classes: int = 100) -> CifarResNet:
 
 for _depth in (20, 32, 56, 110, 1202):
     register_model(f"cifar_resnet{_depth}", (2, 3, 32, 32))(lambda d=_depth: CifarResNet(d))
+register_model("resnet1d32", (2, 1, 40))(lambda: CifarResNet(32, num_classes=10, dims=1, in_channels=1))

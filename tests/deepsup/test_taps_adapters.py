@@ -1,4 +1,6 @@
 """Adapters sized from shapes, taps that leave the model untouched, and exact stripping."""
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -76,10 +78,66 @@ def test_token_and_1d_models_get_heads():
     assert all(a.shape == (2, 10) for a in tapped(torch.randn(2, 1, 64)).aux)
 
 
-def test_non_module_point_is_refused_with_alternatives():
+class FunctionalNet(nn.Module):
+    """Points that are no module's output: a functional residual add, and dropout that reads self.training."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.conv3 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.fc = nn.Linear(16, 10)
+        self.register_buffer("scale", torch.ones(1, 8, 1, 1))
+
+    def forward(self, x):
+        x = torch.relu(self.conv1(x))
+        x = x + torch.relu(self.bn(self.conv2(x))) * self.scale
+        x = torch.nn.functional.dropout(x, 0.5, self.training)
+        x = torch.relu(self.conv3(x))
+        return self.fc(x.mean((2, 3)))
+
+
+def _reference_features(model, x):
+    """The add's and conv3's inputs, computed by hand from the model's own modules."""
+    h = torch.relu(model.conv1(x))
+    return h + torch.relu(model.bn(model.conv2(h))) * model.scale
+
+
+def test_non_module_points_are_read_through_an_fx_rewrite():
+    model = FunctionalNet().eval()
+    sel = select_points(model, X, points=["add"])
+    tapped = attach(model, sel, num_classes=10).eval()
+    out = tapped(X)
+    assert torch.equal(out.main, model(X)) and out.aux[0].shape == (2, 10)
+    assert torch.allclose(out.features[0], _reference_features(model, X))
+    assert set(tapped.state_dict()) == {f"model.{k}" for k in model.state_dict()} | \
+        {f"heads.{k}" for k in tapped.heads.state_dict()}               # the rewritten program is not saved
+    tapped.train()                                                    # dropout is live again in train mode
+    assert not torch.equal(tapped(X).main, tapped(X).main)
+    tapped(X).aux[0].sum().backward()                                 # the aux loss reaches the model's weights
+    assert model.conv1.weight.grad is not None and model.conv3.weight.grad is None
+    tapped.double().eval()                                            # buffers replaced: traced again
+    assert torch.equal(tapped(X.double()).main, model(X.double()))
+    fresh = FunctionalNet()
+    fresh.load_state_dict(tapped.detach().state_dict(), strict=True)
+
+
+def test_module_and_op_points_mix_and_match_the_hooked_values():
+    model = TinyResNet().eval()
+    sel = select_points(model, X, points=["layer1.0.add", "layer2"])
+    tapped = attach(model, sel).eval()
+    seen = {}
+    model.layer2.register_forward_hook(lambda m, a, o: seen.__setitem__("layer2", o))
+    expected = model(X)
+    out = tapped(X)
+    assert torch.equal(out.main, expected) and torch.allclose(out.features[1], seen["layer2"])
+
+
+def test_op_point_in_a_model_fx_cannot_trace_is_refused_with_alternatives():
     model = TinyResNet()
     sel = select_points(model, X, points=["layer1.0.add"])
-    with pytest.raises(ConfigError, match="not the output of a module"):
+    sel = dataclasses.replace(sel, method="record")
+    with pytest.raises(ConfigError, match="not the output of a module.*choose module outputs"):
         attach(model, sel)
 
 
@@ -91,3 +149,11 @@ def test_attach_then_compile():
     out, ref = compiled(X), tapped(X)
     assert torch.allclose(out.main, ref.main, atol=1e-5)
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(out.aux, ref.aux))
+
+
+@pytest.mark.slow
+def test_fx_rewritten_taps_compile():
+    model = FunctionalNet().eval()
+    tapped = attach(model, select_points(model, X, points=["add"])).eval()
+    out, ref = torch.compile(tapped)(X), tapped(X)
+    assert torch.allclose(out.main, ref.main, atol=1e-5) and torch.allclose(out.aux[0], ref.aux[0], atol=1e-5)

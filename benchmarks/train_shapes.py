@@ -1,9 +1,10 @@
 """Deep supervision for segmentation: the small UNet on the generated shapes set, baseline vs taps.
 
-The UNet's auto points are its encoder-decoder skip sources; heads are FCN heads whose logits are
-upsampled to the target. Adam, OneCycle (max lr 3e-3), batch 32, paired seeds, mIoU on the held-out set.
+The UNet's auto points are its decoder stages (``dec3``, ``dec2``); heads are FCN heads whose
+logits are upsampled to the target. ``--points enc1,enc3`` runs the taps elsewhere (the encoder
+skip sources, say). Adam, OneCycle (max lr 3e-3), batch 32, paired seeds, mIoU on the held-out set.
 
-    python benchmarks/train_shapes.py [--seeds 3] [--epochs 15] [--workers 2]
+    python benchmarks/train_shapes.py [--seeds 3] [--epochs 15] [--workers 2] [--arms baseline,dsn]
 """
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import print_table, write_results  # noqa: E402
 
-ARMS = ("baseline", "dsn", "dks")
+ARMS = ("baseline", "dsn", "dks", "imachsr")
 
 
 def _run(job):
-    arm, seed, epochs = job
+    arm, seed, epochs, points = job
     import torch
 
     torch.set_num_threads(1)
@@ -38,7 +39,7 @@ def _run(job):
     if arm == "baseline":
         net, loss, points = model, make_loss("baseline"), []
     else:
-        sel = select_points(model, torch.randn(*shape))
+        sel = select_points(model, torch.randn(*shape), points=points or "auto")
         net, points = attach(model, sel, task="segmentation", num_classes=5), sel.names
         loss = make_loss(arm, layouts=["channels_first"] * sel.m)
     start = time.perf_counter()
@@ -53,8 +54,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--arms", default=",".join(ARMS))
+    parser.add_argument("--points", default="", help="comma-separated point names instead of auto")
     args = parser.parse_args()
-    jobs = [(a, s, args.epochs) for a in ARMS for s in range(args.seeds)]
+    arms = args.arms.split(",")
+    points = [p for p in args.points.split(",") if p]
+    jobs = [(a, s, args.epochs, points) for a in arms for s in range(args.seeds)]
     with mp.get_context("spawn").Pool(args.workers) as pool:
         results = []
         for r in pool.imap_unordered(_run, jobs):
@@ -63,7 +68,7 @@ def main() -> None:
                   flush=True)
     base = {r["seed"]: r["miou"] for r in results if r["arm"] == "baseline"}
     rows = []
-    for arm in ARMS:
+    for arm in arms:
         v = {r["seed"]: r["miou"] for r in results if r["arm"] == arm}
         diffs = [v[s] - base[s] for s in sorted(v) if s in base]
         rows.append([arm, f"{statistics.mean(v.values()):.1f} ± {statistics.pstdev(v.values()):.1f}",
@@ -71,7 +76,7 @@ def main() -> None:
                      " ".join(f"{d:+.1f}" for d in diffs)])
     print_table(f"Shapes segmentation (UNet), mIoU, {args.seeds} paired seeds, {args.epochs} epochs",
                 ["arm", "mIoU", "Δ vs baseline", "seeds better", "per-seed Δ"], rows)
-    write_results("train_shapes", {"epochs": args.epochs, "results": results})
+    write_results("train_shapes", {"epochs": args.epochs, "results": results, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def select_points(model, example_inputs=None, points="auto", *, input_shape=None
     candidates, window = candidates_from(G, ctx, findings)
     chosen, notes = choose(G, ctx, candidates, window, wanted)
     for n in G.nodes:
-        G.nodes[n]["tf"].update(depth=ctx.depth.get(n, 0), whole=n in ctx.whole or n in ctx.skips)
+        G.nodes[n]["tf"].update(depth=ctx.depth.get(n, 0), whole=ctx.sees_whole(n))
     end = time.perf_counter()
     return Selection(model=name, points=chosen, candidates=candidates, depth=ctx.D, graph=G,
                      method=G.graph["method"], shape_method=G.graph["shape_method"], window=window,

@@ -10,6 +10,11 @@ output, because the long skip bypasses the inner network, yet they carry a whole
 A node ``d`` is one when it is the immediate dominator of a fusion node ``m`` whose other branch
 drops below ``m``'s resolution before coming back up.
 
+Decoder stages are the other exception, for dense outputs: with the long skips cut, the nodes that
+every path through the network's coarsest level passes after that level (``dec3``, ``dec2`` of a
+UNet) see the whole input through the bottleneck and predict at a resolution of their own; they are
+where encoder-decoder models are deeply supervised (nnU-Net, UNet++).
+
 Examples
 --------
 >>> import networkx as nx
@@ -24,7 +29,7 @@ import networkx as nx
 
 from .graph import spatial_size
 
-__all__ = ["whole_signal", "immediate_dominators", "skip_sources"]
+__all__ = ["whole_signal", "immediate_dominators", "skip_sources", "dense_output", "decoder_stages"]
 
 _SOURCE, _SINK = "\x00source", "\x00sink"
 
@@ -73,23 +78,65 @@ def skip_sources(G: nx.DiGraph, idom: dict) -> dict:
         size_m, size_d = spatial_size(G.nodes[m]["tf"]), spatial_size(G.nodes[d]["tf"])
         if size_m is None or size_m != size_d or size_m <= 1:
             continue
-        seen, stack, lowest = {d}, list(preds), size_m
-        while stack:
-            n = stack.pop()
-            if n in seen:
-                continue
-            seen.add(n)
-            size = spatial_size(G.nodes[n]["tf"])
-            if size and size > 1:   # global pooling (squeeze-excitation, ASPP pooling) is no level
-                lowest = min(lowest, size)
-            stack.extend(p for p in G.predecessors(n) if p in idom)
-        if lowest < size_m:
+        if _lowest_between(G, idom, d, preds, size_m) < size_m:
             found.setdefault(d, m)
         for p in preds:   # pyramid decoders (FPN, SegFormer): a coarser level upsampled into m
             source = _upsampled_source(G, idom, p)
             if source is not None and (spatial_size(G.nodes[source]["tf"]) or size_m) < size_m:
                 found.setdefault(source, m)
     return found
+
+
+def _lowest_between(G: nx.DiGraph, idom: dict, d, starts, size: int) -> int:
+    """The lowest resolution (above 1×1) walking back from ``starts`` to ``d``, at most ``size``."""
+    seen, stack, lowest = {d}, list(starts), size
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        here = spatial_size(G.nodes[n]["tf"])
+        if here and here > 1:   # global pooling (squeeze-excitation, ASPP pooling) is no level
+            lowest = min(lowest, here)
+        stack.extend(p for p in G.predecessors(n) if p in idom)
+    return lowest
+
+
+def dense_output(G: nx.DiGraph) -> bool:
+    """Whether the main output is a map at an input's resolution (segmentation, depth, denoising)."""
+    outputs, inputs = G.graph.get("outputs") or [], G.graph.get("inputs") or []
+    if not outputs:
+        return False
+    size = spatial_size(G.nodes[outputs[0]]["tf"])
+    return bool(size and size > 1 and any(spatial_size(G.nodes[i]["tf"]) == size for i in inputs))
+
+
+def decoder_stages(G: nx.DiGraph, idom: dict, skips: dict) -> set:
+    """Decoder nodes of an encoder-decoder with a dense output (empty otherwise; see the module doc).
+
+    Each long skip's own branch into its fusion node is cut; the whole-signal chain of what is left
+    runs down the encoder, through the coarsest level and up the decoder. Its nodes after the
+    coarsest one, short of the output, are the decoder stages.
+    """
+    if not skips or not dense_output(G):
+        return set()
+    H = nx.DiGraph(G.edges)
+    H.add_nodes_from(G.nodes)
+    H.graph.update(G.graph)
+    for d, m in skips.items():
+        if idom.get(m) != d:   # pyramid laterals: no decoder path of their own to cut toward
+            continue
+        size_m = spatial_size(G.nodes[m]["tf"]) or 0
+        for p in [p for p in G.predecessors(m) if p in idom]:
+            if p == d or _lowest_between(G, idom, d, [p], size_m) >= size_m:
+                H.remove_edge(p, m)
+    chain = [n for n in nx.topological_sort(H) if n in whole_signal(H)]
+    sizes = [spatial_size(G.nodes[n]["tf"]) or 0 for n in chain]
+    levels = [s for s in sizes if s > 1]
+    if not levels:
+        return set()
+    bottom = max(i for i, s in enumerate(sizes) if s == min(levels))
+    return {n for n in chain[bottom + 1:] if n not in G.graph["outputs"]}
 
 
 def _upsampled_source(G: nx.DiGraph, idom: dict, start):

@@ -20,7 +20,7 @@ class TapPoint:
         reasons: one human-readable reason per finding.
         score: the sum over rules of each rule's strongest weight here.
         whole_signal: whether every input-to-output path passes through this point (or it is an
-            encoder-decoder skip source).
+            encoder-decoder skip source, or a decoder stage of a dense-output model).
         note: why the point may not be chosen automatically; empty when it may.
     """
 

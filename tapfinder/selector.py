@@ -17,6 +17,12 @@ a resolution drop beats a block output), spread along depth within a score tier:
 picks sit at the centres of equal slices of that tier, later picks maximise the distance to those
 chosen and to the window's ends, ties going to the shallower one. On a ResNet this picks stage
 outputs and never a node inside a block.
+
+Dense outputs: an encoder-decoder whose output is a map at the input's resolution (a UNet) gets its
+points among the decoder stages, where nnU-Net and UNet++ supervise and where the features have
+seen the coarsest level's context. Heads on its encoder levels did not help on the shapes set
+(``benchmarks/train_shapes.py``): a pixel's class there depends on context the encoder has not
+gathered yet. Models without a decoder (FCN, DeepLab) keep their backbone's stage outputs.
 """
 from __future__ import annotations
 
@@ -91,7 +97,7 @@ def candidates_from(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tup
             best[f.rule] = max(best.get(f.rule, 0.0), f.weight)
         info = G.nodes[node]["tf"]
         frac = ctx.depth[node] / D
-        whole = node in ctx.whole or node in ctx.skips
+        whole = ctx.sees_whole(node)
         note = ("inside a branch: sees only part of the signal" if not whole else
                 "not a single tensor" if info["shape"] is None else
                 "in the stem" if frac < low else
@@ -164,7 +170,7 @@ def _named(G, ctx, candidates, names) -> list[TapPoint]:
         info = G.nodes[node]["tf"]
         if node not in ctx.idom or info["shape"] is None:
             raise ConfigError(f"{name!r} is not a tensor on the input-to-output path; pick another node")
-        if node not in ctx.whole and node not in ctx.skips:
+        if not ctx.sees_whole(node):
             later = [n for n in ctx.order[ctx.order.index(node):] if n in ctx.whole]
             same = [n for n in later if later and ctx.depth[n] == ctx.depth[later[0]]]
             after = next((n for n in same if G.nodes[n]["tf"]["outputs_of"]), later[0] if later else None)
@@ -182,9 +188,13 @@ def choose(G: nx.DiGraph, ctx: Context, candidates: list[TapPoint], window: tupl
     if isinstance(points, list):
         return _named(G, ctx, candidates, points), []
     eligible = [c for c in candidates if c.eligible]
+    notes = []
+    decoder = [c for c in eligible if c.name in ctx.decoder]
+    if decoder:   # a dense output is supervised where its decoder predicts (nnU-Net, UNet++)
+        eligible = decoder
+        notes.append("dense output: points are chosen among the decoder stages")
     places = len({c.depth for c in eligible})    # candidates at one depth are one place
     wanted = auto_count(ctx.D) if points == "auto" else points
-    notes = []
     if wanted > places:
         notes.append(f"asked for {wanted} points but eligible candidates sit at only {places} distinct depths")
     m = min(wanted, places)

@@ -48,6 +48,14 @@ def test_unet_may_tap_skip_sources():
     assert skip and all(c.whole_signal for c in skip)
 
 
+def test_dense_encoder_decoder_is_tapped_in_its_decoder():
+    sel = select_points(TinyUNet(), X, points=2)
+    assert "dec2" in sel.names and select_points(TinyUNet(), X).names == ["dec2"]
+    assert all(p.name.startswith(("dec", "up", "cat")) for p in sel.points)
+    assert any("decoder" in n for n in sel.notes)
+    assert select_points(TinyUNet(), X, points=["enc1", "dec2"]).names == ["enc1", "dec2"]   # both may be named
+
+
 def test_plain_1d_cnn_points_sit_before_its_downsamplings():
     sel = select_points(Plain1D(depth=16), torch.randn(2, 1, 64))
     assert all("downsampling" in p.rules for p in sel.points)

@@ -19,7 +19,7 @@ from typing import Callable
 import networkx as nx
 
 from ..depth import node_depths
-from ..dominance import immediate_dominators, skip_sources, whole_signal
+from ..dominance import decoder_stages, immediate_dominators, skip_sources, whole_signal
 
 __all__ = ["Finding", "Context", "register_analyzer", "get_analyzers", "is_registered",
            "build_context", "run_analyzers"]
@@ -52,6 +52,11 @@ class Context:
     skips: dict                       # encoder-decoder skip source -> fusion node
     depth: dict                       # node -> weighted-layer depth
     module_output: dict = field(default_factory=dict)   # module path -> node key
+    decoder: frozenset = frozenset()  # decoder stages of an encoder-decoder with a dense output
+
+    def sees_whole(self, node) -> bool:
+        """Whether a head at ``node`` sees the whole signal (a dominator, skip source or decoder stage)."""
+        return node in self.whole or node in self.skips or node in self.decoder
 
     @property
     def D(self) -> int:
@@ -100,8 +105,10 @@ def build_context(G: nx.DiGraph) -> Context:
             module_output.setdefault(path, n)
         for path in G.nodes[n]["tf"]["aliases"]:
             module_output.setdefault(path, n)
-    return Context(order=order, idom=idom, whole=frozenset(whole_signal(G, idom)),
-                   skips=skip_sources(G, idom), depth=node_depths(G), module_output=module_output)
+    skips = skip_sources(G, idom)
+    return Context(order=order, idom=idom, whole=frozenset(whole_signal(G, idom)), skips=skips,
+                   depth=node_depths(G), module_output=module_output,
+                   decoder=frozenset(decoder_stages(G, idom, skips)))
 
 
 def run_analyzers(G: nx.DiGraph, ctx: Context, names: list[str] | None = None) -> list[Finding]:

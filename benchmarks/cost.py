@@ -1,30 +1,42 @@
-"""Cost of deep supervision: training step time and peak memory with taps vs the plain model.
+"""Cost of deep supervision: training step time and training memory with taps vs the plain model.
 
-Each configuration runs in its own fresh process (one torch thread) so peak memory is comparable:
-the peak resident-set growth over the training steps, after the model, data and optimizer exist.
-Ratios are taken against the baseline measured in the same run. Configurations: the baseline, the
-auto points with the light adapter, and with the heavy DKS adapter, each with the dks loss.
+All arms of one model live in one process and their steps are interleaved round by round (baseline,
+light, dks, baseline, ...), so machine load drifts hit every arm alike; the median step is reported.
+Memory is counted, not sampled, so it is exact and repeatable on the CPU: the bytes a training step
+holds at its peak, i.e. parameters + gradients + optimizer state + the activations autograd saves
+for the backward pass (distinct storages, counted through ``saved_tensors_hooks``). The process's
+resident-set size is useless here (torch's own libraries are most of it). Ratios are against the
+baseline in the same run. Adapters: the light 1×1 head and the heavy DKS head, each with the dks loss.
 
     python benchmarks/cost.py [--steps 30]
 """
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import print_table, write_results  # noqa: E402
 
-MODELS = {"plain1d48": (128, (1, 40), 10), "cifar_resnet32": (128, (3, 32, 32), 100), "resnet18": (32, (3, 64, 64), 1000)}
+MODELS = {"plain1d48": (128, (1, 40), 10), "resnet1d32": (128, (1, 40), 10),
+          "cifar_resnet32": (128, (3, 32, 32), 100), "resnet18": (32, (3, 64, 64), 1000)}
+ARMS = ("baseline", "light", "dks")
 
 
-def _measure(model_name: str, arm: str, steps: int) -> dict:
-    import resource
-    import time
+def _bytes(tensors, skip=()) -> int:
+    """Bytes of the distinct storages behind ``tensors``, leaving out those of ``skip``."""
+    seen, total = {t.untyped_storage().data_ptr() for t in skip}, 0
+    for t in tensors:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in seen:
+            seen.add(storage.data_ptr())
+            total += storage.nbytes()
+    return total
 
+
+def _arm(model_name: str, arm: str):
     import torch
 
     from deepsup.losses import make_loss
@@ -32,61 +44,77 @@ def _measure(model_name: str, arm: str, steps: int) -> dict:
     from tapfinder.sources import load_model
     from tapfinder.taps import attach
 
-    torch.set_num_threads(1)
     torch.manual_seed(0)
     batch, shape, classes = MODELS[model_name]
     model = load_model(model_name).model
-    x, y = torch.randn(batch, *shape), torch.randint(0, classes, (batch,))
     if arm == "baseline":
         net, loss = model, make_loss("baseline")
     else:
-        sel = select_points(model, x[:2])
+        sel = select_points(model, torch.randn(2, *shape))
         net = attach(model, sel, num_classes=classes, adapter=arm)
         loss = make_loss("dks", layouts=["channels_first"] * sel.m)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    return net, loss, opt
 
-    def step():
-        total, _ = loss(net(x), y)
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
 
-    step()   # warm-up: allocator and optimizer state exist after this
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    times = []
+def _step(net, loss, opt, x, y, saved: list | None = None):
+    import torch
+
+    if saved is None:
+        out = net(x)
+    else:
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+            out = net(x)
+    total, _ = loss(out, y)
+    opt.zero_grad(set_to_none=True)
+    total.backward()
+    opt.step()
+
+
+def measure(model_name: str, steps: int) -> list[dict]:
+    import torch
+
+    torch.set_num_threads(1)
+    batch, shape, classes = MODELS[model_name]
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(batch, *shape, generator=g), torch.randint(0, classes, (batch,), generator=g)
+    arms = {a: _arm(model_name, a) for a in ARMS}
+    rows = []
+    for arm, (net, loss, opt) in arms.items():
+        saved: list = []
+        _step(net, loss, opt, x, y, saved)    # warm-up, and the optimizer state exists after it
+        params = list(net.parameters())
+        state = [v for s in opt.state.values() for v in s.values() if isinstance(v, torch.Tensor)]
+        rows.append({"model": model_name, "arm": arm, "params_mib": _bytes(params) / 2**20,
+                     "activations_mib": _bytes(saved, skip=params) / 2**20,
+                     "memory_mib": (2 * _bytes(params) + _bytes(state) + _bytes(saved, skip=params)) / 2**20,
+                     "times": []})
     for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"step_s": times[len(times) // 2], "peak_mib": peak / 1024, "growth_mib": (peak - before) / 1024}
+        for row, (net, loss, opt) in zip(rows, arms.values()):
+            start = time.perf_counter()
+            _step(net, loss, opt, x, y)
+            row["times"].append(time.perf_counter() - start)
+    for r in rows:
+        r["step_s"] = sorted(r.pop("times"))[steps // 2]
+    for r in rows:
+        r["time_ratio"] = r["step_s"] / rows[0]["step_s"]
+        r["memory_ratio"] = r["memory_mib"] / rows[0]["memory_mib"]
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args()
-    if args.one:
-        print(json.dumps(_measure(*args.one, args.steps)))
-        return
-    rows = []
-    for model in MODELS:
-        base = None
-        for arm in ("baseline", "light", "dks"):
-            out = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--one", model, arm],
-                                 capture_output=True, text=True, check=True)
-            r = {"model": model, "arm": arm, **json.loads(out.stdout.strip().splitlines()[-1])}
-            base = base or r
-            r["time_ratio"] = r["step_s"] / base["step_s"]
-            r["memory_ratio"] = r["peak_mib"] / base["peak_mib"]
-            rows.append(r)
-    print_table("Training step cost with taps (dks loss) vs baseline, 1 thread, median step",
-                ["model", "adapter", "step", "time ratio (≤ 1.3)", "peak RSS", "memory ratio (≤ 1.3)"],
+    rows = [r for m in args.models.split(",") for r in measure(m, args.steps)]
+    print_table("Training step cost with taps (dks loss) vs baseline, 1 thread, interleaved steps, median",
+                ["model", "adapter", "step", "time ratio (≤ 1.3)", "train memory", "of which activations",
+                 "memory ratio (≤ 1.3)"],
                 [[r["model"], r["arm"], f"{r['step_s'] * 1000:.1f} ms", f"{r['time_ratio']:.2f}×",
-                  f"{r['peak_mib']:.0f} MiB", f"{r['memory_ratio']:.2f}×"] for r in rows])
-    write_results("cost", {"rows": rows})
+                  f"{r['memory_mib']:.1f} MiB", f"{r['activations_mib']:.1f} MiB", f"{r['memory_ratio']:.2f}×"]
+                 for r in rows])
+    write_results("cost", {"steps": args.steps, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -93,13 +93,21 @@ def test_the_chain_falls_back_and_says_why():
 
 
 def test_shape_rules_match_real_modules():
-    """The meta shape short-cuts (pooling, Linear, attention, elementwise) give the real shapes."""
-    from tapfinder.shapes import _shape_only
+    """The meta shape short-cuts (pooling, Linear, conv, attention, cat) give the real shapes."""
+    from tapfinder.shapes import _concat_only, _shape_only
 
     x = torch.randn(2, 8, 7, 5)
     cases = [(torch.nn.AdaptiveAvgPool2d(1), (x,), {}), (torch.nn.AdaptiveAvgPool2d((None, 2)), (x,), {}),
              (torch.nn.AdaptiveMaxPool1d(3), (x[:, :, 0],), {}), (torch.nn.Linear(5, 3), (x,), {}),
-             (torch.nn.BatchNorm2d(8), (x,), {})]
+             (torch.nn.BatchNorm2d(8), (x,), {}), (torch.nn.Conv2d(8, 4, 3, 2, 1, bias=False), (x,), {}),
+             (torch.nn.Conv2d(8, 4, (3, 1), dilation=2, padding="same"), (x,), {}),
+             (torch.nn.Conv1d(8, 4, 5, 3, padding="valid"), (x[:, :, 0],), {}),
+             (torch.nn.Conv3d(8, 2, 2, padding=1), (x[:, :, None],), {}),
+             (torch.nn.MaxPool2d(2), (x,), {}), (torch.nn.MaxPool2d(3, 2, 1, ceil_mode=True), (x,), {}),
+             (torch.nn.AvgPool2d((2, 3), ceil_mode=True), (x,), {}), (torch.nn.MaxPool1d(2, dilation=2), (x[:, :, 0],), {}),
+             (torch.nn.AvgPool1d(3, 2, 1), (x[:, :, 0],), {}), (torch.nn.ConvTranspose2d(8, 4, 2, 2), (x,), {}),
+             (torch.nn.ConvTranspose2d(8, 4, 3, 2, 1, output_padding=1, dilation=1), (x,), {}),
+             (torch.nn.ConvTranspose1d(8, 4, 4, 3, 2), (x[:, :, 0],), {})]
     for module, args, kwargs in cases:
         meta = tuple(a.to("meta") for a in args)
         assert _shape_only(module, meta, kwargs).shape == module(*args, **kwargs).shape
@@ -107,3 +115,7 @@ def test_shape_rules_match_real_modules():
     q = torch.randn(2, 6, 8)
     got, weights = _shape_only(mha, (q.to("meta"),) * 3, {"need_weights": False})
     assert got.shape == mha(q, q, q, need_weights=False)[0].shape and weights is None
+    a, b = torch.randn(2, 3, 4), torch.randn(2, 5, 4)
+    assert _concat_only(([a.to("meta"), b.to("meta")], 1), {}).shape == torch.cat([a, b], 1).shape
+    assert _concat_only(([a.to("meta"), a.to("meta")],), {"dim": -1}).shape == torch.cat([a, a], -1).shape
+    assert _concat_only(([a.to("meta"), b.to("meta")], 2), {}) is None     # mismatched: left to torch

@@ -2,13 +2,15 @@
 
 The UNet's auto points are its decoder stages (``dec3``, ``dec2``); heads are FCN heads whose
 logits are upsampled to the target. ``--points enc1,enc3`` runs the taps elsewhere (the encoder
-skip sources, say). Adam, OneCycle (max lr 3e-3), batch 32, paired seeds, mIoU on the held-out set.
+skip sources, say); ``recipe~light`` uses the light 1×1 heads, ``dks/top-down`` one synergy direction; ``--merge`` adds to earlier results
+(``results/train_shapes_encoder_points.json`` holds the runs with heads on the encoder). Adam, OneCycle (max lr 3e-3), batch 32, paired seeds, mIoU on the held-out set.
 
     python benchmarks/train_shapes.py [--seeds 3] [--epochs 15] [--workers 2] [--arms baseline,dsn]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import statistics
 import sys
@@ -23,6 +25,8 @@ ARMS = ("baseline", "dsn", "dks", "imachsr")
 
 def _run(job):
     arm, seed, epochs, points = job
+    recipe, _, adapter = arm.partition("~")
+    recipe, _, direction = recipe.partition("/")   # dks/top-down: DKS synergy in one direction
     import torch
 
     torch.set_num_threads(1)
@@ -36,12 +40,13 @@ def _run(job):
     data = shapes_dataset()
     torch.manual_seed(seed)
     model, shape = get_model("unet_small")
-    if arm == "baseline":
+    if recipe == "baseline":
         net, loss, points = model, make_loss("baseline"), []
     else:
         sel = select_points(model, torch.randn(*shape), points=points or "auto")
-        net, points = attach(model, sel, task="segmentation", num_classes=5), sel.names
-        loss = make_loss(arm, layouts=["channels_first"] * sel.m)
+        net = attach(model, sel, task="segmentation", num_classes=5, adapter=adapter or "dks")
+        points, loss = sel.names, make_loss(recipe, layouts=["channels_first"] * sel.m,
+                                              **({"direction": direction} if direction else {}))
     start = time.perf_counter()
     cfg = TrainConfig(epochs=epochs, batch_size=32, lr=3e-3, seed=seed)
     hist = Trainer(net, loss, data.train, data.val, cfg, task="segmentation", num_classes=5).fit()
@@ -56,12 +61,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--points", default="", help="comma-separated point names instead of auto")
+    parser.add_argument("--merge", default="", help="comma-separated results JSONs of earlier runs to add to")
+    parser.add_argument("--name", default="train_shapes", help="results file name under benchmarks/results/")
     args = parser.parse_args()
-    arms = args.arms.split(",")
+    earlier = [r for path in filter(None, args.merge.split(",")) for r in json.loads(Path(path).read_text())["results"]]
+    arms = list(dict.fromkeys(["baseline", *(r["arm"] for r in earlier), *args.arms.split(",")]))
     points = [p for p in args.points.split(",") if p]
-    jobs = [(a, s, args.epochs, points) for a in arms for s in range(args.seeds)]
+    done = {(r["arm"], r["seed"]) for r in earlier}
+    jobs = [(a, s, args.epochs, points) for a in args.arms.split(",") for s in range(args.seeds) if (a, s) not in done]
     with mp.get_context("spawn").Pool(args.workers) as pool:
-        results = []
+        results = list(earlier)
         for r in pool.imap_unordered(_run, jobs):
             results.append(r)
             print(f"  {r['arm']:8s} seed {r['seed']}: mIoU {r['miou']:.1f} ({r['seconds']} s) {','.join(r['points'])}",
@@ -70,13 +79,15 @@ def main() -> None:
     rows = []
     for arm in arms:
         v = {r["seed"]: r["miou"] for r in results if r["arm"] == arm}
+        if not v:
+            continue
         diffs = [v[s] - base[s] for s in sorted(v) if s in base]
         rows.append([arm, f"{statistics.mean(v.values()):.1f} ± {statistics.pstdev(v.values()):.1f}",
                      f"{statistics.mean(diffs):+.1f}", f"{sum(d > 0 for d in diffs)}/{len(diffs)}",
                      " ".join(f"{d:+.1f}" for d in diffs)])
-    print_table(f"Shapes segmentation (UNet), mIoU, {args.seeds} paired seeds, {args.epochs} epochs",
+    print_table(f"Shapes segmentation (UNet), mIoU, {len(base)} paired seeds, {args.epochs} epochs",
                 ["arm", "mIoU", "Δ vs baseline", "seeds better", "per-seed Δ"], rows)
-    write_results("train_shapes", {"epochs": args.epochs, "results": results, "rows": rows})
+    write_results(args.name, {"epochs": args.epochs, "results": results, "rows": rows})
 
 
 if __name__ == "__main__":

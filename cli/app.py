@@ -78,7 +78,8 @@ def train(
     model: Annotated[str, typer.Option(help="torchvision/timm/paper model name or FILE.py[:NAME]")],
     data: Annotated[str, typer.Option(help="mnist1d, shapes, an image folder, or a data .py file")] = "mnist1d",
     points: Annotated[str, typer.Option(help="'auto' (about log D), a count, or comma-separated node names")] = "auto",
-    recipe: Annotated[str, typer.Option(help="baseline, dsn, dks or imachsr")] = "dks",
+    recipe: Annotated[str, typer.Option(help="auto (dks for classification, imachsr for segmentation), "
+                                             "baseline, dsn, dks or imachsr")] = "auto",
     adapter: Annotated[str, typer.Option(help="aux head design: dks (conv stages) or light (1x1 conv)")] = "dks",
     epochs: Annotated[int, typer.Option(min=1)] = 20,
     batch_size: Annotated[int, typer.Option(min=1)] = 128,

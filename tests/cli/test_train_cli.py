@@ -18,6 +18,8 @@ def test_train_preview_then_train_resume_and_export(tmp_path):
     for text in ("Chosen tap points", "Auxiliary heads", "epoch   2/2", "done"):
         assert text in result.output
     assert {"last.pt", "metrics.jsonl", "selection.json", "run.json"} <= {p.name for p in out.iterdir()}
+    assert "recipe dks" in result.output                                       # --recipe auto, classification
+    assert json.loads((out / "run.json").read_text())["spec"]["recipe"] == "dks"
     again = runner.invoke(app, [*BASE, "--out", str(out), "--yes"])
     assert again.exit_code == 2 and "--resume" in again.output
     resumed = runner.invoke(app, [*BASE, "--out", str(out), "--yes", "--resume"])

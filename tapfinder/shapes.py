@@ -164,6 +164,8 @@ def _concat_only(args: tuple, kwargs: dict) -> Any:
     first = tensors[0]
     if first.dim() == 0 or any(t.dim() != first.dim() or t.dtype != first.dtype for t in tensors):
         return None
+    if not -first.dim() <= dim < first.dim():
+        return None   # torch raises its own error
     dim = dim % first.dim()
     if any(t.shape[:dim] != first.shape[:dim] or t.shape[dim + 1:] != first.shape[dim + 1:] for t in tensors):
         return None

@@ -12,6 +12,8 @@ Recipes (:data:`RECIPES`):
 Any recipe can add ``kd``: KL from the main head's detached, temperature-softened prediction to
 each aux head.
 
+A dense head coarser than the target is scored on its upsampled logits (default) or, with
+``dense="downsample"``, against the target downsampled to its resolution (nearest), as nnU-Net does.
 Every aux head's loss is always computed, with a zero weight when α has decayed to 0, so DDP never
 sees an unused parameter.
 """
@@ -41,10 +43,14 @@ class LossConfig:
     lam: float = 0.01               # iMacHSR negative-entropy weight
     kd: float = 0.0                 # weight of main → aux distillation (0: off)
     temperature: float = 2.0
+    dense: str = "upsample"         # a coarse dense head: "upsample" its logits, or "downsample" the target
 
     def __post_init__(self):
         if self.recipe not in RECIPES:
             raise ConfigError(f"unknown recipe {self.recipe!r}; use one of {', '.join(RECIPES)}")
+        if self.dense not in ("upsample", "downsample"):
+            raise ConfigError(f"dense must be 'upsample' (logits to the target) or 'downsample' (the target "
+                              f"to the logits), got {self.dense!r}")
         if self.direction not in DIRECTIONS:
             raise ConfigError(f"DKS direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
 
@@ -53,9 +59,12 @@ class LossConfig:
         return self.alpha if self.alpha is not None else {"dsn": 0.3, "dks": 1.0, "imachsr": 0.3}.get(self.recipe, 0.0)
 
 
-def _ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _ce(logits: torch.Tensor, target: torch.Tensor, dense: str = "upsample") -> torch.Tensor:
     logits = logits.float()
-    if logits.dim() > 2 and logits.shape[2:] != target.shape[1:]:   # dense heads read coarser maps
+    if logits.dim() > 2 and logits.shape[2:] != target.shape[1:] and dense == "downsample":
+        # nearest labels at the head's resolution (nnU-Net's way): cheaper, no interpolated logits
+        target = F.interpolate(target[:, None].float(), size=logits.shape[2:], mode="nearest")[:, 0].long()
+    elif logits.dim() > 2 and logits.shape[2:] != target.shape[1:]:   # dense heads read coarser maps
         logits = F.interpolate(logits, size=target.shape[1:], mode="bilinear" if logits.dim() == 4 else "linear",
                                align_corners=False)
     return F.cross_entropy(logits, target)
@@ -116,7 +125,7 @@ class DeepSupervisionLoss:
             return total, terms
         alpha = cfg.aux_weight * ((1.0 - progress) if cfg.alpha_decay else 1.0)
         for i, logits in enumerate(aux):
-            ce = _ce(logits, target)
+            ce = _ce(logits, target, cfg.dense)
             terms[f"aux{i}"] = ce
             if cfg.recipe == "dsn":
                 ce = torch.clamp(ce - cfg.gamma, min=0.0)

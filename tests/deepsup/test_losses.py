@@ -90,6 +90,19 @@ def test_dense_heads_are_upsampled_to_the_target():
     assert torch.isfinite(total)
 
 
+def test_dense_heads_can_read_a_downsampled_target_instead():
+    target = torch.randint(0, 3, (2, 16, 16))
+    aux = torch.randn(2, 3, 8, 8)
+    out = TapOutput(torch.randn(2, 3, 16, 16), [aux], [])
+    _, up = make_loss("dsn")(out, target)
+    _, down = make_loss("dsn", dense="downsample")(out, target)
+    coarse = target[:, ::2, ::2]                       # nearest neighbour at half resolution
+    assert torch.allclose(down["aux0"], F.cross_entropy(aux, coarse))
+    assert torch.allclose(up["aux0"], F.cross_entropy(F.interpolate(aux, size=(16, 16), mode="bilinear"), target))
+    with pytest.raises(ConfigError, match="dense"):
+        make_loss("dsn", dense="sideways")
+
+
 def test_unknown_recipe_and_direction():
     with pytest.raises(ConfigError, match="unknown recipe"):
         make_loss("deepest")

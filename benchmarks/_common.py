@@ -31,7 +31,7 @@ def print_table(title: str, header: list[str], rows: list[list]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
 
 
-def write_results(name: str, data: dict) -> Path:
+def write_results(name: str, data: dict, quiet: bool = False) -> Path:
     import torch
 
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -39,5 +39,6 @@ def write_results(name: str, data: dict) -> Path:
             "when": time.strftime("%Y-%m-%d %H:%M:%S"), **data}
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=1, default=str))
-    print(f"\nwrote {path}")
+    if not quiet:
+        print(f"\nwrote {path}")
     return path

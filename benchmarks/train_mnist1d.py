@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import print_table, write_results  # noqa: E402
+from benchmarks._common import RESULTS, print_table, write_results  # noqa: E402
 
 ARMS = {"plain": ["baseline", "dsn", "dks", "imachsr", "dks@random", "dks@even"],
         "bn": ["baseline", "dsn", "dks", "imachsr"],
@@ -136,6 +136,7 @@ def main() -> None:
             results.append(r)
             print(f"  {r['regime']:6s} {r['arm']:11s} seed {r['seed']}: {r['acc']:.1f}% ({r['seconds']} s) "
                   f"{','.join(r['points'])}", flush=True)
+            write_results(f"{args.name}.partial", {"epochs": args.epochs, "results": results}, quiet=True)
     summary, placement = summarize(results)
     print_table(f"MNIST-1D, final test accuracy, paired seeds, {args.epochs} epochs",
                 ["regime", "arm", "accuracy", "seeds", "Δ vs baseline", "seeds better", "per-seed Δ"],
@@ -146,6 +147,7 @@ def main() -> None:
                     ["regime", "auto", "other", "seeds", "auto − other", "auto better", "per-seed"],
                     [[p["regime"], p["auto"], p["other"], p["seeds"], f"{p['diff']:+.1f}", f"{p['wins']}/{p['n']}",
                       " ".join(f"{d:+.1f}" for d in p["per_seed"])] for p in placement])
+    (RESULTS / f"{args.name}.partial.json").unlink(missing_ok=True)   # the whole run is saved below
     write_results(args.name, {"epochs": args.epochs, "results": results, "summary": summary, "placement": placement})
 
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import print_table, write_results  # noqa: E402
+from benchmarks._common import RESULTS, print_table, write_results  # noqa: E402
 
 ARMS = ("baseline", "dsn", "dks", "imachsr")
 
@@ -75,6 +75,7 @@ def main() -> None:
             results.append(r)
             print(f"  {r['arm']:8s} seed {r['seed']}: mIoU {r['miou']:.1f} ({r['seconds']} s) {','.join(r['points'])}",
                   flush=True)
+            write_results(f"{args.name}.partial", {"epochs": args.epochs, "results": results}, quiet=True)
     base = {r["seed"]: r["miou"] for r in results if r["arm"] == "baseline"}
     rows = []
     for arm in arms:
@@ -87,6 +88,7 @@ def main() -> None:
                      " ".join(f"{d:+.1f}" for d in diffs)])
     print_table(f"Shapes segmentation (UNet), mIoU, {len(base)} paired seeds, {args.epochs} epochs",
                 ["arm", "mIoU", "Δ vs baseline", "seeds better", "per-seed Δ"], rows)
+    (RESULTS / f"{args.name}.partial.json").unlink(missing_ok=True)   # the whole run is saved below
     write_results(args.name, {"epochs": args.epochs, "results": results, "rows": rows})
 
 

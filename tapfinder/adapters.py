@@ -6,7 +6,8 @@ head's width, then global pooling and a linear layer, so every path from the inp
 crosses the same number of downsamplings (DKS §3.3; its Table 3 shows simple pooling+linear heads
 *hurt* while such heads help). ``light``: a 1×1 conv, pooling and a linear layer. Token sequences
 [B, T, C]: LayerNorm, mean pooling (or the class token), linear. Segmentation: an FCN head (3×3 conv
-to C/4, BN, ReLU, dropout, 1×1 conv to K classes); the loss upsamples its logits to the target.
+to C/4, BN, ReLU, dropout, 1×1 conv to K classes), or with ``light`` a single 1×1 conv to K
+classes; the loss upsamples its logits to the target (or downsamples the target).
 """
 from __future__ import annotations
 
@@ -85,6 +86,8 @@ def _feature_map_classifier(spec: AdapterSpec) -> nn.Module:
 def _segmentation_head(spec: AdapterSpec) -> nn.Module:
     c, dims = spec.shape[1], len(spec.shape) - 2
     conv, bn, _ = _conv_nd(dims)
+    if spec.kind == "light":
+        return conv(c, spec.num_classes, 1)
     mid = max(c // 4, 8)
     return nn.Sequential(conv(c, mid, 3, padding=1, bias=False), bn(mid), nn.ReLU(inplace=True),
                          nn.Dropout(0.1), conv(mid, spec.num_classes, 1))

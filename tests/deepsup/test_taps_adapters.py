@@ -35,6 +35,10 @@ def test_light_tokens_1d_and_segmentation_heads():
     seg = build_adapter(AdapterSpec((2, 32, 16, 16), "channels_first", (2, 64, 8, 8), task="segmentation",
                                     num_classes=4))
     assert seg(torch.randn(2, 32, 16, 16)).shape == (2, 4, 16, 16)
+    light_seg = build_adapter(AdapterSpec((2, 32, 16, 16), "channels_first", (2, 64, 8, 8), task="segmentation",
+                                          num_classes=4, kind="light"))
+    assert isinstance(light_seg, nn.Conv2d) and light_seg.kernel_size == (1, 1)
+    assert light_seg(torch.randn(2, 32, 16, 16)).shape == (2, 4, 16, 16)
 
 
 def test_adapter_cost_counts_parameters_and_flops():

@@ -122,8 +122,12 @@ def adapter_cost(adapter: nn.Module, shape: tuple) -> tuple[int, int]:
     return params, int(counter.get_total_flops())
 
 
-def main_head_input(graph, layout: str) -> tuple | None:
-    """The deepest whole-signal feature shape before global pooling: what the main head reads."""
+def main_head_input(graph, layout: str, spatial_rank: int | None = None) -> tuple | None:
+    """The deepest whole-signal feature shape before global pooling: what the main head reads.
+
+    With ``spatial_rank`` only maps of that many spatial dims count (a ``flatten(2)`` before the
+    pooling turns an 8×8 map into a length-64 one, which is no resolution to downsample toward).
+    """
     best = None
     for _, attrs in graph.nodes(data=True):
         tf = attrs["tf"]
@@ -131,6 +135,8 @@ def main_head_input(graph, layout: str) -> tuple | None:
             continue
         spatial = tf.get("spatial") or ()
         if layout == "channels_first" and math.prod(spatial or (1,)) <= 1:
+            continue
+        if spatial_rank is not None and layout == "channels_first" and len(spatial) != spatial_rank:
             continue
         key = (tf.get("depth", 0), tf["order"])
         if best is None or key > best[0]:

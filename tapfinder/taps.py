@@ -178,7 +178,7 @@ def attach(model: nn.Module, selection, task: str = "classification", num_classe
             path = p.name
         fx_nodes[path] = info.get("source", "")
         layout = info.get("layout") or "flat"
-        main = main_head_input(G, layout) or tuple(p.shape)
+        main = main_head_input(G, layout, len(p.shape) - 2 if layout == "channels_first" else None) or tuple(p.shape)
         spec = AdapterSpec(tuple(p.shape), layout, main, task, num_classes, adapter,
                            cls_token=False)
         paths.append(path)

@@ -49,6 +49,7 @@ class CifarResNet(nn.Module):
             raise ValueError(f"dims must be 1 or 2, got {dims}")
         n = (depth - 2) // 6
         conv, bn = _LAYERS[dims]
+        self.dims = dims
         self.conv1 = conv(in_channels, 16, 3, 1, 1, bias=False)
         self.bn1 = bn(16)
         stages, cin = [], 16
@@ -65,7 +66,8 @@ class CifarResNet(nn.Module):
     def forward(self, x):
         x = F.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(x.flatten(2).mean(2))
+        pool = F.adaptive_avg_pool1d if self.dims == 1 else F.adaptive_avg_pool2d
+        return self.fc(pool(x, 1).flatten(1))
 
 
 def cifar_resnet(depth: int, num_classes: int = 100) -> CifarResNet:

@@ -25,6 +25,19 @@ def test_dks_head_downsamples_to_the_main_heads_resolution():
     assert widths == sorted(widths) and widths[-1] == 64   # growing toward the main head's width
 
 
+class FlattenPooled(TinyResNet):
+    """Pools with ``flatten(2).mean(2)``: the 8×8 map looks like a length-64 signal on the way."""
+
+    def forward(self, x):
+        return self.fc(self.layer3(self.layer2(self.layer1(self.stem(x)))).flatten(2).mean(2))
+
+
+def test_dks_heads_downsample_toward_a_map_of_their_own_rank():
+    model = FlattenPooled()
+    tapped = attach(model, select_points(model, X, points=["layer1"]))
+    assert len(_strided(tapped.head("layer1"))) == 2        # 32 → 16 → 8, not fooled by the flattened 64
+
+
 def test_light_tokens_1d_and_segmentation_heads():
     light = build_adapter(AdapterSpec((2, 16, 32, 32), "channels_first", (2, 64, 8, 8), kind="light"))
     assert not _strided(light) and light(torch.randn(2, 16, 32, 32)).shape == (2, 10)

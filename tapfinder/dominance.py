@@ -130,7 +130,8 @@ def decoder_stages(G: nx.DiGraph, idom: dict, skips: dict) -> set:
         for p in [p for p in G.predecessors(m) if p in idom]:
             if p == d or _lowest_between(G, idom, d, [p], size_m) >= size_m:
                 H.remove_edge(p, m)
-    chain = [n for n in nx.topological_sort(H) if n in whole_signal(H)]
+    deep_path = whole_signal(H)
+    chain = [n for n in nx.topological_sort(H) if n in deep_path]
     sizes = [spatial_size(G.nodes[n]["tf"]) or 0 for n in chain]
     levels = [s for s in sizes if s > 1]
     if not levels:

@@ -53,3 +53,23 @@ def residual_net():
         ("flat", "reshape", (2, 16), ["pool"]),
         ("fc", "linear", (2, 10), ["flat"]),
     ])
+
+
+def unet_net(head=()):
+    """Two levels down, two up, long skips at both levels; ``head`` appends nodes after ``dec1``."""
+    H, M, L = (2, 8, 16, 16), (2, 16, 8, 8), (2, 32, 4, 4)
+    return build([
+        ("x", "input", (2, 3, 16, 16), []),
+        ("enc1", "conv", H, ["x"]),
+        ("pool1", "pool", M, ["enc1"]),
+        ("enc2", "conv", M, ["pool1"]),
+        ("pool2", "pool", L, ["enc2"]),
+        ("mid", "conv", L, ["pool2"]),
+        ("up2", "upsample", M, ["mid"], "ConvTranspose2d"),
+        ("cat2", "cat", (2, 32, 8, 8), ["up2", "enc2"]),
+        ("dec2", "conv", M, ["cat2"]),
+        ("up1", "upsample", H, ["dec2"], "ConvTranspose2d"),
+        ("cat1", "cat", (2, 16, 16, 16), ["up1", "enc1"]),
+        ("dec1", "conv", H, ["cat1"]),
+        *head,
+    ])

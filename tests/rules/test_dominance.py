@@ -1,6 +1,6 @@
 from tapfinder.dominance import decoder_stages, dense_output, whole_signal
 from tapfinder.rules import get_analyzers, is_registered
-from tests.graphs import build, context, residual_net
+from tests.graphs import build, context, residual_net, unet_net
 
 
 def test_branch_nodes_are_not_whole_signal():
@@ -31,28 +31,8 @@ def test_every_rule_is_registered():
     assert is_registered("downsampling") and not is_registered("nope")
 
 
-def _unet(head=()):
-    """Two levels down, two up, long skips at both levels; ``head`` appends nodes after ``dec1``."""
-    H, M, L = (2, 8, 16, 16), (2, 16, 8, 8), (2, 32, 4, 4)
-    return build([
-        ("x", "input", (2, 3, 16, 16), []),
-        ("enc1", "conv", H, ["x"]),
-        ("pool1", "pool", M, ["enc1"]),
-        ("enc2", "conv", M, ["pool1"]),
-        ("pool2", "pool", L, ["enc2"]),
-        ("mid", "conv", L, ["pool2"]),
-        ("up2", "upsample", M, ["mid"], "ConvTranspose2d"),
-        ("cat2", "cat", (2, 32, 8, 8), ["up2", "enc2"]),
-        ("dec2", "conv", M, ["cat2"]),
-        ("up1", "upsample", H, ["dec2"], "ConvTranspose2d"),
-        ("cat1", "cat", (2, 16, 16, 16), ["up1", "enc1"]),
-        ("dec1", "conv", H, ["cat1"]),
-        *head,
-    ])
-
-
 def test_decoder_stages_of_a_dense_encoder_decoder():
-    G = _unet([("out", "conv", (2, 3, 16, 16), ["dec1"])])
+    G = unet_net([("out", "conv", (2, 3, 16, 16), ["dec1"])])
     ctx = context(G)
     assert dense_output(G) and set(ctx.skips) == {"enc1", "enc2"}
     assert {"up2", "cat2", "dec2", "up1", "cat1", "dec1"} == set(ctx.decoder)
@@ -61,6 +41,6 @@ def test_decoder_stages_of_a_dense_encoder_decoder():
 
 
 def test_no_decoder_stages_without_a_dense_output():
-    G = _unet([("gap", "pool", (2, 8, 1, 1), ["dec1"]), ("fc", "linear", (2, 10), ["gap"])])
+    G = unet_net([("gap", "pool", (2, 8, 1, 1), ["dec1"]), ("fc", "linear", (2, 10), ["gap"])])
     assert not dense_output(G) and not context(G).decoder
     assert not decoder_stages(residual_net(), context(residual_net()).idom, {})

@@ -1,5 +1,5 @@
 from tapfinder.rules.skip_fusion import analyze
-from tests.graphs import build, context, residual_net
+from tests.graphs import build, context, residual_net, unet_net
 
 
 def test_residual_adds_are_fusion_points():
@@ -7,24 +7,11 @@ def test_residual_adds_are_fusion_points():
     assert {f.node for f in analyze(G, context(G))} == {"b1.add", "b2.add"}
 
 
-def _unet():
-    H, L = (2, 8, 16, 16), (2, 8, 8, 8)
-    return build([
-        ("x", "input", (2, 3, 16, 16), []),
-        ("enc1", "conv", H, ["x"]),
-        ("pool", "pool", L, ["enc1"]),
-        ("enc2", "conv", L, ["pool"]),
-        ("up", "upsample", H, ["enc2"], "ConvTranspose2d"),
-        ("cat", "cat", (2, 16, 16, 16), ["up", "enc1"]),
-        ("dec1", "conv", H, ["cat"]),
-    ])
-
-
 def test_encoder_decoder_skip_source():
-    G = _unet()
+    G = unet_net()
     found = {f.node: f.reason for f in analyze(G, context(G))}
-    assert "encoder-decoder skip source" in found["enc1"]
-    assert found["cat"].startswith("concatenation fuses 2")
+    assert "encoder-decoder skip source" in found["enc1"] and "encoder-decoder skip source" in found["enc2"]
+    assert found["cat1"].startswith("concatenation fuses 2")
 
 
 def test_squeeze_excitation_gate_is_not_a_long_skip():

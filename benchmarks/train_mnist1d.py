@@ -125,9 +125,10 @@ def main() -> None:
     for path in filter(None, args.merge.split(",")):
         import json
         earlier += json.loads(Path(path).read_text())["results"]
-    done = {(x["regime"], x["arm"], x["seed"]) for x in earlier}
-    earlier = [x for i, x in enumerate(earlier)   # one result per (regime, arm, seed): the first file wins
-               if (x["regime"], x["arm"], x["seed"]) not in {(y["regime"], y["arm"], y["seed"]) for y in earlier[:i]}]
+    firsts: dict[tuple, dict] = {}   # one result per (regime, arm, seed): the first file wins
+    for x in earlier:
+        firsts.setdefault((x["regime"], x["arm"], x["seed"]), x)
+    earlier, done = list(firsts.values()), set(firsts)
     jobs = [(r, a, s, args.epochs) for r in regimes for a in ARMS[r]
             for s in range(args.first_seed, args.first_seed + args.seeds) if (r, a, s) not in done]
     results = list(earlier)

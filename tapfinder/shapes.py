@@ -11,6 +11,7 @@ op kind and shapes, which gives every node its spatial extent and channel count.
 """
 from __future__ import annotations
 
+import functools
 import operator
 from typing import Any, Callable
 
@@ -20,7 +21,7 @@ from torch import fx, nn
 
 from .errors import TraceError
 
-__all__ = ["propagate_shapes", "annotate_layout"]
+__all__ = ["propagate_shapes", "annotate_layout", "attr_at"]
 
 
 # Leaf modules whose output has exactly their input's shape and dtype: on meta tensors their output is
@@ -44,6 +45,11 @@ def _adaptive(x: torch.Tensor, size, dims: int) -> torch.Tensor:
     size = (size,) * dims if isinstance(size, int) else tuple(size)
     kept = tuple(x.shape[-dims + i] if s is None else s for i, s in enumerate(size))
     return x.new_empty((*x.shape[:-dims], *kept))
+
+
+def attr_at(root: nn.Module, path: str) -> Any:
+    """``root.a.b.c`` for ``path`` ``"a.b.c"``: a submodule, parameter, buffer or plain attribute."""
+    return functools.reduce(getattr, path.split("."), root)
 
 
 _CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
@@ -184,9 +190,7 @@ def _run_graph(graph: fx.Graph, root: nn.Module, inputs: tuple) -> dict[fx.Node,
             if node.op == "placeholder":
                 value = next(feed, node.args[0] if node.args else None)
             elif node.op == "get_attr":
-                value = root
-                for atom in str(node.target).split("."):
-                    value = getattr(value, atom)
+                value = attr_at(root, str(node.target))
             elif node.op == "call_function":
                 args, kwargs = load(node.args), load(node.kwargs)
                 value = _elementwise_only(node.target, args, kwargs) if node.target in _ELEMENTWISE else None

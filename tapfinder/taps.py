@@ -23,6 +23,7 @@ from torch import fx
 from .adapters import AdapterSpec, build_adapter, main_head_input
 from .errors import ConfigError, TraceError
 from .graph_builder import first_tensor
+from .shapes import attr_at
 
 __all__ = ["TapOutput", "TappedModel", "attach"]
 
@@ -78,15 +79,8 @@ def rewrite_with_recorders(model: nn.Module, fx_nodes: dict[str, str], store, n_
         node.replace_all_uses_with(record, delete_user_cb=lambda user: user is not record)
     for node in graph.nodes:   # everything else the program reads, as the model's own objects
         if node.op in ("call_module", "get_attr") and node.target not in owner:
-            owner[node.target] = _attr(model, node.target)
+            owner[node.target] = attr_at(model, node.target)
     return fx.GraphModule(owner, graph, class_name=f"Tapped{type(model).__name__}")
-
-
-def _attr(model: nn.Module, path: str):
-    obj = model
-    for part in path.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 class TappedModel(nn.Module):

@@ -33,9 +33,16 @@ def setup(device: torch.device) -> tuple[int, int]:
     return world()
 
 
-def wrap(model: nn.Module, device: torch.device) -> nn.Module:
+def wrap(model: nn.Module, device: torch.device, sync_bn: bool = True) -> nn.Module:
+    """DDP around ``model`` under torchrun; on CUDA, BatchNorm (the aux heads' too) becomes SyncBatchNorm.
+
+    Each process sees batch_size / world samples, so per-process BatchNorm statistics differ from one
+    process's. SyncBatchNorm runs on CUDA only; on CPU the statistics stay per process, as in plain DDP.
+    """
     if world()[1] == 1:
         return model
+    if sync_bn and device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 

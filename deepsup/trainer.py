@@ -46,6 +46,7 @@ class TrainConfig:
     amp: bool = False                # mixed precision where the device supports it
     seed: int = 0
     workers: int = 0
+    sync_bn: bool = True             # under torchrun on CUDA: BatchNorm statistics over all processes
 
 
 def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
@@ -83,7 +84,7 @@ class Trainer:
         self.on_epoch, self.on_step = on_epoch, on_step
         torch.manual_seed(config.seed)
         self.rank, self.world = distributed.setup(self.device)
-        self.model = distributed.wrap(self.model.to(self.device), self.device)
+        self.model = distributed.wrap(self.model.to(self.device), self.device, config.sync_bn)
         self.train_set, self.val_set = train, val
         # one shuffling for one process or many: the global batch at step k is the same chunk of the
         # epoch's permutation either way, so torchrun reproduces the single-process run

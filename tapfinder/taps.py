@@ -100,7 +100,9 @@ class TappedModel(nn.Module):
         self._features: dict[str, torch.Tensor] = {}
         self._fx_nodes = dict(fx_nodes or {})
         self._n_inputs = n_inputs
-        self._runners: dict[bool, fx.GraphModule] = {}   # per training mode, never a registered child
+        # per training mode, never a registered child; keyed by the model's modules too, because the
+        # rewritten program holds the modules it was traced with (convert_sync_batchnorm swaps them)
+        self._runners: dict[bool, tuple[tuple[int, ...], fx.GraphModule]] = {}
         self._handles = [model.get_submodule(p).register_forward_hook(self._hook(p))
                          for p in points if p not in self._fx_nodes]
         if self._fx_nodes:
@@ -117,10 +119,11 @@ class TappedModel(nn.Module):
     def _runner(self) -> nn.Module:
         if not self._fx_nodes:
             return self.model
-        mode = self.model.training
-        if mode not in self._runners:
-            self._runners[mode] = rewrite_with_recorders(self.model, self._fx_nodes, self._store, self._n_inputs)
-        return self._runners[mode]
+        mode, modules = self.model.training, tuple(map(id, self.model.modules()))
+        if self._runners.get(mode, ((),))[0] != modules:
+            self._runners[mode] = modules, rewrite_with_recorders(self.model, self._fx_nodes, self._store,
+                                                                  self._n_inputs)
+        return self._runners[mode][1]
 
     def _apply(self, fn, *args, **kwargs):
         self._runners = {}   # buffers may be new tensors now: trace again on the next forward

@@ -1,4 +1,9 @@
-"""Train a tiny tapped 1D CNN for 2 epochs; run plainly or under torchrun, print the final metrics."""
+"""Train a tiny tapped 1D CNN for 2 epochs; run plainly or under torchrun, print the final metrics.
+
+    python tests/assets/ddp_train.py OUT [hooks|rewrite]
+
+``rewrite`` taps functional adds, which no module outputs, so the taps go through the fx rewrite.
+"""
 import json
 import sys
 
@@ -9,17 +14,21 @@ from deepsup.losses import make_loss
 from deepsup.trainer import TrainConfig, Trainer
 from tapfinder import select_points
 from tapfinder.taps import attach
-from tests.assets.models import Plain1D
+from tests.assets.models import Plain1D, Residual1D
 
 
-def main(out: str) -> None:
+def main(out: str, taps: str = "hooks") -> None:
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
     train = TensorDataset(torch.randn(128, 1, 32, generator=g), torch.randint(0, 10, (128,), generator=g))
     val = TensorDataset(torch.randn(64, 1, 32, generator=g), torch.randint(0, 10, (64,), generator=g))
     torch.manual_seed(0)
-    model = Plain1D(depth=10, width=8)
-    sel = select_points(model, torch.randn(2, 1, 32))
+    if taps == "rewrite":
+        model = Residual1D()
+        sel = select_points(model, torch.randn(2, 1, 32), points=["add_1", "add_3"])
+    else:
+        model = Plain1D(depth=10, width=8)
+        sel = select_points(model, torch.randn(2, 1, 32))
     tapped = attach(model, sel)
     trainer = Trainer(tapped, make_loss("dks", layouts=["channels_first"] * sel.m), train, val,
                       TrainConfig(epochs=2, batch_size=32, lr=3e-3, seed=0), out=out)
@@ -29,4 +38,4 @@ def main(out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])

@@ -139,6 +139,16 @@ def test_non_module_points_are_read_through_an_fx_rewrite():
     fresh.load_state_dict(tapped.detach().state_dict(), strict=True)
 
 
+def test_rewrite_follows_swapped_modules():
+    """convert_sync_batchnorm and friends replace submodules; the rewritten program must use the new ones."""
+    model = FunctionalNet().eval()
+    tapped = attach(model, select_points(model, X, points=["add"])).eval()
+    tapped(X)
+    model.bn = nn.BatchNorm2d(8, eps=0.5).eval()
+    assert torch.equal(tapped(X).main, model(X))
+    assert torch.allclose(tapped(X).features[0], _reference_features(model, X))
+
+
 def test_module_and_op_points_mix_and_match_the_hooked_values():
     model = TinyResNet().eval()
     sel = select_points(model, X, points=["layer1.0.add", "layer2"])

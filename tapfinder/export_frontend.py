@@ -16,7 +16,7 @@ import torch
 from torch import fx, nn
 
 from .errors import TraceError
-from .graph_builder import WEIGHT_OPS, GraphBuilder
+from .graph_builder import WEIGHT_OPS, GraphBuilder, single_exits
 from .ops import op_kind
 
 __all__ = ["build_export_graph"]
@@ -29,25 +29,13 @@ def _stack(node: fx.Node) -> list[tuple[str, str]]:
 
 def _outputs_of(graph: fx.Graph) -> dict[fx.Node, list[str]]:
     """Module calls whose single exit node is each node, innermost first."""
-    exits: dict[str, set] = {}
-    paths: dict[str, str] = {}
-    for node in graph.nodes:
-        calls = _stack(node)
-        if not calls:
-            continue
-        for key, path in calls:
-            paths[key] = path
-        for user in node.users:
-            inside_user = {k for k, _ in _stack(user)} if user.op != "output" else set()
-            for key, _ in calls:
-                if key not in inside_user:
-                    exits.setdefault(key, set()).add(node)
+    paths = {key: path for node in graph.nodes for key, path in _stack(node)}
+    exits = single_exits(graph.nodes, lambda n: {key for key, _ in _stack(n)},
+                         lambda n: [None if u.op == "output" else u for u in n.users])
     found: dict[fx.Node, list[str]] = {}
-    for key, nodes in exits.items():
-        if len(nodes) == 1:
-            (node,) = nodes
-            found.setdefault(node, []).append(paths[key])
-    for node, outer in found.items():   # innermost first: deeper paths first
+    for key, node in exits.items():
+        found.setdefault(node, []).append(paths[key])
+    for outer in found.values():   # innermost first: deeper paths first
         outer.sort(key=lambda p: -p.count("."))
     return found
 

@@ -10,7 +10,7 @@ or a recorded forward pass.
 from __future__ import annotations
 
 import re
-from typing import Any, Hashable, Iterable
+from typing import Any, Callable, Hashable, Iterable
 
 import networkx as nx
 import torch
@@ -69,6 +69,26 @@ def module_ancestors(path: str) -> list[str]:
     """``"a.b.c"`` → ``["a", "a.b", "a.b.c"]``; the root ``""`` has none."""
     parts = path.split(".") if path else []
     return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def single_exits(nodes: Iterable[Hashable], enclosing: Callable[[Hashable], set],
+                 users: Callable[[Hashable], Iterable]) -> dict[Hashable, Hashable]:
+    """The scopes (module paths, or module calls) that exactly one node leaves, and that node.
+
+    Every frontend names a module's output this way: it is where the signal leaves the module's
+    subtree. A node leaves each scope that encloses it but not its user; a user ``None`` (the
+    graph's output) leaves every scope. A scope left by two nodes (a module with two outputs) has no
+    single output and is left out.
+    """
+    exits: dict[Hashable, set] = {}
+    for n in nodes:
+        inside = enclosing(n)
+        if not inside:
+            continue
+        for u in users(n):
+            for scope in inside - (enclosing(u) if u is not None else set()):
+                exits.setdefault(scope, set()).add(n)
+    return {scope: next(iter(ns)) for scope, ns in exits.items() if len(ns) == 1}
 
 
 class GraphBuilder:
@@ -171,16 +191,8 @@ class GraphBuilder:
         """
         G = self.G
         named = {p for n in G for p in (*G.nodes[n]["tf"]["outputs_of"], *G.nodes[n]["tf"]["aliases"])}
-        exits: dict[str, set] = {}
-        for u in G:
-            inside = set(module_ancestors(G.nodes[u]["tf"]["module"]))
-            if not inside:
-                continue
-            for v in list(G.successors(u)) or [None]:
-                left = inside - set(module_ancestors(G.nodes[v]["tf"]["module"])) if v is not None else inside
-                for path in left:
-                    exits.setdefault(path, set()).add(u)
-        for path, nodes in exits.items():
-            if path not in named and len(nodes) == 1 and path in G.graph["modules"]:
-                (node,) = nodes
+        exits = single_exits(G, lambda n: set(module_ancestors(G.nodes[n]["tf"]["module"])),
+                             lambda n: list(G.successors(n)) or [None])
+        for path, node in exits.items():
+            if path not in named and path in G.graph["modules"]:
                 G.nodes[node]["tf"]["aliases"] = (*G.nodes[node]["tf"]["aliases"], path)

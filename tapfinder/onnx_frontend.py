@@ -14,7 +14,7 @@ import networkx as nx
 import torch
 
 from .errors import ConfigError
-from .graph_builder import WEIGHT_OPS, GraphBuilder, module_ancestors
+from .graph_builder import WEIGHT_OPS, GraphBuilder, module_ancestors, single_exits
 from .ops import op_kind
 
 __all__ = ["build_onnx_graph"]
@@ -112,18 +112,12 @@ def build_onnx_graph(path: str | Path, input_shape: tuple | None = None) -> nx.D
             if producers.get(name) in signal:
                 users.setdefault(producers[name], set()).add(i)
     scope_of = {i: scope for i, _, scope, _ in rows}
-    exits: dict[str, set] = {}
     graph_outputs = {producers.get(o.name) for o in model.graph.output}
-    for i in signal:
-        inside = set(module_ancestors(scope_of[i]))
-        for u in users.get(i, set()) | ({None} if i in graph_outputs or not users.get(i) else set()):
-            left = inside - set(module_ancestors(scope_of[u])) if u is not None else inside
-            for p in left:
-                exits.setdefault(p, set()).add(i)
+    exits = single_exits(sorted(signal), lambda i: set(module_ancestors(scope_of[i])),
+                         lambda i: users.get(i, set()) | ({None} if i in graph_outputs or not users.get(i) else set()))
     outputs_of: dict[int, list[str]] = {}
-    for p, nodes in exits.items():
-        if len(nodes) == 1:
-            outputs_of.setdefault(next(iter(nodes)), []).append(p)
+    for p, i in exits.items():
+        outputs_of.setdefault(i, []).append(p)
     builder = GraphBuilder("onnx")
     paths = {p for i in signal for p in module_ancestors(scope_of[i])}
     builder.G.graph.update(shape_method="onnx shape inference", modules={p: classes.get(p, "") for p in paths},

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["world", "setup", "wrap", "all_reduce_sums", "barrier", "any_true"]
+__all__ = ["world", "setup", "wrap", "sync_batchnorm", "all_reduce_sums", "barrier", "any_true"]
 
 
 def world() -> tuple[int, int]:
@@ -41,10 +41,14 @@ def wrap(model: nn.Module, device: torch.device, sync_bn: bool = True) -> nn.Mod
     """
     if world()[1] == 1:
         return model
-    if sync_bn and device.type == "cuda":
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model = sync_batchnorm(model, device) if sync_bn else model
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
+    """BatchNorm layers as SyncBatchNorm where it runs (CUDA); the model unchanged elsewhere."""
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model) if device.type == "cuda" else model
 
 
 def all_reduce_sums(values: dict, count: int) -> tuple[dict, int]:

@@ -175,3 +175,22 @@ class Residual1D(nn.Module):
         for conv in self.convs:
             x = x + F.relu(conv(x))
         return self.head(x.mean(-1))
+
+
+class FunctionalNet(nn.Module):
+    """Points that are no module's output: a functional residual add, and dropout that reads self.training."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.conv3 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.fc = nn.Linear(16, 10)
+        self.register_buffer("scale", torch.ones(1, 8, 1, 1))
+
+    def forward(self, x):
+        x = torch.relu(self.conv1(x))
+        x = x + torch.relu(self.bn(self.conv2(x))) * self.scale
+        x = F.dropout(x, 0.5, self.training)
+        x = torch.relu(self.conv3(x))
+        return self.fc(x.mean((2, 3)))

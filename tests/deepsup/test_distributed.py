@@ -39,3 +39,22 @@ def test_torchrun_two_processes_match_one(tmp_path, taps, port, acc_tol):
         assert double.get(key, 0) == pytest.approx(single.get(key, 0), abs=acc_tol), key
     assert (tmp_path / "two" / "last.pt").is_file()
     assert len((tmp_path / "two" / "metrics.jsonl").read_text().splitlines()) == 2    # rank 0 wrote once
+
+
+def test_batchnorm_is_synced_on_cuda_only_and_tapped_models_follow():
+    """The conversion itself runs on CPU; the rewritten tap program must pick up the new layers."""
+    import torch
+    from torch import nn
+
+    from deepsup.distributed import sync_batchnorm
+    from tapfinder import select_points
+    from tapfinder.taps import attach
+    from tests.assets.models import FunctionalNet
+
+    model = FunctionalNet()
+    tapped = attach(model, select_points(model, torch.randn(2, 3, 32, 32), points=["add"]))
+    assert sync_batchnorm(tapped, torch.device("cpu")) is tapped and isinstance(model.bn, nn.BatchNorm2d)
+    synced = sync_batchnorm(tapped, torch.device("cuda"))
+    assert synced is tapped and isinstance(model.bn, nn.SyncBatchNorm)
+    assert all(not isinstance(m, nn.BatchNorm2d) or isinstance(m, nn.SyncBatchNorm) for m in tapped.modules())
+    assert any(isinstance(m, nn.SyncBatchNorm) for m in tapped._runner().modules())

@@ -8,7 +8,7 @@ from torch import nn
 from tapfinder import ConfigError, select_points
 from tapfinder.adapters import AdapterSpec, adapter_cost, build_adapter
 from tapfinder.taps import TapOutput, attach
-from tests.assets.models import Plain1D, TinyResNet, TinyTransformer
+from tests.assets.models import FunctionalNet, Plain1D, TinyResNet, TinyTransformer
 
 X = torch.randn(2, 3, 32, 32)
 
@@ -93,25 +93,6 @@ def test_token_and_1d_models_get_heads():
     model = Plain1D(depth=16)
     tapped = attach(model, select_points(model, torch.randn(2, 1, 64)))
     assert all(a.shape == (2, 10) for a in tapped(torch.randn(2, 1, 64)).aux)
-
-
-class FunctionalNet(nn.Module):
-    """Points that are no module's output: a functional residual add, and dropout that reads self.training."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1, self.conv2 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
-        self.bn = nn.BatchNorm2d(8)
-        self.conv3 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
-        self.fc = nn.Linear(16, 10)
-        self.register_buffer("scale", torch.ones(1, 8, 1, 1))
-
-    def forward(self, x):
-        x = torch.relu(self.conv1(x))
-        x = x + torch.relu(self.bn(self.conv2(x))) * self.scale
-        x = torch.nn.functional.dropout(x, 0.5, self.training)
-        x = torch.relu(self.conv3(x))
-        return self.fc(x.mean((2, 3)))
 
 
 def _reference_features(model, x):

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import RESULTS, print_table, write_results  # noqa: E402
+from benchmarks._common import RESULTS, ci95, print_table, write_results  # noqa: E402
 
 ARMS = {"plain": ["baseline", "dsn", "dks", "imachsr", "dks@random", "dks@even"],
         "bn": ["baseline", "dsn", "dks", "imachsr"],
@@ -102,7 +102,7 @@ def summarize(results: list[dict]) -> tuple[list[dict], list[dict]]:
                 views = [("all", d)] + ([("0-4", d[:PROTOCOL_SEEDS])] if len(d) > PROTOCOL_SEEDS else [])
                 for seeds, x in views:   # the issue's protocol is seeds 0-4; more seeds narrow the noise
                     placement.append(dict(regime=regime, auto=recipe, other=arm, seeds=seeds,
-                                          diff=statistics.mean(x) if x else 0.0, wins=sum(v > 0 for v in x),
+                                          diff=statistics.mean(x) if x else 0.0, ci95=ci95(x), wins=sum(v > 0 for v in x),
                                           ties=sum(v == 0 for v in x), n=len(x), per_seed=[round(v, 1) for v in x]))
     return summary, placement
 
@@ -146,8 +146,8 @@ def main() -> None:
                   f"{s['positive']}/{s['n']}", " ".join(f"{d:+.1f}" for d in s["per_seed"])] for s in summary])
     if placement:
         print_table("Auto points against other placements (same recipe, same count, paired seeds)",
-                    ["regime", "auto", "other", "seeds", "auto − other", "auto better (tied)", "per-seed"],
-                    [[p["regime"], p["auto"], p["other"], p["seeds"], f"{p['diff']:+.1f}",
+                    ["regime", "auto", "other", "seeds", "auto − other (95% CI)", "auto better (tied)", "per-seed"],
+                    [[p["regime"], p["auto"], p["other"], p["seeds"], f"{p['diff']:+.1f} ± {p['ci95']:.1f}",
                       f"{p['wins']}/{p['n']} ({p.get('ties', 0)})",
                       " ".join(f"{d:+.1f}" for d in p["per_seed"])] for p in placement])
     (RESULTS / f"{args.name}.partial.json").unlink(missing_ok=True)   # the whole run is saved below

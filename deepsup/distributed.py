@@ -7,6 +7,7 @@ parameter and ``find_unused_parameters`` can stay off.
 """
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -24,13 +25,24 @@ def world() -> tuple[int, int]:
 
 
 def setup(device: torch.device) -> tuple[int, int]:
-    """Join the process group when launched by torchrun (gloo on CPU, nccl on CUDA)."""
+    """Join the process group when launched by torchrun (gloo on CPU, nccl on CUDA).
+
+    A group joined here is destroyed at exit, while the interpreter is still whole: left to
+    interpreter finalization, gloo's worker threads can abort the process (SIGABRT) after a run
+    that finished well (pytorch/pytorch#179291). A group the caller made is the caller's to destroy.
+    """
     rank, size = world()
     if size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        atexit.register(_teardown)
         if device.type == "cuda":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     return world()
+
+
+def _teardown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def wrap(model: nn.Module, device: torch.device, sync_bn: bool = True) -> nn.Module:

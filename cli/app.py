@@ -97,7 +97,9 @@ def train(
     debug: Annotated[bool, typer.Option(help="show full tracebacks")] = False,
 ) -> None:
     """Preview the tap points and heads, then train with deep supervision."""
-    from tapfinder.errors import TapfinderError
+    import os
+
+    from tapfinder.errors import ConfigError, TapfinderError
 
     from .render import render_heads, render_points, render_profile, render_summary, render_train_row
 
@@ -108,12 +110,17 @@ def train(
 
         cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
                           weight_decay=weight_decay, schedule=schedule, clip_grad=clip_grad, amp=amp, seed=seed)
+        if int(os.environ.get("WORLD_SIZE", 1)) > 1 and not yes:
+            raise ConfigError("under torchrun every process would ask; look with `tapfinder inspect` "
+                                 "first and pass --yes")
         check_out(out, resume)
         run = prepare(RunSpec(model=model, data=data, points=points, recipe=recipe, adapter=adapter, train=cfg,
                               image_size=image_size))
     except TapfinderError as e:
         _fail(e, debug)
         return
+    # under torchrun only rank 0 speaks; every process trains
+    console.quiet = int(os.environ.get("RANK", 0)) != 0
     if run.selection is not None:
         console.print(render_summary(run.selection, 0.0))
         console.print(render_points(run.selection))

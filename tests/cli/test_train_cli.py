@@ -37,6 +37,12 @@ def test_declining_the_preview_trains_nothing(tmp_path):
     assert result.exit_code == 0 and not (tmp_path / "r" / "last.pt").exists()
 
 
+def test_torchrun_without_yes_is_refused_before_anything_runs(tmp_path):
+    """Every process would ask the question; only --yes makes sense under torchrun."""
+    result = runner.invoke(app, [*BASE, "--out", str(tmp_path / "r")], env={"WORLD_SIZE": "2"})
+    assert result.exit_code == 2 and "--yes" in result.output and not (tmp_path / "r").exists()
+
+
 def test_baseline_recipe_has_no_taps(tmp_path):
     result = runner.invoke(app, [*BASE, "--epochs", "1", "--recipe", "baseline", "--out", str(tmp_path / "b"), "--yes"])
     assert result.exit_code == 0, result.output

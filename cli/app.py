@@ -97,22 +97,22 @@ def train(
     debug: Annotated[bool, typer.Option(help="show full tracebacks")] = False,
 ) -> None:
     """Preview the tap points and heads, then train with deep supervision."""
-    import os
-
     from tapfinder.errors import ConfigError, TapfinderError
 
     from .render import render_heads, render_points, render_profile, render_summary, render_train_row
 
     try:
+        from deepsup.distributed import world
         from deepsup.run import RunSpec, check_out, prepare, trainer_for
         from deepsup.trainer import TrainConfig
         from tapfinder.profile import depth_profile
 
         cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
                           weight_decay=weight_decay, schedule=schedule, clip_grad=clip_grad, amp=amp, seed=seed)
-        if int(os.environ.get("WORLD_SIZE", 1)) > 1 and not yes:
+        rank, processes = world()
+        if processes > 1 and not yes:
             raise ConfigError("under torchrun every process would ask; look with `tapfinder inspect` "
-                                 "first and pass --yes")
+                              "first and pass --yes")
         check_out(out, resume)
         run = prepare(RunSpec(model=model, data=data, points=points, recipe=recipe, adapter=adapter, train=cfg,
                               image_size=image_size))
@@ -120,7 +120,7 @@ def train(
         _fail(e, debug)
         return
     # under torchrun only rank 0 speaks; every process trains
-    console.quiet = int(os.environ.get("RANK", 0)) != 0
+    console.quiet = rank != 0
     if run.selection is not None:
         console.print(render_summary(run.selection, 0.0))
         console.print(render_points(run.selection))

@@ -61,12 +61,12 @@ class LossConfig:
 
 def _ce(logits: torch.Tensor, target: torch.Tensor, dense: str = "upsample") -> torch.Tensor:
     logits = logits.float()
-    if logits.dim() > 2 and logits.shape[2:] != target.shape[1:] and dense == "downsample":
-        # nearest labels at the head's resolution (nnU-Net's way): cheaper, no interpolated logits
-        target = F.interpolate(target[:, None].float(), size=logits.shape[2:], mode="nearest")[:, 0].long()
-    elif logits.dim() > 2 and logits.shape[2:] != target.shape[1:]:   # dense heads read coarser maps
-        logits = F.interpolate(logits, size=target.shape[1:], mode="bilinear" if logits.dim() == 4 else "linear",
-                               align_corners=False)
+    if logits.dim() > 2 and logits.shape[2:] != target.shape[1:]:   # dense heads read coarser maps
+        if dense == "downsample":   # nearest labels at the head's resolution (nnU-Net's way)
+            target = F.interpolate(target[:, None].float(), size=logits.shape[2:], mode="nearest")[:, 0].long()
+        else:
+            logits = F.interpolate(logits, size=target.shape[1:], mode="bilinear" if logits.dim() == 4 else "linear",
+                                   align_corners=False)
     return F.cross_entropy(logits, target)
 
 

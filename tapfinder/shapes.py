@@ -34,8 +34,8 @@ _SHAPE_PRESERVING: tuple[type, ...] = (
 ) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
 
 
-_ADAPTIVE_POOLS = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-                   nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
+_ADAPTIVE_POOLS = {nn.AdaptiveAvgPool1d: 1, nn.AdaptiveAvgPool2d: 2, nn.AdaptiveAvgPool3d: 3,
+                   nn.AdaptiveMaxPool1d: 1, nn.AdaptiveMaxPool2d: 2, nn.AdaptiveMaxPool3d: 3}
 
 
 def _adaptive(x: torch.Tensor, size, dims: int) -> torch.Tensor:
@@ -113,25 +113,28 @@ def _pool(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
 
 def _shape_only(module: nn.Module, args: tuple, kwargs: dict) -> Any:
     """A leaf module's output on meta tensors, made from its shape rule where one is known (shape-
-    preserving modules, Linear, MultiheadAttention without weights), or ``None`` to run it."""
+    preserving modules, convolutions, pooling, Linear, MultiheadAttention without weights), or
+    ``None`` to run it."""
     x = args[0] if args else kwargs.get("query", kwargs.get("input"))
     if not isinstance(x, torch.Tensor) or not x.is_meta:
         return None
-    if isinstance(module, _SHAPE_PRESERVING) and len(args) == 1 and not kwargs:
-        return x.new_empty(x.shape)
-    if type(module) in _CONVS and len(args) == 1 and not kwargs:
-        return _conv(module, x)
-    if type(module) in _TRANSPOSED and len(args) == 1 and not kwargs:
-        return _conv_transpose(module, x)
-    if type(module) in _POOLS and len(args) == 1 and not kwargs:
-        return _pool(module, x)
-    if type(module) is nn.Linear and len(args) == 1 and not kwargs:
-        return x.new_empty((*x.shape[:-1], module.out_features))
-    if isinstance(module, _ADAPTIVE_POOLS) and len(args) == 1 and not kwargs and not getattr(module, "return_indices", False):
-        dims = next(i % 3 + 1 for i, cls in enumerate(_ADAPTIVE_POOLS) if isinstance(module, cls))
-        return _adaptive(x, module.output_size, dims)
     if isinstance(module, nn.MultiheadAttention) and kwargs.get("need_weights") is False:
         return x.new_empty((*x.shape[:-1], module.embed_dim)), None
+    if len(args) != 1 or kwargs:   # every rule below is for a module called on one tensor
+        return None
+    if isinstance(module, _SHAPE_PRESERVING):
+        return x.new_empty(x.shape)
+    if type(module) in _CONVS:
+        return _conv(module, x)
+    if type(module) in _TRANSPOSED:
+        return _conv_transpose(module, x)
+    if type(module) in _POOLS:
+        return _pool(module, x)
+    if type(module) is nn.Linear:
+        return x.new_empty((*x.shape[:-1], module.out_features))
+    dims = next((d for cls, d in _ADAPTIVE_POOLS.items() if isinstance(module, cls)), None)
+    if dims is not None and not getattr(module, "return_indices", False):
+        return _adaptive(x, module.output_size, dims)
     return None
 
 

@@ -7,8 +7,9 @@ untouched. A point that is no module's output (an ``add`` or ``relu`` inside a f
 through an fx rewrite instead: the model is traced again, an identity recorder is inserted after
 that node, and the rewritten program (sharing every parameter and buffer with the model, never
 registered as a submodule so checkpoints stay the model's own) runs in place of the model's forward.
-It is traced once per train/eval mode (fx bakes ``self.training`` in) and again after ``.to()``. ``TappedModel.forward`` returns a :class:`TapOutput` (main output, aux logits, tapped
-features) so DDP sees every head's output. ``tapped.model`` is always the original module: its
+It is traced once per train/eval mode (fx bakes ``self.training`` in), and again after ``.to()`` or
+when a submodule is swapped (``convert_sync_batchnorm``). ``TappedModel.forward`` returns a
+:class:`TapOutput` (main output, aux logits, tapped features) so DDP sees every head's output. ``tapped.model`` is always the original module: its
 ``state_dict`` loads with ``strict=True`` into a freshly built original.
 """
 from __future__ import annotations
@@ -16,9 +17,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import torch
-from torch import nn
-
-from torch import fx
+from torch import fx, nn
 
 from .adapters import AdapterSpec, build_adapter, main_head_input
 from .errors import ConfigError, TraceError
@@ -110,7 +109,7 @@ class TappedModel(nn.Module):
 
     def _hook(self, point: str):
         def store(module, args, out):
-            self._features[point] = first_tensor(out)
+            self._store(point, out)
         return store
 
     def _store(self, point: str, value) -> None:

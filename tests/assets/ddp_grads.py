@@ -15,14 +15,12 @@ from torch import nn
 from deepsup.losses import make_loss
 from tapfinder import select_points
 from tapfinder.taps import attach
-from tests.assets.models import Plain1D, Residual1D
-
-MODELS = {"hooks": (lambda: Plain1D(depth=10, width=8), None), "rewrite": (Residual1D, ["add_1", "add_3"])}
+from tests.assets.models import TAP_KINDS
 
 
 def _tapped(kind: str):
     torch.manual_seed(0)
-    build, points = MODELS[kind]
+    build, points = TAP_KINDS[kind]
     model = build()
     sel = select_points(model, torch.randn(2, 1, 32), points=points)
     tapped = attach(model, sel)
@@ -49,7 +47,7 @@ def main() -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
-    gaps = {kind: worst_gradient_gap(kind, rank, world) for kind in MODELS}
+    gaps = {kind: worst_gradient_gap(kind, rank, world) for kind in TAP_KINDS}
     if rank == 0:
         print(json.dumps(gaps))
     dist.destroy_process_group()

@@ -14,7 +14,7 @@ from deepsup.losses import make_loss
 from deepsup.trainer import TrainConfig, Trainer
 from tapfinder import select_points
 from tapfinder.taps import attach
-from tests.assets.models import Plain1D, Residual1D
+from tests.assets.models import TAP_KINDS
 
 
 def main(out: str, taps: str = "hooks") -> None:
@@ -23,12 +23,9 @@ def main(out: str, taps: str = "hooks") -> None:
     train = TensorDataset(torch.randn(128, 1, 32, generator=g), torch.randint(0, 10, (128,), generator=g))
     val = TensorDataset(torch.randn(64, 1, 32, generator=g), torch.randint(0, 10, (64,), generator=g))
     torch.manual_seed(0)
-    if taps == "rewrite":
-        model = Residual1D()
-        sel = select_points(model, torch.randn(2, 1, 32), points=["add_1", "add_3"])
-    else:
-        model = Plain1D(depth=10, width=8)
-        sel = select_points(model, torch.randn(2, 1, 32))
+    build, points = TAP_KINDS[taps]
+    model = build()
+    sel = select_points(model, torch.randn(2, 1, 32), points=points)
     tapped = attach(model, sel)
     trainer = Trainer(tapped, make_loss("dks", layouts=["channels_first"] * sel.m), train, val,
                       TrainConfig(epochs=2, batch_size=32, lr=3e-3, seed=0), out=out)

@@ -194,3 +194,8 @@ class FunctionalNet(nn.Module):
         x = F.dropout(x, 0.5, self.training)
         x = torch.relu(self.conv3(x))
         return self.fc(x.mean((2, 3)))
+
+
+# the two ways a point is read, for the torchrun tests: (model factory, points; None for auto)
+TAP_KINDS = {"hooks": (lambda: Plain1D(depth=10, width=8), None),         # module outputs: forward hooks
+             "rewrite": (Residual1D, ["add_1", "add_3"])}                  # functional adds: the fx rewrite

@@ -6,6 +6,12 @@ falling back to timm), ``tv:resnet50``, ``timm:convnext_tiny``,
 ``nn.Module`` class), ``my_model.py:Name``. Weights are never downloaded (``pretrained=False``).
 Example inputs come from the source (timm's ``input_size``, 224×224 images for torchvision, 112×112
 16-frame clips for video models, a file's ``example_input()``) unless the user gives a shape.
+
+Training builds the model for its data: ``num_classes``, ``in_channels`` and ``image_size`` reach
+the built-in models, torchvision (classes only), timm (``num_classes``, ``in_chans``, and
+``img_size`` for models that take it, such as ViTs) and a file's factory or class when its
+signature names them (``num_classes``; ``in_channels`` or ``in_chans``). Anything a source cannot
+take is left at its default, and the trainer's fit check says what does not match.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ from torch import nn
 
 from .errors import ConfigError
 
-__all__ = ["ModelSource", "load_model", "parse_input_shape", "guess_example_inputs", "random_input"]
+__all__ = ["ModelSource", "Build", "load_model", "parse_input_shape", "guess_example_inputs", "random_input"]
 
 BATCH = 2   # > 1 so train-mode BatchNorm accepts 1×1 features
 
@@ -74,11 +80,42 @@ def _timm_names() -> list[str]:
     return timm.list_models()
 
 
-def _from_torchvision(name: str, kind: str) -> ModelSource:
+@dataclass(frozen=True)
+class Build:
+    """What the data asks of a model: its number of classes, input channels and image side."""
+
+    num_classes: int | None = None
+    in_channels: int | None = None
+    image_size: tuple | None = None
+
+
+def _accepted(factory, wanted: dict) -> dict:
+    """The entries of ``wanted`` that ``factory``'s signature names (``in_channels`` may be ``in_chans``).
+
+    >>> def f(num_classes=10, in_chans=3): ...
+    >>> _accepted(f, {"num_classes": 4, "in_channels": 1})
+    {'num_classes': 4, 'in_chans': 1}
+    """
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return {}
+    out = {}
+    for key, value in wanted.items():
+        names = ("in_channels", "in_chans") if key == "in_channels" else (key,)
+        name = next((n for n in names if n in params), None)
+        if value is not None and name is not None:
+            out[name] = value
+    return out
+
+
+def _from_torchvision(name: str, kind: str, build: Build = Build()) -> ModelSource:
     import torchvision.models as tvm
 
     builder = tvm.get_model_builder(name)
     kwargs: dict[str, Any] = {"weights": None}
+    if build.num_classes is not None:
+        kwargs["num_classes"] = build.num_classes
     if "weights_backbone" in inspect.signature(builder).parameters:
         kwargs["weights_backbone"] = None
     if name in ("googlenet", "inception_v3"):
@@ -90,15 +127,23 @@ def _from_torchvision(name: str, kind: str) -> ModelSource:
     return ModelSource(model, (random_input(shape),), name)
 
 
-def _from_timm(name: str) -> ModelSource:
+def _from_timm(name: str, build: Build = Build()) -> ModelSource:
     import timm
 
-    model = timm.create_model(name, pretrained=False)
+    kwargs = {k: v for k, v in (("num_classes", build.num_classes), ("in_chans", build.in_channels)) if v is not None}
+    model = None
+    if build.image_size is not None:
+        try:   # models with a fixed grid (ViT, Swin) are built for the data's image side
+            model = timm.create_model(name, pretrained=False, img_size=build.image_size, **kwargs)
+        except TypeError:   # the architecture takes any size
+            pass
+    model = model if model is not None else timm.create_model(name, pretrained=False, **kwargs)
     size = timm.data.resolve_data_config({}, model=model)["input_size"]
+    size = (build.in_channels or size[0], *(build.image_size or size[1:]))
     return ModelSource(model, (random_input((BATCH, *size)),), f"timm:{name}")
 
 
-def _load_file(spec: str) -> ModelSource:
+def _load_file(spec: str, build: Build = Build()) -> ModelSource:
     path_text, _, attr = spec.partition(".py:")
     path = Path(path_text if spec.endswith(".py") and not attr else path_text + ".py")
     if not path.is_file():
@@ -114,7 +159,8 @@ def _load_file(spec: str) -> ModelSource:
     except Exception as e:
         raise ConfigError(f"importing {path} failed: {type(e).__name__}: {e}") from e
     obj, label = _pick_model(module, path, attr)
-    model = _instantiate(obj, label, path)
+    model = _instantiate(obj, label, path, _accepted(obj, {"num_classes": build.num_classes,
+                                                           "in_channels": build.in_channels}))
     example = getattr(module, "example_input", None)
     inputs = None
     if callable(example):
@@ -143,13 +189,13 @@ def _pick_model(module, path: Path, attr: str):
     raise ConfigError(f"{path} defines several models ({names}); pick one with {path}:NAME")
 
 
-def _instantiate(obj, label: str, path: Path) -> nn.Module:
+def _instantiate(obj, label: str, path: Path, kwargs: dict) -> nn.Module:
     if isinstance(obj, nn.Module):
         return obj
     if not callable(obj):
         raise ConfigError(f"{path}:{label} is not a model, a class or a factory")
     try:
-        model = obj()
+        model = obj(**kwargs)
     except TypeError as e:
         raise ConfigError(f"{path}:{label}() needs arguments ({e}); add a build_model() factory "
                           "that takes none") from e
@@ -158,8 +204,9 @@ def _instantiate(obj, label: str, path: Path) -> nn.Module:
     return model
 
 
-def load_model(spec: str) -> ModelSource:
-    """Resolve a model name or file (see the module docstring).
+def load_model(spec: str, build: Build = Build()) -> ModelSource:
+    """Resolve a model name or file (see the module docstring), built for ``build`` where the source
+    takes it.
 
     Raises:
         ConfigError: unknown name (with close matches), missing file, file without a model.
@@ -169,7 +216,7 @@ def load_model(spec: str) -> ModelSource:
         raise ConfigError(f"{spec} is an ONNX graph, not a PyTorch module; pass it to select_points or "
                           "`tapfinder inspect`, which read ONNX files")
     if spec.endswith(".py") or ".py:" in spec:
-        return _load_file(spec)
+        return _load_file(spec, build)
     prefix, _, rest = spec.partition(":")
     if rest and prefix == "hf":
         from .hf_source import load_hf
@@ -179,23 +226,23 @@ def load_model(spec: str) -> ModelSource:
     if rest and prefix == "timm":
         if rest not in _timm_names():
             raise ConfigError(_unknown(rest, _timm_names(), "timm"))
-        return _from_timm(rest)
+        return _from_timm(rest, build)
     if rest and prefix in ("tv", "torchvision"):
         tv = _torchvision_names()
         if rest not in tv:
             raise ConfigError(_unknown(rest, list(tv), "torchvision"))
-        return _from_torchvision(rest, tv[rest])
+        return _from_torchvision(rest, tv[rest], build)
     from .models import get_model, list_models
 
     if spec in list_models():
-        model, shape = get_model(spec)
+        model, shape = get_model(spec, num_classes=build.num_classes, in_channels=build.in_channels)
         return ModelSource(model, (random_input(shape),), spec)
     tv = _torchvision_names()
     if spec in tv:
-        return _from_torchvision(spec, tv[spec])
+        return _from_torchvision(spec, tv[spec], build)
     timm_names = _timm_names()
     if spec in timm_names:
-        return _from_timm(spec)
+        return _from_timm(spec, build)
     raise ConfigError(_unknown(spec, [*list_models(), *tv, *timm_names], "torchvision or timm"))
 
 

@@ -79,3 +79,32 @@ def test_zoo_models_never_download(monkeypatch):
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
     for name in tvm.list_models(module=tvm.segmentation)[:3] + ["resnet18", "googlenet"]:
         load_model(name)
+
+
+def test_training_builds_every_source_for_its_data(tmp_path):
+    """`tapfinder train --model resnet18 --data folder/` must not stop at '1000 classes, data has 3'."""
+    import torch
+
+    from tapfinder.sources import Build
+
+    build = Build(num_classes=3, in_channels=1, image_size=(32, 32))
+    x = torch.randn(2, 1, 32, 32)
+    assert load_model("cifar_resnet20", build).model(x).shape == (2, 3)
+    assert load_model("resnet1d32", Build(num_classes=4)).model(torch.randn(2, 1, 40)).shape == (2, 4)
+    pytest.importorskip("torchvision")
+    assert load_model("resnet18", Build(num_classes=3)).model.fc.out_features == 3    # torchvision: classes only
+    timm = pytest.importorskip("timm")  # noqa: F841
+    vit = load_model("timm:vit_tiny_patch16_224", build)      # a fixed patch grid is built for 32×32
+    assert vit.model(x).shape == (2, 3) and vit.example_inputs[0].shape == (2, 1, 32, 32)
+    assert load_model("timm:resnet18", build).model(x).shape == (2, 3)   # takes no img_size: left out
+    path = _write(tmp_path, """
+        from torch import nn
+        class Net(nn.Module):
+            def __init__(self, num_classes=10, in_chans=3):
+                super().__init__()
+                self.conv, self.fc = nn.Conv2d(in_chans, 4, 3), nn.Linear(4, num_classes)
+            def forward(self, x):
+                return self.fc(self.conv(x).mean((2, 3)))
+        """)
+    assert load_model(path, build).model(x).shape == (2, 3)
+    assert load_model(path).model.fc.out_features == 10                     # inspect builds the defaults

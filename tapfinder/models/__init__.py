@@ -12,7 +12,8 @@ _MODELS: dict[str, tuple[Callable, tuple]] = {}
 
 
 def register_model(name: str, input_shape: tuple):
-    """Register a no-argument factory under ``name`` with the input shape it expects (batch first)."""
+    """Register a factory under ``name`` with the input shape it expects (batch first). The factory
+    builds the default model without arguments and takes ``num_classes`` and ``in_channels``."""
     def decorate(factory: Callable) -> Callable:
         _MODELS[name] = (factory, input_shape)
         return factory
@@ -24,8 +25,16 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def get_model(name: str):
-    """(model, input_shape) for a registered name; KeyError when unknown."""
+def get_model(name: str, **build):
+    """(model, input_shape) for a registered name, built with ``build`` (``num_classes``,
+    ``in_channels``); KeyError when unknown.
+
+    >>> model, shape = get_model("plain1d48", num_classes=3, in_channels=2)
+    >>> model.fc.out_features, shape
+    (3, (2, 2, 40))
+    """
     list_models()
     factory, shape = _MODELS[name]
-    return factory(), shape
+    if build.get("in_channels") is not None:
+        shape = (shape[0], build["in_channels"], *shape[2:])
+    return factory(**{k: v for k, v in build.items() if v is not None}), shape

@@ -75,5 +75,6 @@ def cifar_resnet(depth: int, num_classes: int = 100) -> CifarResNet:
 
 
 for _depth in (20, 32, 56, 110, 1202):
-    register_model(f"cifar_resnet{_depth}", (2, 3, 32, 32))(lambda d=_depth: CifarResNet(d))
-register_model("resnet1d32", (2, 1, 40))(lambda: CifarResNet(32, num_classes=10, dims=1, in_channels=1))
+    register_model(f"cifar_resnet{_depth}", (2, 3, 32, 32))(lambda d=_depth, **kw: CifarResNet(d, **kw))
+register_model("resnet1d32", (2, 1, 40))(
+    lambda **kw: CifarResNet(32, dims=1, **{"num_classes": 10, "in_channels": 1, **kw}))

@@ -40,6 +40,6 @@ class Plain1DCNN(nn.Module):
         return self.fc(self.pool(self.features(x)).flatten(1))
 
 
-register_model("plain1d48", (2, 1, 40))(lambda: Plain1DCNN(48))
-register_model("plain1d20_bn", (2, 1, 40))(lambda: Plain1DCNN(20, strides_after=(7, 14), batchnorm=True))
-register_model("plain1d32_default_init", (2, 1, 40))(lambda: Plain1DCNN(32, strides_after=(11, 22), kaiming=False))
+register_model("plain1d48", (2, 1, 40))(lambda **kw: Plain1DCNN(48, **kw))
+register_model("plain1d20_bn", (2, 1, 40))(lambda **kw: Plain1DCNN(20, strides_after=(7, 14), batchnorm=True, **kw))
+register_model("plain1d32_default_init", (2, 1, 40))(lambda **kw: Plain1DCNN(32, strides_after=(11, 22), kaiming=False, **kw))

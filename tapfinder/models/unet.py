@@ -37,4 +37,4 @@ class SmallUNet(nn.Module):
         return self.head(d1)
 
 
-register_model("unet_small", (2, 3, 32, 32))(lambda: SmallUNet())
+register_model("unet_small", (2, 3, 32, 32))(lambda **kw: SmallUNet(**kw))

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from tapfinder.errors import ConfigError
 
-__all__ = ["LossConfig", "DeepSupervisionLoss", "RECIPES", "make_loss", "negative_entropy", "synergy"]
+__all__ = ["LossConfig", "DeepSupervisionLoss", "RECIPES", "make_loss", "main_logits", "negative_entropy", "synergy"]
 
 RECIPES = ("baseline", "dsn", "dks", "imachsr")
 DIRECTIONS = ("bi", "top-down", "bottom-up")
@@ -98,6 +98,26 @@ def _match(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     return student
 
 
+def main_logits(out) -> torch.Tensor:
+    """The main prediction in what a model (or a tapped model) returns: a tensor, the ``out`` entry of
+    a dict (torchvision's segmentation models), ``logits`` (Hugging Face), or a tuple's first tensor.
+
+    >>> x = torch.zeros(1, 3)
+    >>> all(main_logits(o) is x for o in (x, {"out": x, "aux": x}, (x, 1), {"logits": x}))
+    True
+    """
+    out = out.main if hasattr(out, "main") else out
+    if isinstance(out, dict):
+        keyed = [out[k] for k in ("out", "logits") if isinstance(out.get(k), torch.Tensor)]
+        out = keyed or list(out.values())
+    if isinstance(out, (list, tuple)):
+        out = next((t for t in out if isinstance(t, torch.Tensor)), out)
+    if not isinstance(out, torch.Tensor):
+        raise ConfigError(f"cannot find the prediction in the model's {type(out).__name__} output; return a "
+                          "tensor, or a dict with 'out' or 'logits'")
+    return out
+
+
 def negative_entropy(features: torch.Tensor, layout: str = "channels_first") -> torch.Tensor:
     """Σ p log p of the softmax over channels at every position, averaged (≤ 0; minimising it
     spreads the features over channels, iMacHSR Eq. 2)."""
@@ -116,8 +136,7 @@ class DeepSupervisionLoss:
 
     def __call__(self, out, target: torch.Tensor, progress: float = 0.0):
         cfg = self.config
-        main = out.main if hasattr(out, "main") else out
-        main = main if isinstance(main, torch.Tensor) else main[0]
+        main = main_logits(out)
         aux = list(getattr(out, "aux", []) or [])
         terms = {"main": _ce(main, target)}
         total = terms["main"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -72,6 +73,29 @@ def inspect(
         console.print(f"selection written to {json_out}")
 
 
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (``kill``, a cluster's preemption, ``timeout``) stops training the way Ctrl-C does,
+    with a line saying where the last checkpoint is; the yielded list says whether it came."""
+    import signal
+    import threading
+
+    came: list = []
+
+    def stop(signum, frame):
+        came.append(signum)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():   # only the main thread may set handlers
+        yield came
+        return
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 @app.command()
 def train(
     *,
@@ -103,7 +127,7 @@ def train(
 
     try:
         from deepsup.distributed import world
-        from deepsup.run import RunSpec, check_out, prepare, trainer_for
+        from deepsup.run import RunSpec, check_out, check_resume, prepare, trainer_for
         from deepsup.trainer import TrainConfig
         from tapfinder.profile import depth_profile
 
@@ -114,15 +138,18 @@ def train(
             raise ConfigError("under torchrun every process would ask; look with `tapfinder inspect` "
                               "first and pass --yes")
         check_out(out, resume)
+        started = time.perf_counter()
         run = prepare(RunSpec(model=model, data=data, points=points, recipe=recipe, adapter=adapter, train=cfg,
                               image_size=image_size))
+        if resume:
+            check_resume(out, run)
     except TapfinderError as e:
         _fail(e, debug)
         return
     # under torchrun only rank 0 speaks; every process trains
     console.quiet = rank != 0
     if run.selection is not None:
-        console.print(render_summary(run.selection, 0.0))
+        console.print(render_summary(run.selection, time.perf_counter() - started))
         console.print(render_points(run.selection))
         console.print(render_profile(depth_profile(run.selection, width=min(60, max(console.width - 14, 20)))))
     console.print(render_heads(run))
@@ -142,18 +169,20 @@ def train(
     trainer = trainer_for(run, out, on_epoch=lambda row: progress.console.print(render_train_row(row, epochs)),
                           on_step=step)
     try:
-        with progress:
+        with _sigterm_as_interrupt() as terminated, progress:
             history = trainer.fit(resume=resume)
     except TapfinderError as e:
         _fail(e, debug)
         return
     except KeyboardInterrupt:
-        err_console.print(f"[yellow]interrupted:[/] the checkpoint of epoch {trainer.epoch} is in {out}/last.pt; "
-                          f"continue with --resume")
-        raise typer.Exit(code=130) from None
+        why = "terminated" if terminated else "interrupted"
+        err_console.print(f"[yellow]{why}:[/] the checkpoint of epoch {trainer.epoch} is in {out}/last.pt; "
+                          "continue with --resume")
+        raise typer.Exit(code=143 if terminated else 130) from None
     last = history[-1] if history else {}
     key = "val_acc_main" if "val_acc_main" in last else "val_miou"
-    console.print(f"[bold]done[/]: {len(history)} epochs, {key} = {last.get(key, float('nan')):.4f}; run in {out}; "
+    epochs_run = f"{len(history)} epoch{'s' * (len(history) != 1)}"
+    console.print(f"[bold]done[/]: {epochs_run}, {key} = {last.get(key, float('nan')):.4f}; run in {out}; "
                   f"export the model without heads with `tapfinder export {out} --out model.pt`")
 
 

@@ -106,7 +106,8 @@ def _si(n: float) -> str:
 
 def render_heads(run) -> Table:
     """The auxiliary heads: parameters and FLOPs, and their share of the model's."""
-    table = Table(title=f"Auxiliary heads ({run.spec.adapter}, recipe {run.spec.recipe}); removed after training",
+    design = "FCN" if run.data.task == "segmentation" else run.spec.adapter   # dense heads have one design
+    table = Table(title=f"Auxiliary heads ({design}, recipe {run.spec.recipe}); removed after training",
                   title_justify="left", header_style="bold cyan")
     for col in ("point", "params", "share", "FLOPs / sample", "share"):
         table.add_column(col, justify="left" if col == "point" else "right")

@@ -16,10 +16,10 @@ from tapfinder.errors import ConfigError
 from tapfinder.modes import in_mode
 
 from .data import DataSpec, load_data
-from .losses import RECIPES, make_loss
-from .trainer import TrainConfig, Trainer
+from .losses import RECIPES, main_logits, make_loss
+from .trainer import FREE_ON_RESUME, TrainConfig, Trainer
 
-__all__ = ["RunSpec", "PreparedRun", "check_out", "prepare", "trainer_for", "export_run", "resolve_recipe"]
+__all__ = ["RunSpec", "PreparedRun", "check_out", "check_resume", "prepare", "trainer_for", "export_run", "resolve_recipe"]
 
 # what ``--recipe auto`` trains with, per task: the best recipe of the benchmarks here
 # (benchmarks/train_mnist1d.py: dks in the plain, BatchNorm and ResNet regimes; benchmarks/
@@ -85,11 +85,22 @@ def _check_fits(model: nn.Module, example: torch.Tensor, data: DataSpec) -> None
     except Exception as e:
         raise ConfigError(f"the model cannot take the data's samples of shape {tuple(data.input_shape)}: "
                           f"{type(e).__name__}: {str(e).splitlines()[0][:160]}") from e
-    out = out if isinstance(out, torch.Tensor) else next(t for t in (out.values() if isinstance(out, dict) else out)
-                                                          if isinstance(t, torch.Tensor))
+    out = main_logits(out)
     if out.shape[1] != data.num_classes:
         raise ConfigError(f"the model predicts {out.shape[1]} classes but the data has {data.num_classes}; "
-                          "build the model for the data's classes")
+                          "give its class or build_model() a num_classes argument, or build it for "
+                          f"{data.num_classes} classes")
+
+
+def build_for(input_shape: tuple, num_classes: int):
+    """What a model is built with for data of ``input_shape`` (one sample) and ``num_classes``.
+
+    >>> build_for((3, 32, 32), 5)
+    Build(num_classes=5, in_channels=3, image_size=(32, 32))
+    """
+    from tapfinder.sources import Build
+
+    return Build(num_classes, input_shape[0], tuple(input_shape[1:]) if len(input_shape) == 3 else None)
 
 
 def prepare(spec: RunSpec) -> PreparedRun:
@@ -104,7 +115,7 @@ def prepare(spec: RunSpec) -> PreparedRun:
     data = load_data(spec.data, spec.image_size)
     spec = replace(spec, recipe=resolve_recipe(spec.recipe, data.task))   # run.json keeps what trained
     torch.manual_seed(spec.train.seed)
-    model = load_model(spec.model).model
+    model = load_model(spec.model, build_for(data.input_shape, data.num_classes)).model
     example = torch.zeros(2, *data.input_shape)
     _check_fits(model, example, data)
     selection, net, heads = None, model, []
@@ -118,7 +129,31 @@ def prepare(spec: RunSpec) -> PreparedRun:
                        _flops(model, data.input_shape))
 
 
+def _flags(spec: dict) -> dict:
+    """A run spec as the command-line flags that set it.
+
+    >>> _flags({"model": "m.py", "image_size": 32, "train": {"epochs": 2, "workers": 0}})
+    {'--model': 'm.py', '--image-size': 32, '--epochs': 2}
+    """
+    flat = {**{k: v for k, v in spec.items() if k != "train"}, **spec.get("train", {})}
+    return {f"--{k.replace('_', '-')}": v for k, v in flat.items() if k not in FREE_ON_RESUME}
+
+
+def check_resume(out: str | Path, run: PreparedRun) -> None:
+    """``--resume`` continues the run in ``out`` only with the flags it was started with (call it
+    before the preview: ``trainer_for`` rewrites ``run.json``)."""
+    path = Path(out) / "run.json"
+    if not path.is_file():
+        return
+    saved, now = _flags(json.loads(path.read_text())["spec"]), _flags(asdict(run.spec))
+    changed = [flag for flag in now if flag in saved and saved[flag] != now[flag]]
+    if changed:
+        was = " ".join(f"{flag} {saved[flag]}" for flag in changed)
+        raise ConfigError(f"{out} was trained with {was}; pass the same to resume it, or train into a new --out")
+
+
 def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None, on_step=None) -> Trainer:
+    """The trainer of a prepared run; it writes ``run.json`` and ``selection.json`` into ``out``."""
     layouts = [run.selection.graph.nodes[p.name]["tf"].get("layout") or "channels_first"
                for p in run.selection.points] if run.selection is not None else []
     loss = make_loss(run.spec.recipe, layouts=layouts)
@@ -153,7 +188,7 @@ def export_run(folder: str | Path, out: str | Path, fmt: str = "state_dict", dyn
     ckpt = Path(folder) / "last.pt"
     if not ckpt.is_file():
         raise ConfigError(f"{folder} has no checkpoint yet (last.pt); train first")
-    model = load_model(spec.model).model
+    model = load_model(spec.model, build_for(tuple(shapes["input_shape"]), shapes["num_classes"])).model
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     model.load_state_dict(state["model"], strict=True)
     out = Path(out)

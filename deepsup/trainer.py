@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tapfinder.errors import TapfinderError
 
 from . import distributed
+from .losses import main_logits
 from .metrics import Meter, accuracy, confusion, miou
 
 __all__ = ["TrainConfig", "Trainer", "TrainingError"]
@@ -47,6 +48,10 @@ class TrainConfig:
     seed: int = 0
     workers: int = 0
     sync_bn: bool = True             # under torchrun on CUDA: BatchNorm statistics over all processes
+
+
+# settings that may change between a run and its resume: they do not change the result
+FREE_ON_RESUME = ("workers",)
 
 
 def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
@@ -135,7 +140,7 @@ class Trainer:
         for x, y in self.val_loader:
             x, y = x.to(self.device), y.to(self.device)
             out = self.model(x)
-            heads = {"main": out.main if hasattr(out, "main") else out}
+            heads = {"main": main_logits(out)}
             heads.update({f"aux{i}": a for i, a in enumerate(getattr(out, "aux", []) or [])})
             if self.task == "segmentation":
                 conf = confusion(heads["main"], y, self.num_classes, conf)
@@ -195,6 +200,13 @@ class Trainer:
             state = torch.load(path, map_location=self.device, weights_only=False)
         except Exception as e:
             raise TrainingError(f"cannot read {path} ({type(e).__name__}); delete it to start over") from e
+        saved = state.get("config", {}).get("train", {})
+        changed = [k for k, v in asdict(self.cfg).items() if k not in FREE_ON_RESUME and k in saved and saved[k] != v]
+        if changed:
+            was = ", ".join(f"{k}={saved[k]}" for k in changed)
+            now = ", ".join(f"{k}={getattr(self.cfg, k)}" for k in changed)
+            raise TrainingError(f"{path} was trained with {was}, not {now}; resume with the same settings "
+                                "(an exact resume needs them) or train into a new folder")
         base, heads = self._model_and_heads()
         try:
             base.load_state_dict(state["model"])
@@ -208,6 +220,10 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.history = state["epoch"], state.get("history", [])
         torch.set_rng_state(state["rng"])
+        if self.rank == 0:   # a run killed between its checkpoint and its log line loses no row
+            tmp = self.out / "metrics.jsonl.tmp"
+            tmp.write_text("".join(json.dumps(row) + "\n" for row in self.history))
+            os.replace(tmp, self.out / "metrics.jsonl")
         return True
 
     def _log(self, row: dict) -> None:

@@ -1,6 +1,7 @@
 """`tapfinder train` and `tapfinder export RUN`: preview, train, resume, export, and bad input."""
 import json
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -24,6 +25,9 @@ def test_train_preview_then_train_resume_and_export(tmp_path):
     assert again.exit_code == 2 and "--resume" in again.output
     resumed = runner.invoke(app, [*BASE, "--out", str(out), "--yes", "--resume"])
     assert resumed.exit_code == 0 and "done: 2 epochs" in resumed.output      # already finished: nothing to redo
+    changed = _error([*BASE[:-4], "--epochs", "3", "--batch-size", "16", "--recipe", "dsn", "--out", str(out),
+                      "--yes", "--resume"])
+    assert "trained with --recipe dks --epochs 2; pass the same to resume it" in changed
     exported = runner.invoke(app, ["export", str(out), "--out", str(tmp_path / "m.pt")])
     assert exported.exit_code == 0, exported.output
     from tests.assets.models import Plain1D
@@ -63,3 +67,43 @@ def test_bad_training_input_is_one_line(tmp_path):
     assert "cannot take the data's samples" in _error(["train", "--model", "tests/assets/model_file.py", "--data",
                                                        "tests/assets/data_file.py", "--yes"])
     assert "not a training run" in _error(["export", str(tmp_path), "--out", str(tmp_path / "x.pt")])
+
+
+def test_a_zoo_model_is_built_for_the_folder_classes_and_exports(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    for k, cls in enumerate(("cat", "dog", "fox")):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (36, 36), color=(80 * k, 20 * i, 90)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--model", "cifar_resnet20", "--data", str(tmp_path / "imgs"), "--epochs", "1",
+                                 "--batch-size", "4", "--out", str(out), "--yes"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "done: 1 epoch," in result.output
+    exported = runner.invoke(app, ["export", str(out), "--out", str(tmp_path / "m.pt")])
+    assert exported.exit_code == 0, exported.output
+    from tapfinder.models import get_model
+    get_model("cifar_resnet20", num_classes=3)[0].load_state_dict(torch.load(tmp_path / "m.pt"), strict=True)
+
+
+def test_sigterm_stops_training_like_ctrl_c():
+    """`kill`, `timeout` and cluster preemption send SIGTERM: stop with the checkpoint line, not a bare death."""
+    import os
+    import signal
+    import time
+
+    from cli.app import _sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with _sigterm_as_interrupt() as terminated:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+    assert terminated and signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_model_that_cannot_take_the_classes_says_how(tmp_path):
+    path = tmp_path / "fixed.py"
+    path.write_text("from torch import nn\nmodel = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Flatten(), nn.LazyLinear(4))\n")
+    assert "num_classes argument" in _error(["train", "--model", str(path), "--data", "tests/assets/data_file.py",
+                                             "--yes"])

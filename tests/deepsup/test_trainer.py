@@ -79,3 +79,54 @@ def test_checkpoint_from_another_model_is_a_clear_error(tmp_path):
     t = Trainer(other, make_loss("baseline"), TRAIN, VAL, CFG, out=tmp_path)
     with pytest.raises(TrainingError, match="another model"):
         t.fit(resume=True)
+
+
+def test_resume_rewrites_the_log_from_the_checkpoint(tmp_path):
+    """A kill between the checkpoint and its log line must not leave a hole in metrics.jsonl."""
+    first = _trainer(tmp_path)
+
+    def killed(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+    first.on_epoch = killed
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    log = tmp_path / "metrics.jsonl"
+    log.write_text(log.read_text().splitlines(keepends=True)[0])      # epoch 2's line never made it
+    _trainer(tmp_path).fit(resume=True)
+    assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1, 2, 3]
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    """OneCycle and the loss's α decay are planned over the epochs: a resume with more is not the same run."""
+    _trainer(tmp_path, cfg=TrainConfig(**{**CFG.__dict__, "epochs": 2})).fit()
+    with pytest.raises(TrainingError, match="trained with epochs=2, not epochs=3; resume with the same"):
+        _trainer(tmp_path).fit(resume=True)
+    _trainer(tmp_path, cfg=TrainConfig(**{**CFG.__dict__, "epochs": 2, "workers": 1})).fit(resume=True)  # free
+
+
+class DictSegmenter(torch.nn.Module):
+    """Returns a dict like torchvision's segmentation models ({'out': ..., 'aux': ...})."""
+
+    def __init__(self, classes=3):
+        super().__init__()
+        conv = lambda i, o, s=1: torch.nn.Sequential(torch.nn.Conv2d(i, o, 3, s, 1), torch.nn.ReLU())  # noqa: E731
+        self.stage1, self.stage2, self.stage3 = conv(3, 8), conv(8, 16, 2), conv(16, 16, 2)
+        self.classifier, self.aux = torch.nn.Conv2d(16, classes, 1), torch.nn.Conv2d(16, classes, 1)
+
+    def forward(self, x):
+        f = self.stage3(self.stage2(self.stage1(x)))
+        up = lambda t: torch.nn.functional.interpolate(t, size=x.shape[-2:], mode="bilinear")  # noqa: E731
+        return {"out": up(self.classifier(f)), "aux": up(self.aux(f))}
+
+
+def test_a_model_returning_a_dict_trains_on_its_out_entry():
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.randn(16, 3, 16, 16, generator=g), torch.randint(0, 3, (16, 16, 16), generator=g))
+    torch.manual_seed(0)
+    model = DictSegmenter()
+    sel = select_points(model, torch.randn(2, 3, 16, 16), points=["stage1", "stage2"])
+    tapped = attach(model, sel, task="segmentation", num_classes=3)
+    t = Trainer(tapped, make_loss("imachsr", layouts=["channels_first"] * 2), data, data,
+                TrainConfig(epochs=1, batch_size=8), task="segmentation", num_classes=3)
+    assert 0.0 <= t.fit()[-1]["val_miou"] <= 1.0

@@ -1,13 +1,32 @@
 """Shared helpers for the benchmark scripts: timing, tables, results files."""
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
+import subprocess
 import statistics
 import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def code_version() -> dict:
+    """What code a result came from: a digest of the trained code's sources (``tapfinder/``,
+    ``deepsup/``), which pairs results only when it matches, and the git commit, for people."""
+    digest = hashlib.sha256()
+    for path in sorted([*ROOT.glob("tapfinder/**/*.py"), *ROOT.glob("deepsup/**/*.py")]):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {"code": digest.hexdigest()[:12], "commit": commit or "unknown"}
 
 
 def median_time(fn, repeat: int = 5, warmup: int = 1) -> float:

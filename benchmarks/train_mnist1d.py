@@ -6,9 +6,11 @@ BatchNorm), where plain training works and deep supervision should not hurt. Reg
 ``resnet1d32`` (He et al.'s CIFAR ResNet-32 with 1D convolutions), the ResNet regime.
 Arms: baseline, dsn, dks, imachsr with auto points; in the plain and ResNet regimes also dks with
 random points (same count, seeded, drawn from the module outputs on the whole signal path) and with
-evenly spaced points. ``recipe@points~adapter`` names other arms, e.g.
-``dks~light`` (the light 1×1-conv heads); ``--merge`` adds new arms to an earlier results file. Adam, OneCycle (max lr 1e-3), batch 128, 20
-epochs, seeds 0..4 paired across arms; one torch thread per run, runs in parallel processes.
+evenly spaced points. ``recipe@points~adapter`` names other arms, e.g. ``dks~light`` (the light
+1×1-conv heads). ``--merge`` adds new arms to earlier results files; their results from other code
+(told by a digest of ``tapfinder/`` and ``deepsup/``) are run again, so paired arms share their code.
+Adam, OneCycle (max lr 1e-3), batch 128, 20 epochs, seeds 0..4 paired across arms; one torch thread
+per run, runs in parallel processes.
 
     python benchmarks/train_mnist1d.py [--seeds 5] [--epochs 20] [--workers 2] [--regimes plain,bn,resnet]
 """
@@ -23,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import RESULTS, ci95, print_table, write_results  # noqa: E402
+from benchmarks._common import RESULTS, ci95, code_version, print_table, write_results  # noqa: E402
 
 ARMS = {"plain": ["baseline", "dsn", "dks", "imachsr", "dks@random", "dks@even"],
         "bn": ["baseline", "dsn", "dks", "imachsr"],
@@ -51,7 +53,7 @@ def _points(model, x, how: str, seed: int):
 
 
 def _run(job):
-    regime, arm, seed, epochs = job
+    regime, arm, seed, epochs, version = job
     import torch
 
     torch.set_num_threads(1)
@@ -75,14 +77,15 @@ def _run(job):
     start = time.perf_counter()
     hist = Trainer(net, loss, data.train, data.val, TrainConfig(epochs=epochs, seed=seed)).fit()
     return dict(regime=regime, arm=arm, seed=seed, points=points, acc=100 * hist[-1]["val_acc_main"],
-                best=100 * max(h["val_acc_main"] for h in hist), seconds=round(time.perf_counter() - start, 1))
+                best=100 * max(h["val_acc_main"] for h in hist), seconds=round(time.perf_counter() - start, 1),
+                **version)
 
 
 def _paired(results, regime, arm, against):
-    """Per-seed differences ``arm - against`` over the seeds both ran."""
-    a = {r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == arm}
-    b = {r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == against}
-    return [a[s] - b[s] for s in sorted(a) if s in b]
+    """Per-seed differences ``arm - against`` over the seeds both ran with the same code."""
+    a = {r["seed"]: r for r in results if r["regime"] == regime and r["arm"] == arm}
+    b = {r["seed"]: r for r in results if r["regime"] == regime and r["arm"] == against}
+    return [a[s]["acc"] - b[s]["acc"] for s in sorted(a) if s in b and a[s].get("code") == b[s].get("code")]
 
 
 def summarize(results: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -122,15 +125,20 @@ def main() -> None:
     if args.arms:
         for r in regimes:
             ARMS[r] = args.arms.split(",")
+    version = code_version()
     earlier = []
     for path in filter(None, args.merge.split(",")):
         import json
         earlier += json.loads(Path(path).read_text())["results"]
+    stale = [x for x in earlier if x.get("code") != version["code"]]
+    if stale:   # a result of other code is not paired with this code's: it is run again
+        print(f"  {len(stale)} earlier results come from other code than {version['code']} and are run again")
+        earlier = [x for x in earlier if x.get("code") == version["code"]]
     firsts: dict[tuple, dict] = {}   # one result per (regime, arm, seed): the first file wins
     for x in earlier:
         firsts.setdefault((x["regime"], x["arm"], x["seed"]), x)
     earlier, done = list(firsts.values()), set(firsts)
-    jobs = [(r, a, s, args.epochs) for r in regimes for a in ARMS[r]
+    jobs = [(r, a, s, args.epochs, version) for r in regimes for a in ARMS[r]
             for s in range(args.first_seed, args.first_seed + args.seeds) if (r, a, s) not in done]
     results = list(earlier)
     with mp.get_context("spawn").Pool(args.workers) as pool:
@@ -151,7 +159,8 @@ def main() -> None:
                       f"{p['wins']}/{p['n']} ({p.get('ties', 0)})",
                       " ".join(f"{d:+.1f}" for d in p["per_seed"])] for p in placement])
     (RESULTS / f"{args.name}.partial.json").unlink(missing_ok=True)   # the whole run is saved below
-    write_results(args.name, {"epochs": args.epochs, "results": results, "summary": summary, "placement": placement})
+    write_results(args.name, {"epochs": args.epochs, **version, "results": results, "summary": summary,
+                              "placement": placement})
 
 
 if __name__ == "__main__":

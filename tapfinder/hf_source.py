@@ -30,8 +30,10 @@ HF_MODELS = {
 }
 
 
-def load_hf(name: str):
-    """(model, example inputs) for ``hf:NAME``.
+def load_hf(name: str, num_classes: int | None = None, in_channels: int | None = None,
+            image_size: tuple | None = None):
+    """(model, example inputs) for ``hf:NAME``, with ``num_labels``, and for image models
+    ``num_channels`` and (ViT) a square ``image_size``, from the data when given.
 
     Raises:
         ConfigError: transformers missing, or an unknown name (with the known ones).
@@ -43,6 +45,11 @@ def load_hf(name: str):
     if name not in HF_MODELS:
         raise ConfigError(f"unknown Hugging Face model {name!r}; known: {', '.join(sorted(HF_MODELS))}")
     config_cls, model_cls, kwargs, kind = HF_MODELS[name]
+    kwargs = dict(kwargs, **({"num_labels": num_classes} if num_classes else {}))
+    if kind == "image" and in_channels:
+        kwargs["num_channels"] = in_channels
+    if "image_size" in kwargs and image_size and len(set(image_size)) == 1:
+        kwargs["image_size"] = image_size[0]
     config = getattr(transformers, config_cls)(**kwargs)
     model = getattr(transformers, model_cls)(config)
     gen = torch.Generator().manual_seed(0)

@@ -9,7 +9,8 @@ Example inputs come from the source (timm's ``input_size``, 224×224 images for 
 
 Training builds the model for its data: ``num_classes``, ``in_channels`` and ``image_size`` reach
 the built-in models, torchvision (classes only), timm (``num_classes``, ``in_chans``, and
-``img_size`` for models that take it, such as ViTs) and a file's factory or class when its
+``img_size`` for models that take it, such as ViTs), Hugging Face image models (``num_labels``,
+``num_channels``, ViT's ``image_size``) and a file's factory or class when its
 signature names them (``num_classes``; ``in_channels`` or ``in_chans``). Anything a source cannot
 take is left at its default, and the trainer's fit check says what does not match.
 """
@@ -221,7 +222,7 @@ def load_model(spec: str, build: Build = Build()) -> ModelSource:
     if rest and prefix == "hf":
         from .hf_source import load_hf
 
-        model, inputs = load_hf(rest)
+        model, inputs = load_hf(rest, build.num_classes, build.in_channels, build.image_size)
         return ModelSource(model, inputs, spec)
     if rest and prefix == "timm":
         if rest not in _timm_names():

@@ -97,6 +97,8 @@ def test_training_builds_every_source_for_its_data(tmp_path):
     vit = load_model("timm:vit_tiny_patch16_224", build)      # a fixed patch grid is built for 32×32
     assert vit.model(x).shape == (2, 3) and vit.example_inputs[0].shape == (2, 1, 32, 32)
     assert load_model("timm:resnet18", build).model(x).shape == (2, 3)   # takes no img_size: left out
+    pytest.importorskip("transformers")
+    assert load_model("hf:vit", build).model(x).logits.shape == (2, 3)    # num_labels, num_channels, image_size
     path = _write(tmp_path, """
         from torch import nn
         class Net(nn.Module):

@@ -152,6 +152,8 @@ def train(
         console.print(render_summary(run.selection, time.perf_counter() - started))
         console.print(render_points(run.selection))
         console.print(render_profile(depth_profile(run.selection, width=min(60, max(console.width - 14, 20)))))
+    if run.data.description:
+        console.print(f"[bold]data[/]  {run.data.description}")
     console.print(render_heads(run))
     if not yes:
         if not typer.confirm("Train with these points?", default=True):

@@ -2,8 +2,11 @@
 
 ``mnist1d``: the MNIST-1D set, generated offline by the ``mnist1d`` package with its published
 arguments (4000 train / 1000 test, seed 42), shaped [N, 1, 40]. ``shapes``: a generated segmentation
-set (see :mod:`deepsup.shapes_data`). A folder with one sub-folder per class (``ImageFolder``), or
-``data.py`` defining ``get_datasets()`` → (train, val) datasets.
+set (see :mod:`deepsup.shapes_data`). A folder with one sub-folder per class (``ImageFolder``): with
+``train/`` and ``val/`` inside, those; otherwise a fixed 10 % of each class is held out for
+validation (never the training images themselves). Or ``data.py`` defining ``get_datasets()`` →
+(train, val) datasets, or ``get_loaders()`` → (train, val) loaders, whose datasets are used: the
+trainer batches and shuffles itself (``--batch-size``), so resume is exact and torchrun splits them.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset, Subset, TensorDataset
 
 from tapfinder.errors import ConfigError
 
@@ -27,6 +30,7 @@ class DataSpec:
     num_classes: int
     task: str               # "classification" | "segmentation"
     input_shape: tuple      # one sample, without batch
+    description: str = ""   # one line for the preview: what trains and what validates
 
 
 def _mnist1d() -> DataSpec:
@@ -47,7 +51,8 @@ def _mnist1d() -> DataSpec:
     train = TensorDataset(torch.as_tensor(d["x"], dtype=torch.float32).unsqueeze(1), torch.as_tensor(d["y"]).long())
     val = TensorDataset(torch.as_tensor(d["x_test"], dtype=torch.float32).unsqueeze(1),
                         torch.as_tensor(d["y_test"]).long())
-    return DataSpec(train, val, 10, "classification", (1, d["x"].shape[1]))
+    return DataSpec(train, val, 10, "classification", (1, d["x"].shape[1]),
+                    f"MNIST-1D: {len(train)} train / {len(val)} test signals of length {d['x'].shape[1]}, 10 classes")
 
 
 def _folder(path: Path, image_size: int) -> DataSpec:
@@ -55,15 +60,48 @@ def _folder(path: Path, image_size: int) -> DataSpec:
         from torchvision import datasets, transforms
     except ImportError as e:
         raise ConfigError("image folders need torchvision: pip install 'tapfinder[zoo]'") from e
-    train_dir, val_dir = (path / "train", path / "val") if (path / "train").is_dir() else (path, path)
+    split = (path / "train").is_dir()
+    if split and not (path / "val").is_dir():
+        raise ConfigError(f"{path} has train/ but no val/; add val/ with the same class folders, or put the "
+                          "class folders directly in it to hold out 10 % automatically")
     tf = transforms.Compose([transforms.Resize((image_size, image_size)), transforms.ToTensor()])
     try:
-        train, val = datasets.ImageFolder(str(train_dir), tf), datasets.ImageFolder(str(val_dir), tf)
+        if split:
+            train, val = datasets.ImageFolder(str(path / "train"), tf), datasets.ImageFolder(str(path / "val"), tf)
+        else:
+            train = val = datasets.ImageFolder(str(path), tf)
     except (FileNotFoundError, RuntimeError) as e:
         raise ConfigError(f"{path} is not an image folder with one sub-folder per class ({e})") from e
     if len(train.classes) < 2:
         raise ConfigError(f"{path} has {len(train.classes)} class folder(s); a classifier needs at least 2")
-    return DataSpec(train, val, len(train.classes), "classification", (3, image_size, image_size))
+    if split and val.classes != train.classes:
+        raise ConfigError(f"{path}: train/ and val/ have different class folders; give both the same")
+    classes, how = train.classes, "train/ and val/"
+    if not split:
+        train_idx, val_idx = held_out(train.targets, 0.1)
+        train, val = Subset(train, train_idx), Subset(val, val_idx)
+        how = "10 % of each class held out"
+    return DataSpec(train, val, len(classes), "classification", (3, image_size, image_size),
+                    f"{path}: {len(train)} train / {len(val)} val images ({how}), {len(classes)} classes, "
+                    f"resized to {image_size}×{image_size}")
+
+
+def held_out(targets: list[int], fraction: float) -> tuple[list[int], list[int]]:
+    """(train, val) indices: ``fraction`` of each class validates, spread evenly over the class's
+    samples in folder order (at least one of any class with two or more), the same on every run.
+
+    >>> held_out([0] * 10 + [1] * 3, 0.2)
+    ([0, 1, 2, 3, 5, 6, 7, 8, 10, 11], [4, 9, 12])
+    """
+    train, val, by_class = [], [], {}
+    for i, t in enumerate(targets):
+        by_class.setdefault(t, []).append(i)
+    for idx in by_class.values():
+        k = max(1, round(len(idx) * fraction)) if len(idx) > 1 else 0
+        picked = {idx[(j + 1) * len(idx) // k - 1] for j in range(k)}
+        val += sorted(picked)
+        train += [i for i in idx if i not in picked]
+    return sorted(train), sorted(val)
 
 
 def _user_file(path: Path) -> DataSpec:
@@ -73,15 +111,25 @@ def _user_file(path: Path) -> DataSpec:
         spec.loader.exec_module(module)
     except SyntaxError as e:
         raise ConfigError(f"syntax error in {path}:{e.lineno}: {e.msg}") from e
-    if not callable(getattr(module, "get_datasets", None)):
-        raise ConfigError(f"{path} must define get_datasets() returning (train, val) datasets")
-    train, val = module.get_datasets()
-    x, y = train[0]
+    source = next((name for name in ("get_datasets", "get_loaders") if callable(getattr(module, name, None))), None)
+    if source is None:
+        raise ConfigError(f"{path} must define get_datasets() returning (train, val) datasets "
+                          "(or get_loaders() returning loaders)")
+    pair = getattr(module, source)()
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise ConfigError(f"{path}: {source}() must return two things, (train, val); got {type(pair).__name__}")
+    train, val = (getattr(d, "dataset", d) for d in pair)    # loaders: their datasets (we batch ourselves)
+    try:
+        x, y = train[0]
+    except Exception as e:
+        raise ConfigError(f"{path}: the training set's items must be (input, target) pairs; train[0] gave "
+                          f"{type(e).__name__}: {e}") from e
     task = "segmentation" if torch.as_tensor(y).dim() >= 1 else "classification"
     num_classes = getattr(module, "NUM_CLASSES", None)
     if num_classes is None:
         raise ConfigError(f"{path} must set NUM_CLASSES")
-    return DataSpec(train, val, int(num_classes), task, tuple(x.shape))
+    return DataSpec(train, val, int(num_classes), task, tuple(x.shape),
+                    f"{path}: {len(train)} train / {len(val)} val samples of shape {tuple(x.shape)}, {task}")
 
 
 def load_data(spec: str, image_size: int = 32) -> DataSpec:

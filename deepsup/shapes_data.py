@@ -64,4 +64,5 @@ def shapes_dataset(train: int = 2000, val: int = 500, seed: int = 0):
 
     xt, yt = make_shapes(train, seed)
     xv, yv = make_shapes(val, seed + 10_000)
-    return DataSpec(TensorDataset(xt, yt), TensorDataset(xv, yv), len(CLASSES), "segmentation", (3, 32, 32))
+    return DataSpec(TensorDataset(xt, yt), TensorDataset(xv, yv), len(CLASSES), "segmentation", (3, 32, 32),
+                    f"shapes: {train} train / {val} val generated 32×32 images, {len(CLASSES)} classes per pixel")

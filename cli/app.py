@@ -123,7 +123,8 @@ def train(
     """Preview the tap points and heads, then train with deep supervision."""
     from tapfinder.errors import ConfigError, TapfinderError
 
-    from .render import render_heads, render_points, render_profile, render_summary, render_train_row
+    from .render import (render_heads, render_points, render_profile, render_run_end, render_summary,
+                         render_train_row)
 
     try:
         from deepsup.distributed import world
@@ -181,11 +182,11 @@ def train(
         err_console.print(f"[yellow]{why}:[/] the checkpoint of epoch {trainer.epoch} is in {out}/last.pt; "
                           "continue with --resume")
         raise typer.Exit(code=143 if terminated else 130) from None
-    last = history[-1] if history else {}
-    key = "val_acc_main" if "val_acc_main" in last else "val_miou"
     epochs_run = f"{len(history)} epoch{'s' * (len(history) != 1)}"
-    console.print(f"[bold]done[/]: {epochs_run}, {key} = {last.get(key, float('nan')):.4f}; run in {out}; "
-                  f"export the model without heads with `tapfinder export {out} --out model.pt`")
+    console.print(f"[bold]done[/]: {epochs_run}; run in {out} (metrics.jsonl, last.pt, best.pt)")
+    console.print(render_run_end(history))
+    console.print(f"export the model without heads with `tapfinder export {out} --out model.pt` "
+                  "(add --best for the best epoch)")
 
 
 @app.command()
@@ -198,6 +199,7 @@ def export(
     points: Annotated[str, typer.Option(help="tap points when --with-taps: 'auto', a count or names")] = "auto",
     input_shape: Annotated[Optional[str], typer.Option("--input-shape", help="example input shape, e.g. 1,3,224,224")] = None,
     torchscript: Annotated[bool, typer.Option("--torchscript", help="use the TorchScript exporter, not dynamo")] = False,
+    best: Annotated[bool, typer.Option("--best", help="a run: its best epoch (best.pt), not the last")] = False,
     debug: Annotated[bool, typer.Option(help="show full tracebacks")] = False,
 ) -> None:
     """Write a trained run's model without its heads (state_dict or ONNX), or export MODEL to ONNX."""
@@ -210,7 +212,8 @@ def export(
             from deepsup.run import export_run
 
             fmt = format or ("onnx" if out.suffix == ".onnx" else "state_dict")
-            path, report = export_run(source, out, fmt, dynamo=not torchscript)
+            path, report = export_run(source, out, fmt, dynamo=not torchscript,
+                                      checkpoint="best" if best else "last")
             if report is None:
                 console.print(f"wrote {path}: the original architecture's state_dict (heads dropped); it loads "
                               "with strict=True into a freshly built model")
@@ -219,8 +222,9 @@ def export(
             from tapfinder.onnx_export import export_source
             from tapfinder.sources import parse_input_shape
 
-            if format not in ("", "onnx"):
-                raise TapfinderError(f"a model name exports to onnx only; --format {format} needs a run folder")
+            if format not in ("", "onnx") or best:
+                flag = "--best" if best else f"--format {format}"
+                raise TapfinderError(f"a model name exports to onnx only; {flag} needs a run folder")
             report = export_source(source, out, with_taps=with_taps, points=points, dynamo=not torchscript,
                                    input_shape=parse_input_shape(input_shape) if input_shape else None)
     except TapfinderError as e:

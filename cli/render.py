@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 __all__ = ["render_summary", "render_points", "render_profile", "render_candidates", "render_heads",
-           "render_train_row"]
+           "render_train_row", "render_run_end"]
 
 _SHADES = " ▁▂▃▄▅▆▇█"
 
@@ -125,3 +125,21 @@ def render_train_row(row: dict, epochs: int) -> Text:
     losses = " ".join(f"{k[5:]} {v:.3f}" for k, v in row.items() if k.startswith("loss_"))
     return Text(f"epoch {row['epoch']:>3}/{epochs}  loss {row['loss']:.3f} ({losses})  val {heads}  "
                 f"{row['seconds']:.1f} s")
+
+
+def render_run_end(history: list[dict]) -> Table:
+    """The end of a run: the main head's last and best validation score, every head's last, the time."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    if not history:
+        return table
+    key = "val_acc_main" if "val_acc_main" in history[-1] else "val_miou"
+    fmt = (lambda v: f"{v:.1%}") if key == "val_acc_main" else (lambda v: f"{v:.3f} mIoU")  # noqa: E731
+    best = max(history, key=lambda row: row.get(key, -math.inf))
+    table.add_row("epochs", f"{history[-1]['epoch']} ({sum(row['seconds'] for row in history):.0f} s)")
+    table.add_row("main head", f"{fmt(history[-1][key])} at the end, best {fmt(best[key])} at epoch {best['epoch']}")
+    aux = {k[8:]: v for k, v in history[-1].items() if k.startswith("val_acc_aux")}
+    if aux:
+        table.add_row("aux heads", "  ".join(f"{name} {v:.1%}" for name, v in aux.items()) + "  (dropped on export)")
+    return table

@@ -19,7 +19,8 @@ from .data import DataSpec, load_data
 from .losses import RECIPES, main_logits, make_loss
 from .trainer import FREE_ON_RESUME, TrainConfig, Trainer
 
-__all__ = ["RunSpec", "PreparedRun", "check_out", "check_resume", "prepare", "trainer_for", "export_run", "resolve_recipe"]
+__all__ = ["RunSpec", "PreparedRun", "check_out", "check_resume", "prepare", "trainer_for", "export_run",
+           "resolve_recipe"]
 
 # what ``--recipe auto`` trains with, per task: the best recipe of the benchmarks here
 # (benchmarks/train_mnist1d.py: dks in the plain, BatchNorm and ResNet regimes; benchmarks/
@@ -179,15 +180,17 @@ def load_run_spec(folder: str | Path) -> tuple[RunSpec, dict]:
     return RunSpec(**{**spec, "train": TrainConfig(**spec["train"])}), {k: v for k, v in raw.items() if k != "spec"}
 
 
-def export_run(folder: str | Path, out: str | Path, fmt: str = "state_dict", dynamo: bool = True):
+def export_run(folder: str | Path, out: str | Path, fmt: str = "state_dict", dynamo: bool = True,
+               checkpoint: str = "last"):
     """Write the trained model without its heads: a ``state_dict`` that loads strictly into a freshly
-    built original, or an ONNX graph of exactly the original's nodes."""
+    built original, or an ONNX graph of exactly the original's nodes. ``checkpoint``: ``last`` or
+    ``best`` (the epoch with the best main-head validation score)."""
     from tapfinder.sources import load_model
 
     spec, shapes = load_run_spec(folder)
-    ckpt = Path(folder) / "last.pt"
+    ckpt = Path(folder) / f"{checkpoint}.pt"
     if not ckpt.is_file():
-        raise ConfigError(f"{folder} has no checkpoint yet (last.pt); train first")
+        raise ConfigError(f"{folder} has no checkpoint yet ({ckpt.name}); train first")
     model = load_model(spec.model, build_for(tuple(shapes["input_shape"]), shapes["num_classes"])).model
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     model.load_state_dict(state["model"], strict=True)

@@ -1,8 +1,9 @@
 """The training loop: ``train_one_epoch``, ``evaluate``, ``fit``; checkpoints every epoch; exact resume.
 
 Checkpoints hold fixed keys (``model``, ``aux_heads``, ``optimizer``, ``lr_scheduler``, ``scaler``,
-``epoch``, ``config``, ``rng``) and are written to ``last.pt`` through a temporary file and
-``os.replace``, so a killed run never leaves a torn checkpoint. Shuffling is seeded per epoch and
+``epoch``, ``config``, ``rng``) and are written to ``last.pt`` (and to ``best.pt`` when the main
+head's validation score is the best so far) through a temporary file and ``os.replace``, so a
+killed run never leaves a torn checkpoint. Shuffling is seeded per epoch and
 the RNG state is saved, so ``resume`` continues exactly where an uninterrupted run would be. A
 non-finite loss stops training with a clear message and the last good checkpoint intact. Under
 ``torchrun`` the same code runs with DDP (see :mod:`deepsup.distributed`).
@@ -187,9 +188,15 @@ class Trainer:
                  "scaler": self.scaler.state_dict(), "epoch": self.epoch,
                  "config": {"train": asdict(self.cfg), **self.extra}, "history": self.history,
                  "rng": torch.get_rng_state()}
-        tmp = self.out / "last.pt.tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, self.out / "last.pt")
+        names = ["last.pt"]
+        key = "val_acc_main" if "val_acc_main" in (self.history or [{}])[-1] else "val_miou"
+        scores = [row.get(key, -math.inf) for row in self.history]
+        if scores and scores[-1] >= max(scores):   # the best epoch so far (the later one on a tie)
+            names.append("best.pt")
+        for name in names:
+            tmp = self.out / f"{name}.tmp"
+            torch.save(state, tmp)
+            os.replace(tmp, self.out / name)
         distributed.barrier()
 
     def load_checkpoint(self) -> bool:

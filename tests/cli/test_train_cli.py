@@ -32,6 +32,9 @@ def test_train_preview_then_train_resume_and_export(tmp_path):
     assert exported.exit_code == 0, exported.output
     from tests.assets.models import Plain1D
     Plain1D(depth=10, width=8).load_state_dict(torch.load(tmp_path / "m.pt"), strict=True)
+    assert runner.invoke(app, ["export", str(out), "--best", "--out", str(tmp_path / "b.pt")]).exit_code == 0
+    best = torch.load(out / "best.pt", weights_only=False)
+    assert all(torch.equal(a, b) for a, b in zip(torch.load(tmp_path / "b.pt").values(), best["model"].values()))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2] and "val_acc_aux0" in rows[-1]
 
@@ -79,7 +82,7 @@ def test_a_zoo_model_is_built_for_the_folder_classes_and_exports(tmp_path):
     result = runner.invoke(app, ["train", "--model", "cifar_resnet20", "--data", str(tmp_path / "imgs"), "--epochs", "1",
                                  "--batch-size", "4", "--out", str(out), "--yes"], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
-    assert "done: 1 epoch," in result.output
+    assert "done: 1 epoch;" in result.output and "at the end, best" in result.output
     exported = runner.invoke(app, ["export", str(out), "--out", str(tmp_path / "m.pt")])
     assert exported.exit_code == 0, exported.output
     from tapfinder.models import get_model

@@ -52,6 +52,9 @@ def test_checkpoint_keys_and_atomic_write(tmp_path):
     state = torch.load(tmp_path / "last.pt", weights_only=False)
     assert {"model", "aux_heads", "optimizer", "lr_scheduler", "scaler", "epoch", "config"} <= set(state)
     assert not (tmp_path / "last.pt.tmp").exists()
+    best = torch.load(tmp_path / "best.pt", weights_only=False)
+    scores = [row["val_acc_main"] for row in t.history]
+    assert best["epoch"] == max(i + 1 for i, v in enumerate(scores) if v == max(scores))
     fresh = Plain1D(depth=10, width=8)
     fresh.load_state_dict(state["model"], strict=True)      # the stripped model is the original architecture
 

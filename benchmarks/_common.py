@@ -29,6 +29,15 @@ def code_version() -> dict:
     return {"code": digest.hexdigest()[:12], "commit": commit or "unknown"}
 
 
+def same_code(rows: list[dict], version: dict) -> list[dict]:
+    """The earlier results made by the code of ``version``; the others are said and left out (run again)."""
+    kept = [r for r in rows if r.get("code") == version["code"]]
+    if len(kept) < len(rows):
+        print(f"  {len(rows) - len(kept)} earlier results come from other code than {version['code']} "
+              "and are run again")
+    return kept
+
+
 def median_time(fn, repeat: int = 5, warmup: int = 1) -> float:
     for _ in range(warmup):
         fn()

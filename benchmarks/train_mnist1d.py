@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import RESULTS, ci95, code_version, print_table, write_results  # noqa: E402
+from benchmarks._common import RESULTS, ci95, code_version, print_table, same_code, write_results  # noqa: E402
 
 ARMS = {"plain": ["baseline", "dsn", "dks", "imachsr", "dks@random", "dks@even"],
         "bn": ["baseline", "dsn", "dks", "imachsr"],
@@ -130,10 +130,7 @@ def main() -> None:
     for path in filter(None, args.merge.split(",")):
         import json
         earlier += json.loads(Path(path).read_text())["results"]
-    stale = [x for x in earlier if x.get("code") != version["code"]]
-    if stale:   # a result of other code is not paired with this code's: it is run again
-        print(f"  {len(stale)} earlier results come from other code than {version['code']} and are run again")
-        earlier = [x for x in earlier if x.get("code") == version["code"]]
+    earlier = same_code(earlier, version)   # a result of other code is not paired with this code's
     firsts: dict[tuple, dict] = {}   # one result per (regime, arm, seed): the first file wins
     for x in earlier:
         firsts.setdefault((x["regime"], x["arm"], x["seed"]), x)

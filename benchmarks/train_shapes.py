@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import RESULTS, code_version, print_table, write_results  # noqa: E402
+from benchmarks._common import RESULTS, code_version, print_table, same_code, write_results  # noqa: E402
 
 ARMS = ("baseline", "dsn", "dks", "imachsr")
 
@@ -67,10 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     version = code_version()
     earlier = [r for path in filter(None, args.merge.split(",")) for r in json.loads(Path(path).read_text())["results"]]
-    stale = [r for r in earlier if r.get("code") != version["code"]]
-    if stale:   # a result of other code is not paired with this code's: it is run again
-        print(f"  {len(stale)} earlier results come from other code than {version['code']} and are run again")
-        earlier = [r for r in earlier if r.get("code") == version["code"]]
+    earlier = same_code(earlier, version)   # a result of other code is not paired with this code's
     arms = list(dict.fromkeys(["baseline", *(r["arm"] for r in earlier), *args.arms.split(",")]))
     points = [p for p in args.points.split(",") if p]
     done = {(r["arm"], r["seed"]) for r in earlier}

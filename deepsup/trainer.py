@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -188,15 +189,14 @@ class Trainer:
                  "scaler": self.scaler.state_dict(), "epoch": self.epoch,
                  "config": {"train": asdict(self.cfg), **self.extra}, "history": self.history,
                  "rng": torch.get_rng_state()}
-        names = ["last.pt"]
+        tmp = self.out / "last.pt.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, self.out / "last.pt")
         key = "val_acc_main" if "val_acc_main" in (self.history or [{}])[-1] else "val_miou"
         scores = [row.get(key, -math.inf) for row in self.history]
-        if scores and scores[-1] >= max(scores):   # the best epoch so far (the later one on a tie)
-            names.append("best.pt")
-        for name in names:
-            tmp = self.out / f"{name}.tmp"
-            torch.save(state, tmp)
-            os.replace(tmp, self.out / name)
+        if scores and scores[-1] >= max(scores):   # the best epoch so far (the later one on a tie): a copy
+            shutil.copyfile(self.out / "last.pt", self.out / "best.pt.tmp")
+            os.replace(self.out / "best.pt.tmp", self.out / "best.pt")
         distributed.barrier()
 
     def load_checkpoint(self) -> bool:

@@ -105,6 +105,24 @@ def train(
     recipe: Annotated[str, typer.Option(help="auto (dks for classification, imachsr for segmentation), "
                                              "baseline, dsn, dks or imachsr")] = "auto",
     adapter: Annotated[str, typer.Option(help="aux head design: dks (conv stages) or light (1x1 conv)")] = "dks",
+    alpha: Annotated[Optional[float], typer.Option(help="aux CE weight [dsn 0.3, dks 1, imachsr 0.3]",
+                                                   rich_help_panel="Loss")] = None,
+    alpha_decay: Annotated[bool, typer.Option(help="decay alpha linearly to 0 over training",
+                                              rich_help_panel="Loss")] = False,
+    gamma: Annotated[Optional[float], typer.Option(help="DSN margin: aux CE below it is not pushed further [0]",
+                                                   rich_help_panel="Loss")] = None,
+    direction: Annotated[Optional[str], typer.Option(help="DKS synergy: bi, top-down or bottom-up [bi]",
+                                                     rich_help_panel="Loss")] = None,
+    beta: Annotated[Optional[float], typer.Option(help="DKS synergy weight [1]", rich_help_panel="Loss")] = None,
+    lam: Annotated[Optional[float], typer.Option(help="iMacHSR negative-entropy weight [0.01]",
+                                                 rich_help_panel="Loss")] = None,
+    kd: Annotated[Optional[float], typer.Option(help="weight of main → aux distillation [0: off]",
+                                                rich_help_panel="Loss")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="distillation temperature [2]",
+                                                         rich_help_panel="Loss")] = None,
+    dense: Annotated[Optional[str], typer.Option(help="segmentation heads coarser than the target: upsample "
+                                                      "their logits or downsample the target [upsample]",
+                                                 rich_help_panel="Loss")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 20,
     batch_size: Annotated[int, typer.Option(min=1)] = 128,
     lr: Annotated[float, typer.Option(min=0.0)] = 1e-3,
@@ -114,6 +132,8 @@ def train(
     clip_grad: Annotated[float, typer.Option(min=0.0, help="max gradient norm, 0 for none")] = 0.0,
     amp: Annotated[bool, typer.Option(help="mixed precision (on CUDA)")] = False,
     seed: int = 0,
+    workers: Annotated[int, typer.Option(min=0, help="data-loading processes")] = 0,
+    step_size: Annotated[int, typer.Option(min=1, help="epochs between the step schedule's 10x decays")] = 10,
     image_size: Annotated[int, typer.Option(help="image side for image folders")] = 32,
     out: Annotated[Path, typer.Option(help="run folder: checkpoint, metrics.jsonl, selection.json")] = Path("runs/last"),
     resume: Annotated[bool, typer.Option(help="continue from OUT/last.pt")] = False,
@@ -128,12 +148,16 @@ def train(
 
     try:
         from deepsup.distributed import world
+        from deepsup.losses import describe
         from deepsup.run import RunSpec, check_out, check_resume, prepare, trainer_for
         from deepsup.trainer import TrainConfig
         from tapfinder.profile import depth_profile
 
         cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
-                          weight_decay=weight_decay, schedule=schedule, clip_grad=clip_grad, amp=amp, seed=seed)
+                          weight_decay=weight_decay, schedule=schedule, clip_grad=clip_grad, amp=amp, seed=seed,
+                          workers=workers, step_size=step_size)
+        options = {"alpha": alpha, "gamma": gamma, "direction": direction, "beta": beta, "lam": lam, "kd": kd,
+                   "temperature": temperature, "dense": dense, "alpha_decay": alpha_decay or None}
         rank, processes = world()
         if processes > 1 and not yes:
             raise ConfigError("under torchrun every process would ask; look with `tapfinder inspect` "
@@ -141,7 +165,7 @@ def train(
         check_out(out, resume)
         started = time.perf_counter()
         run = prepare(RunSpec(model=model, data=data, points=points, recipe=recipe, adapter=adapter, train=cfg,
-                              image_size=image_size))
+                              image_size=image_size, loss={k: v for k, v in options.items() if v is not None}))
         if resume:
             check_resume(out, run)
     except TapfinderError as e:
@@ -155,6 +179,7 @@ def train(
         console.print(render_profile(depth_profile(run.selection, width=min(60, max(console.width - 14, 20)))))
     if run.data.description:
         console.print(f"[bold]data[/]  {run.data.description}")
+    console.print(f"[bold]loss[/]  {run.spec.recipe}: {describe(run.loss)}")
     console.print(render_heads(run))
     if not yes:
         if not typer.confirm("Train with these points?", default=True):

@@ -26,10 +26,15 @@ import torch.nn.functional as F
 
 from tapfinder.errors import ConfigError
 
-__all__ = ["LossConfig", "DeepSupervisionLoss", "RECIPES", "make_loss", "main_logits", "negative_entropy", "synergy"]
+__all__ = ["LossConfig", "DeepSupervisionLoss", "RECIPES", "describe", "loss_config", "make_loss", "main_logits",
+           "negative_entropy", "synergy"]
 
 RECIPES = ("baseline", "dsn", "dks", "imachsr")
 DIRECTIONS = ("bi", "top-down", "bottom-up")
+_AUX = ("dsn", "dks", "imachsr")
+# the recipes that read each option; setting one that the recipe ignores is a mistake worth saying
+READ_BY = {"alpha": _AUX, "alpha_decay": _AUX, "gamma": ("dsn",), "direction": ("dks",), "beta": ("dks",),
+           "lam": ("imachsr",), "kd": _AUX, "temperature": _AUX, "dense": _AUX}
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,12 @@ class LossConfig:
                               f"to the logits), got {self.dense!r}")
         if self.direction not in DIRECTIONS:
             raise ConfigError(f"DKS direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
+        for name in ("alpha", "gamma", "beta", "lam", "kd"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:   # NaN fails too
+                raise ConfigError(f"the loss's {name} must be 0 or more, got {value}")
+        if not self.temperature > 0:
+            raise ConfigError(f"the distillation temperature must be above 0, got {self.temperature}")
 
     @property
     def aux_weight(self) -> float:
@@ -165,5 +176,54 @@ class DeepSupervisionLoss:
         return total, terms
 
 
-def make_loss(recipe: str = "dks", layouts: list | None = None, **overrides) -> DeepSupervisionLoss:
-    return DeepSupervisionLoss(LossConfig(recipe=recipe, **overrides), list(layouts or []))
+def loss_config(recipe: str = "dks", **options) -> LossConfig:
+    """The loss settings of ``recipe`` with ``options`` changed from its defaults; an option the recipe
+    does not read is refused rather than silently ignored.
+
+    >>> loss_config("dsn", alpha=0.4, alpha_decay=True).aux_weight
+    0.4
+    >>> loss_config("dsn", direction="top-down")
+    Traceback (most recent call last):
+    tapfinder.errors.ConfigError: the loss option direction does nothing in recipe dsn (only dks reads it); drop it or use that recipe
+    """
+    for name in options:
+        if name not in READ_BY:
+            raise ConfigError(f"unknown loss option {name!r}; use {', '.join(READ_BY)}")
+        if recipe in RECIPES and recipe not in READ_BY[name]:
+            raise ConfigError(f"the loss option {name} does nothing in recipe {recipe} (only "
+                              f"{', '.join(READ_BY[name])} reads it); drop it or use that recipe")
+    return LossConfig(recipe=recipe, **options)
+
+
+def describe(cfg: LossConfig) -> str:
+    """The loss in words, with every weight (for the preview).
+
+    >>> describe(LossConfig("dks"))
+    'CE on the main head + 1 × CE on each aux head + 1 × KL synergy between all heads (bi-directional)'
+    >>> describe(LossConfig("dsn", alpha_decay=True, gamma=0.5, kd=0.5))
+    'CE on the main head + 0.3 × CE on each aux head, decayed linearly to 0, margin γ 0.5 + 0.5 × KD main → aux (T 2)'
+    """
+    parts = ["CE on the main head"]
+    if cfg.recipe == "baseline":
+        return parts[0]
+    aux = f"{cfg.aux_weight:g} × CE on each aux head"
+    if cfg.alpha_decay:
+        aux += ", decayed linearly to 0"
+    if cfg.recipe == "dsn" and cfg.gamma:
+        aux += f", margin γ {cfg.gamma:g}"
+    parts.append(aux)
+    if cfg.recipe == "dks":
+        pairs = {"bi": "bi-directional", "top-down": "deeper heads teach shallower",
+                 "bottom-up": "shallower heads teach deeper"}[cfg.direction]
+        parts.append(f"{cfg.beta:g} × KL synergy between all heads ({pairs})")
+    if cfg.recipe == "imachsr":
+        parts.append(f"{cfg.lam:g} × negative entropy of the tapped features")
+    if cfg.kd:
+        parts.append(f"{cfg.kd:g} × KD main → aux (T {cfg.temperature:g})")
+    if cfg.dense == "downsample":
+        parts.append("coarse heads scored against a downsampled target")
+    return " + ".join(parts)
+
+
+def make_loss(recipe: str = "dks", layouts: list | None = None, **options) -> DeepSupervisionLoss:
+    return DeepSupervisionLoss(loss_config(recipe, **options), list(layouts or []))

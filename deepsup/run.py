@@ -16,7 +16,7 @@ from tapfinder.errors import ConfigError
 from tapfinder.modes import in_mode
 
 from .data import DataSpec, load_data
-from .losses import RECIPES, main_logits, make_loss
+from .losses import RECIPES, LossConfig, loss_config, main_logits, make_loss
 from .trainer import FREE_ON_RESUME, TrainConfig, Trainer
 
 __all__ = ["RunSpec", "PreparedRun", "check_out", "check_resume", "prepare", "trainer_for", "export_run",
@@ -50,6 +50,7 @@ class RunSpec:
     adapter: str = "dks"
     train: TrainConfig = field(default_factory=TrainConfig)
     image_size: int = 32
+    loss: dict = field(default_factory=dict)   # the recipe's options changed from their defaults (losses.READ_BY)
 
 
 @dataclass
@@ -62,6 +63,7 @@ class PreparedRun:
     heads: list                   # (point, params, flops) per head
     model_params: int
     model_flops: int
+    loss: LossConfig | None = None
 
 
 def _flops(module: nn.Module, shape: tuple) -> int:
@@ -112,9 +114,11 @@ def prepare(spec: RunSpec) -> PreparedRun:
     from tapfinder.sources import load_model
     from tapfinder.taps import attach
 
-    resolve_recipe(spec.recipe, "classification")   # a bad name fails before the data is built
+    if resolve_recipe(spec.recipe, "classification") == spec.recipe:   # bad names and options fail before
+        loss_config(spec.recipe, **spec.loss)                             # the data is built
     data = load_data(spec.data, spec.image_size)
     spec = replace(spec, recipe=resolve_recipe(spec.recipe, data.task))   # run.json keeps what trained
+    loss = loss_config(spec.recipe, **spec.loss)
     torch.manual_seed(spec.train.seed)
     model = load_model(spec.model, build_for(data.input_shape, data.num_classes)).model
     example = torch.zeros(2, *data.input_shape)
@@ -127,17 +131,34 @@ def prepare(spec: RunSpec) -> PreparedRun:
             head = net.head(name)
             heads.append((point.name, *adapter_cost(head, tuple(point.shape))))
     return PreparedRun(spec, model, net, data, selection, heads, sum(p.numel() for p in model.parameters()),
-                       _flops(model, data.input_shape))
+                       _flops(model, data.input_shape), loss)
+
+
+_LOSS_DEFAULTS = {k: v for k, v in asdict(LossConfig()).items() if k != "recipe"}
 
 
 def _flags(spec: dict) -> dict:
-    """A run spec as the command-line flags that set it.
+    """A run spec as the command-line flags that set it (the loss options with their defaults filled in).
 
-    >>> _flags({"model": "m.py", "image_size": 32, "train": {"epochs": 2, "workers": 0}})
-    {'--model': 'm.py', '--image-size': 32, '--epochs': 2}
+    >>> flags = _flags({"model": "m.py", "image_size": 32, "train": {"epochs": 2, "workers": 0}, "loss": {"kd": 1}})
+    >>> {k: flags[k] for k in ("--model", "--image-size", "--epochs", "--kd", "--alpha")}
+    {'--model': 'm.py', '--image-size': 32, '--epochs': 2, '--kd': 1, '--alpha': None}
+    >>> "--workers" in flags
+    False
     """
-    flat = {**{k: v for k, v in spec.items() if k != "train"}, **spec.get("train", {})}
+    flat = {**{k: v for k, v in spec.items() if k not in ("train", "loss")}, **spec.get("train", {}),
+            **_LOSS_DEFAULTS, **spec.get("loss", {})}
     return {f"--{k.replace('_', '-')}": v for k, v in flat.items() if k not in FREE_ON_RESUME}
+
+
+def _shown(flag: str, value) -> str:
+    """
+    >>> _shown("--epochs", 2), _shown("--amp", False), _shown("--alpha-decay", True), _shown("--alpha", None)
+    ('--epochs 2', '--no-amp', '--alpha-decay', 'no --alpha')
+    """
+    if isinstance(value, bool):
+        return flag if value else f"--no-{flag[2:]}"
+    return f"no {flag}" if value is None else f"{flag} {value}"
 
 
 def check_resume(out: str | Path, run: PreparedRun) -> None:
@@ -149,7 +170,7 @@ def check_resume(out: str | Path, run: PreparedRun) -> None:
     saved, now = _flags(json.loads(path.read_text())["spec"]), _flags(asdict(run.spec))
     changed = [flag for flag in now if flag in saved and saved[flag] != now[flag]]
     if changed:
-        was = " ".join(f"{flag} {saved[flag]}" for flag in changed)
+        was = " ".join(_shown(flag, saved[flag]) for flag in changed)
         raise ConfigError(f"{out} was trained with {was}; pass the same to resume it, or train into a new --out")
 
 
@@ -157,7 +178,7 @@ def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None, on_step
     """The trainer of a prepared run; it writes ``run.json`` and ``selection.json`` into ``out``."""
     layouts = [run.selection.graph.nodes[p.name]["tf"].get("layout") or "channels_first"
                for p in run.selection.points] if run.selection is not None else []
-    loss = make_loss(run.spec.recipe, layouts=layouts)
+    loss = make_loss(run.spec.recipe, layouts=layouts, **run.spec.loss)
     spec = {"spec": asdict(run.spec), "input_shape": list(run.data.input_shape), "task": run.data.task,
             "num_classes": run.data.num_classes}
     if out is not None:

@@ -110,3 +110,21 @@ def test_a_model_that_cannot_take_the_classes_says_how(tmp_path):
     path.write_text("from torch import nn\nmodel = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Flatten(), nn.LazyLinear(4))\n")
     assert "num_classes argument" in _error(["train", "--model", str(path), "--data", "tests/assets/data_file.py",
                                              "--yes"])
+
+
+def test_loss_options_train_show_and_hold_on_resume(tmp_path):
+    """The recipe's options reach the loss that trains, the preview says them, and a resume keeps them."""
+    out = tmp_path / "run"
+    args = [*BASE[:-4], "--epochs", "1", "--batch-size", "16", "--recipe", "dsn", "--alpha", "0.4", "--alpha-decay",
+            "--kd", "0.5", "--out", str(out), "--yes"]
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "loss  dsn: CE on the main head + 0.4 × CE on each aux head, decayed linearly to 0 + 0.5 × KD" in result.output
+    assert json.loads((out / "run.json").read_text())["spec"]["loss"] == {"alpha": 0.4, "kd": 0.5, "alpha_decay": True}
+    assert "loss_kd0" in json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert runner.invoke(app, [*args, "--resume"]).exit_code == 0
+    dropped = [a for a in args if a not in ("--kd", "0.5")]
+    assert "was trained with --kd 0.5; pass the same" in _error([*dropped, "--resume"])
+    assert "only dks reads it" in _error([*args[:-3], "--direction", "top-down", "--out", str(tmp_path / "x"), "--yes"])
+    assert "must be 0 or more" in _error([*BASE, "--recipe", "dks", "--beta", "-1", "--yes"])
+    assert not (tmp_path / "x").exists()

@@ -134,6 +134,7 @@ def train(
     seed: int = 0,
     workers: Annotated[int, typer.Option(min=0, help="data-loading processes")] = 0,
     step_size: Annotated[int, typer.Option(min=1, help="epochs between the step schedule's 10x decays")] = 10,
+    device: Annotated[str, typer.Option(help="auto (CUDA if present, else MPS, else CPU), cpu, cuda, cuda:N, mps")] = "auto",
     image_size: Annotated[int, typer.Option(help="image side for image folders")] = 32,
     out: Annotated[Path, typer.Option(help="run folder: checkpoint, metrics.jsonl, selection.json")] = Path("runs/last"),
     resume: Annotated[bool, typer.Option(help="continue from OUT/last.pt")] = False,
@@ -144,7 +145,7 @@ def train(
     from tapfinder.errors import ConfigError, TapfinderError
 
     from .render import (render_heads, render_points, render_profile, render_run_end, render_summary,
-                         render_train_row)
+                         render_train_row, render_training)
 
     try:
         from deepsup.distributed import world
@@ -165,7 +166,7 @@ def train(
         check_out(out, resume)
         started = time.perf_counter()
         run = prepare(RunSpec(model=model, data=data, points=points, recipe=recipe, adapter=adapter, train=cfg,
-                              image_size=image_size, loss={k: v for k, v in options.items() if v is not None}))
+                              image_size=image_size, loss={k: v for k, v in options.items() if v is not None}, device=device))
         if resume:
             check_resume(out, run)
     except TapfinderError as e:
@@ -180,6 +181,7 @@ def train(
     if run.data.description:
         console.print(f"[bold]data[/]  {run.data.description}")
     console.print(f"[bold]loss[/]  {run.spec.recipe}: {describe(run.loss)}")
+    console.print(f"[bold]train[/] {render_training(run)}")
     console.print(render_heads(run))
     if not yes:
         if not typer.confirm("Train with these points?", default=True):

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 __all__ = ["render_summary", "render_points", "render_profile", "render_candidates", "render_heads",
-           "render_train_row", "render_run_end"]
+           "render_train_row", "render_run_end", "render_training"]
 
 _SHADES = " ▁▂▃▄▅▆▇█"
 
@@ -116,6 +116,19 @@ def render_heads(run) -> Table:
                       f"{flops / max(run.model_flops, 1):.1%}")
     table.add_row("model", _si(run.model_params), "", _si(run.model_flops), "", style="dim")
     return table
+
+
+def render_training(run) -> str:
+    """One line: how it trains (epochs, steps, optimizer, schedule, device, precision)."""
+    cfg, device = run.spec.train, run.device
+    steps = -(-len(run.data.train) // cfg.batch_size)
+    text = (f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''} × {steps} steps of {cfg.batch_size}, {cfg.optimizer} "
+            f"lr {cfg.lr:g}" + (f" wd {cfg.weight_decay:g}" if cfg.weight_decay else "")
+            + (f", {cfg.schedule} schedule" if cfg.schedule != "none" else ", constant lr")
+            + (f", clip {cfg.clip_grad:g}" if cfg.clip_grad else "") + f", seed {cfg.seed}, on {device}")
+    if cfg.amp:
+        text += ", mixed precision" if device.type == "cuda" else " in fp32 (--amp needs CUDA)"
+    return text
 
 
 def render_train_row(row: dict, epochs: int) -> Text:

@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["world", "setup", "wrap", "sync_batchnorm", "all_reduce_sums", "barrier", "any_true"]
+__all__ = ["world", "process_device", "setup", "wrap", "sync_batchnorm", "all_reduce_sums", "barrier", "any_true"]
 
 
 def world() -> tuple[int, int]:
@@ -22,6 +22,37 @@ def world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def process_device(name: str = "auto") -> torch.device:
+    """The device this process trains on: ``auto`` (CUDA when there is one, else Apple's MPS, else the
+    CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``. Under torchrun, ``cuda`` is this process's GPU
+    (``LOCAL_RANK``).
+
+    >>> process_device("cpu")
+    device(type='cpu')
+    """
+    from tapfinder.errors import ConfigError
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else (
+            "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from e
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name}: this machine has no usable CUDA GPU; use --device cpu")
+        if device.index is None:
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) if world()[1] > 1 else 0)
+        if device.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {name}: there are only {torch.cuda.device_count()} GPUs here")
+    elif device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"--device {name}: MPS is not available here; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"--device {name}: training runs on cpu, cuda or mps")
+    return device
 
 
 def setup(device: torch.device) -> tuple[int, int]:
@@ -36,7 +67,7 @@ def setup(device: torch.device) -> tuple[int, int]:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         atexit.register(_teardown)
         if device.type == "cuda":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(device.index if device.index is not None else int(os.environ.get("LOCAL_RANK", 0)))
     return world()
 
 

@@ -16,6 +16,7 @@ from tapfinder.errors import ConfigError
 from tapfinder.modes import in_mode
 
 from .data import DataSpec, load_data
+from .distributed import process_device
 from .losses import RECIPES, LossConfig, loss_config, main_logits, make_loss
 from .trainer import FREE_ON_RESUME, TrainConfig, Trainer
 
@@ -51,6 +52,7 @@ class RunSpec:
     train: TrainConfig = field(default_factory=TrainConfig)
     image_size: int = 32
     loss: dict = field(default_factory=dict)   # the recipe's options changed from their defaults (losses.READ_BY)
+    device: str = "auto"                       # where it trains; a resume may move it
 
 
 @dataclass
@@ -64,6 +66,7 @@ class PreparedRun:
     model_params: int
     model_flops: int
     loss: LossConfig | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
 
 def _flops(module: nn.Module, shape: tuple) -> int:
@@ -114,6 +117,7 @@ def prepare(spec: RunSpec) -> PreparedRun:
     from tapfinder.sources import load_model
     from tapfinder.taps import attach
 
+    device = process_device(spec.device)
     if resolve_recipe(spec.recipe, "classification") == spec.recipe:   # bad names and options fail before
         loss_config(spec.recipe, **spec.loss)                             # the data is built
     data = load_data(spec.data, spec.image_size)
@@ -131,7 +135,7 @@ def prepare(spec: RunSpec) -> PreparedRun:
             head = net.head(name)
             heads.append((point.name, *adapter_cost(head, tuple(point.shape))))
     return PreparedRun(spec, model, net, data, selection, heads, sum(p.numel() for p in model.parameters()),
-                       _flops(model, data.input_shape), loss)
+                       _flops(model, data.input_shape), loss, device)
 
 
 _LOSS_DEFAULTS = {k: v for k, v in asdict(LossConfig()).items() if k != "recipe"}
@@ -148,7 +152,7 @@ def _flags(spec: dict) -> dict:
     """
     flat = {**{k: v for k, v in spec.items() if k not in ("train", "loss")}, **spec.get("train", {}),
             **_LOSS_DEFAULTS, **spec.get("loss", {})}
-    return {f"--{k.replace('_', '-')}": v for k, v in flat.items() if k not in FREE_ON_RESUME}
+    return {f"--{k.replace('_', '-')}": v for k, v in flat.items() if k not in (*FREE_ON_RESUME, "device")}
 
 
 def _shown(flag: str, value) -> str:
@@ -188,7 +192,8 @@ def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None, on_step
         if run.selection is not None:
             (out / "selection.json").write_text(run.selection.to_json())
     return Trainer(run.net, loss, run.data.train, run.data.val, run.spec.train, out=out, task=run.data.task,
-                   num_classes=run.data.num_classes, extra={"run": spec}, on_epoch=on_epoch, on_step=on_step)
+                   num_classes=run.data.num_classes, device=run.device, extra={"run": spec}, on_epoch=on_epoch,
+                   on_step=on_step)
 
 
 def load_run_spec(folder: str | Path) -> tuple[RunSpec, dict]:

@@ -86,6 +86,9 @@ class Trainer:
                  device: str | torch.device = "cpu", extra: dict | None = None, on_epoch=None, on_step=None):
         self.model, self.loss, self.cfg, self.task, self.num_classes = model, loss, config, task, num_classes
         self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:   # DDP and the RNG state need the index
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) if distributed.world()[1] > 1
+                                       else torch.cuda.current_device())
         self.out = Path(out) if out else None
         self.extra = extra or {}
         self.on_epoch, self.on_step = on_epoch, on_step
@@ -188,7 +191,8 @@ class Trainer:
                  "optimizer": self.optimizer.state_dict(), "lr_scheduler": self.scheduler.state_dict(),
                  "scaler": self.scaler.state_dict(), "epoch": self.epoch,
                  "config": {"train": asdict(self.cfg), **self.extra}, "history": self.history,
-                 "rng": torch.get_rng_state()}
+                 "rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
         tmp = self.out / "last.pt.tmp"
         torch.save(state, tmp)
         os.replace(tmp, self.out / "last.pt")
@@ -226,7 +230,9 @@ class Trainer:
         self.scheduler.load_state_dict(state["lr_scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.history = state["epoch"], state.get("history", [])
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].cpu())   # map_location moved it along with the tensors
+        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
         if self.rank == 0:   # a run killed between its checkpoint and its log line loses no row
             tmp = self.out / "metrics.jsonl.tmp"
             tmp.write_text("".join(json.dumps(row) + "\n" for row in self.history))

@@ -70,6 +70,9 @@ def test_bad_training_input_is_one_line(tmp_path):
     assert "cannot take the data's samples" in _error(["train", "--model", "tests/assets/model_file.py", "--data",
                                                        "tests/assets/data_file.py", "--yes"])
     assert "not a training run" in _error(["export", str(tmp_path), "--out", str(tmp_path / "x.pt")])
+    assert "unknown device 'tpu'" in _error([*BASE, "--device", "tpu", "--yes"])
+    if not torch.cuda.is_available():
+        assert "no usable CUDA GPU; use --device cpu" in _error([*BASE, "--device", "cuda", "--yes"])
 
 
 def test_a_zoo_model_is_built_for_the_folder_classes_and_exports(tmp_path):
@@ -122,7 +125,8 @@ def test_loss_options_train_show_and_hold_on_resume(tmp_path):
     assert "loss  dsn: CE on the main head + 0.4 × CE on each aux head, decayed linearly to 0 + 0.5 × KD" in result.output
     assert json.loads((out / "run.json").read_text())["spec"]["loss"] == {"alpha": 0.4, "kd": 0.5, "alpha_decay": True}
     assert "loss_kd0" in json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
-    assert runner.invoke(app, [*args, "--resume"]).exit_code == 0
+    assert "train 1 epoch × 3 steps of 16, adam lr 0.001, onecycle schedule, seed 0, on cpu" in result.output
+    assert runner.invoke(app, [*args, "--resume", "--device", "cpu"]).exit_code == 0   # the device may change
     dropped = [a for a in args if a not in ("--kd", "0.5")]
     assert "was trained with --kd 0.5; pass the same" in _error([*dropped, "--resume"])
     assert "only dks reads it" in _error([*args[:-3], "--direction", "top-down", "--out", str(tmp_path / "x"), "--yes"])

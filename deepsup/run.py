@@ -67,6 +67,7 @@ class PreparedRun:
     model_flops: int
     loss: LossConfig | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    build: object = None          # tapfinder.sources.Build: what the model was built with
 
 
 def _flops(module: nn.Module, shape: tuple) -> int:
@@ -98,15 +99,28 @@ def _check_fits(model: nn.Module, example: torch.Tensor, data: DataSpec) -> None
                           f"{data.num_classes} classes")
 
 
-def build_for(input_shape: tuple, num_classes: int):
-    """What a model is built with for data of ``input_shape`` (one sample) and ``num_classes``.
+def build_for(input_shape: tuple, num_classes: int, channels_last: bool = False):
+    """What a model is built with for data of ``input_shape`` (one sample) and ``num_classes``;
+    ``channels_last`` reads a [T, C] sample's last axis as its channels.
 
     >>> build_for((3, 32, 32), 5)
     Build(num_classes=5, in_channels=3, image_size=(32, 32))
+    >>> build_for((12, 8), 3, channels_last=True)
+    Build(num_classes=3, in_channels=8, image_size=None)
     """
     from tapfinder.sources import Build
 
-    return Build(num_classes, input_shape[0], tuple(input_shape[1:]) if len(input_shape) == 3 else None)
+    return Build(num_classes, input_shape[-1] if channels_last else input_shape[0],
+                 tuple(input_shape[1:]) if len(input_shape) == 3 else None)
+
+
+def _readings(input_shape: tuple, num_classes: int) -> list:
+    """The builds a sample's shape allows: channels first ([C, L] signals, images), and for a [T, C]
+    sample with another last axis, channels last (sequences of feature vectors)."""
+    builds = [build_for(input_shape, num_classes)]
+    if len(input_shape) == 2 and input_shape[-1] != input_shape[0]:
+        builds.append(build_for(input_shape, num_classes, channels_last=True))
+    return builds
 
 
 def prepare(spec: RunSpec) -> PreparedRun:
@@ -123,10 +137,18 @@ def prepare(spec: RunSpec) -> PreparedRun:
     data = load_data(spec.data, spec.image_size)
     spec = replace(spec, recipe=resolve_recipe(spec.recipe, data.task))   # run.json keeps what trained
     loss = loss_config(spec.recipe, **spec.loss)
-    torch.manual_seed(spec.train.seed)
-    model = load_model(spec.model, build_for(data.input_shape, data.num_classes)).model
     example = torch.zeros(2, *data.input_shape)
-    _check_fits(model, example, data)
+    failed = []
+    for build in _readings(data.input_shape, data.num_classes):   # the first reading the model takes
+        torch.manual_seed(spec.train.seed)
+        model = load_model(spec.model, build).model
+        try:
+            _check_fits(model, example, data)
+            break
+        except ConfigError as e:
+            failed.append(e)
+    else:
+        raise failed[0]
     selection, net, heads = None, model, []
     if spec.recipe != "baseline":
         selection = select_points(model, example, points=normalize_points(spec.points))
@@ -135,7 +157,7 @@ def prepare(spec: RunSpec) -> PreparedRun:
             head = net.head(name)
             heads.append((point.name, *adapter_cost(head, tuple(point.shape))))
     return PreparedRun(spec, model, net, data, selection, heads, sum(p.numel() for p in model.parameters()),
-                       _flops(model, data.input_shape), loss, device)
+                       _flops(model, data.input_shape), loss, device, build)
 
 
 _LOSS_DEFAULTS = {k: v for k, v in asdict(LossConfig()).items() if k != "recipe"}
@@ -184,7 +206,7 @@ def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None, on_step
                for p in run.selection.points] if run.selection is not None else []
     loss = make_loss(run.spec.recipe, layouts=layouts, **run.spec.loss)
     spec = {"spec": asdict(run.spec), "input_shape": list(run.data.input_shape), "task": run.data.task,
-            "num_classes": run.data.num_classes}
+            "num_classes": run.data.num_classes, "build": asdict(run.build) if run.build is not None else None}
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -206,6 +228,16 @@ def load_run_spec(folder: str | Path) -> tuple[RunSpec, dict]:
     return RunSpec(**{**spec, "train": TrainConfig(**spec["train"])}), {k: v for k, v in raw.items() if k != "spec"}
 
 
+def _saved_build(shapes: dict):
+    """The build a run's model was made with (runs from before ``run.json`` kept it: channels first)."""
+    from tapfinder.sources import Build
+
+    saved = shapes.get("build")
+    if not saved:
+        return build_for(tuple(shapes["input_shape"]), shapes["num_classes"])
+    return Build(saved["num_classes"], saved["in_channels"], tuple(saved["image_size"]) if saved["image_size"] else None)
+
+
 def export_run(folder: str | Path, out: str | Path, fmt: str = "state_dict", dynamo: bool = True,
                checkpoint: str = "last"):
     """Write the trained model without its heads: a ``state_dict`` that loads strictly into a freshly
@@ -217,7 +249,7 @@ def export_run(folder: str | Path, out: str | Path, fmt: str = "state_dict", dyn
     ckpt = Path(folder) / f"{checkpoint}.pt"
     if not ckpt.is_file():
         raise ConfigError(f"{folder} has no checkpoint yet ({ckpt.name}); train first")
-    model = load_model(spec.model, build_for(tuple(shapes["input_shape"]), shapes["num_classes"])).model
+    model = load_model(spec.model, _saved_build(shapes)).model
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     model.load_state_dict(state["model"], strict=True)
     out = Path(out)

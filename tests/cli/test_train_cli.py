@@ -132,3 +132,17 @@ def test_loss_options_train_show_and_hold_on_resume(tmp_path):
     assert "only dks reads it" in _error([*args[:-3], "--direction", "top-down", "--out", str(tmp_path / "x"), "--yes"])
     assert "must be 0 or more" in _error([*BASE, "--recipe", "dks", "--beta", "-1", "--yes"])
     assert not (tmp_path / "x").exists()
+
+
+def test_a_sequence_model_is_built_for_channels_last_samples_and_exports(tmp_path):
+    """[T, C] samples: a model taking in_channels is built with C (the reading it accepts), and export
+    rebuilds it the same way."""
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--model", "tests/assets/seq_model.py:SeqNet", "--data",
+                                 "tests/assets/seq_data.py", "--epochs", "1", "--batch-size", "50", "--out", str(out),
+                                 "--yes"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "run.json").read_text())["build"]["in_channels"] == 8
+    assert runner.invoke(app, ["export", str(out), "--out", str(tmp_path / "m.pt")]).exit_code == 0
+    from tests.assets.seq_model import SeqNet
+    SeqNet(num_classes=3, in_channels=8).load_state_dict(torch.load(tmp_path / "m.pt"), strict=True)

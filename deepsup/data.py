@@ -10,7 +10,6 @@ trainer batches and shuffles itself (``--batch-size``), so resume is exact and t
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,12 +104,9 @@ def held_out(targets: list[int], fraction: float) -> tuple[list[int], list[int]]
 
 
 def _user_file(path: Path) -> DataSpec:
-    spec = importlib.util.spec_from_file_location(f"_tapfinder_data_{abs(hash(path.resolve()))}", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except SyntaxError as e:
-        raise ConfigError(f"syntax error in {path}:{e.lineno}: {e.msg}") from e
+    from tapfinder.sources import import_file
+
+    module = import_file(path, "_tapfinder_data")
     source = next((name for name in ("get_datasets", "get_loaders") if callable(getattr(module, name, None))), None)
     if source is None:
         raise ConfigError(f"{path} must define get_datasets() returning (train, val) datasets "

@@ -29,7 +29,8 @@ from torch import nn
 
 from .errors import ConfigError
 
-__all__ = ["ModelSource", "Build", "load_model", "parse_input_shape", "guess_example_inputs", "random_input"]
+__all__ = ["ModelSource", "Build", "load_model", "parse_input_shape", "guess_example_inputs", "random_input",
+           "import_file"]
 
 BATCH = 2   # > 1 so train-mode BatchNorm accepts 1×1 features
 
@@ -144,21 +145,34 @@ def _from_timm(name: str, build: Build = Build()) -> ModelSource:
     return ModelSource(model, (random_input((BATCH, *size)),), f"timm:{name}")
 
 
-def _load_file(spec: str, build: Build = Build()) -> ModelSource:
-    path_text, _, attr = spec.partition(".py:")
-    path = Path(path_text if spec.endswith(".py") and not attr else path_text + ".py")
-    if not path.is_file():
-        raise ConfigError(f"model file {str(path)!r} not found; check the path")
-    mod_name = f"_tapfinder_user_{abs(hash(path.resolve()))}"
+def import_file(path: Path, prefix: str = "_tapfinder_user"):
+    """Import a user's ``.py`` file as ``python file.py`` would see its imports: its own folder and
+    the working directory are on ``sys.path``, so it may import its neighbours and the project's
+    packages. Registered in ``sys.modules`` (pickling, dataclasses, DataLoader workers need that)."""
+    for folder in (str(Path.cwd()), str(path.resolve().parent)):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    mod_name = f"{prefix}_{abs(hash(path.resolve()))}"
     loader_spec = importlib.util.spec_from_file_location(mod_name, path)
     module = importlib.util.module_from_spec(loader_spec)
     sys.modules[mod_name] = module
     try:
         loader_spec.loader.exec_module(module)
     except SyntaxError as e:
+        del sys.modules[mod_name]
         raise ConfigError(f"syntax error in {path}:{e.lineno}: {e.msg}; fix the file and retry") from e
     except Exception as e:
+        del sys.modules[mod_name]
         raise ConfigError(f"importing {path} failed: {type(e).__name__}: {e}") from e
+    return module
+
+
+def _load_file(spec: str, build: Build = Build()) -> ModelSource:
+    path_text, _, attr = spec.partition(".py:")
+    path = Path(path_text if spec.endswith(".py") and not attr else path_text + ".py")
+    if not path.is_file():
+        raise ConfigError(f"model file {str(path)!r} not found; check the path")
+    module = import_file(path)
     obj, label = _pick_model(module, path, attr)
     model = _instantiate(obj, label, path, _accepted(obj, {"num_classes": build.num_classes,
                                                            "in_channels": build.in_channels}))

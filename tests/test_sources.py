@@ -110,3 +110,14 @@ def test_training_builds_every_source_for_its_data(tmp_path):
         """)
     assert load_model(path, build).model(x).shape == (2, 3)
     assert load_model(path).model.fc.out_features == 10                     # inspect builds the defaults
+
+
+def test_a_model_file_imports_its_neighbours_from_any_working_directory(tmp_path, monkeypatch):
+    """As under `python net.py`: the file's folder (and the working directory) are on sys.path."""
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "blocks.py").write_text("from torch import nn\n\ndef block():\n    return nn.Conv1d(1, 4, 3)\n")
+    (tmp_path / "proj" / "net.py").write_text("from torch import nn\nfrom blocks import block\n\n"
+                                              "def build_model():\n    return nn.Sequential(block(), nn.ReLU())\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", ".")])
+    assert load_model("proj/net.py").model[0].out_channels == 4

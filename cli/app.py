@@ -135,6 +135,7 @@ def train(
     workers: Annotated[int, typer.Option(min=0, help="data-loading processes")] = 0,
     step_size: Annotated[int, typer.Option(min=1, help="epochs between the step schedule's 10x decays")] = 10,
     device: Annotated[str, typer.Option(help="auto (CUDA if present, else MPS, else CPU), cpu, cuda, cuda:N, mps")] = "auto",
+    compile: Annotated[bool, typer.Option(help="torch.compile the model with its heads")] = False,
     image_size: Annotated[int, typer.Option(help="image side for image folders")] = 32,
     out: Annotated[Path, typer.Option(help="run folder: checkpoint, metrics.jsonl, selection.json")] = Path("runs/last"),
     resume: Annotated[bool, typer.Option(help="continue from OUT/last.pt")] = False,
@@ -156,7 +157,7 @@ def train(
 
         cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
                           weight_decay=weight_decay, schedule=schedule, clip_grad=clip_grad, amp=amp, seed=seed,
-                          workers=workers, step_size=step_size)
+                          workers=workers, step_size=step_size, compile=compile)
         options = {"alpha": alpha, "gamma": gamma, "direction": direction, "beta": beta, "lam": lam, "kd": kd,
                    "temperature": temperature, "dense": dense, "alpha_decay": alpha_decay or None}
         rank, processes = world()

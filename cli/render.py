@@ -128,6 +128,8 @@ def render_training(run) -> str:
             + (f", clip {cfg.clip_grad:g}" if cfg.clip_grad else "") + f", seed {cfg.seed}, on {device}")
     if cfg.amp:
         text += ", mixed precision" if device.type == "cuda" else " in fp32 (--amp needs CUDA)"
+    if cfg.compile:
+        text += ", compiled"
     return text
 
 

@@ -50,10 +50,11 @@ class TrainConfig:
     seed: int = 0
     workers: int = 0
     sync_bn: bool = True             # under torchrun on CUDA: BatchNorm statistics over all processes
+    compile: bool = False            # run the (tapped, DDP-wrapped) model through torch.compile
 
 
 # settings that may change between a run and its resume: they do not change the result
-FREE_ON_RESUME = ("workers",)
+FREE_ON_RESUME = ("workers", "compile")
 
 
 def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
@@ -95,6 +96,8 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.rank, self.world = distributed.setup(self.device)
         self.model = distributed.wrap(self.model.to(self.device), self.device, config.sync_bn)
+        # what runs the steps: the model itself, or compiled (after attach and DDP, as both need)
+        self.net = torch.compile(self.model) if config.compile else self.model
         self.train_set, self.val_set = train, val
         # one shuffling for one process or many: the global batch at step k is the same chunk of the
         # epoch's permutation either way, so torchrun reproduces the single-process run
@@ -119,7 +122,7 @@ class Trainer:
         for step, (x, y) in enumerate(self.train_loader):
             x, y = x.to(self.device), y.to(self.device)
             with self.autocast:
-                out = self.model(x)
+                out = self.net(x)
                 total, terms = self.loss(out, y, progress=(self.epoch * steps + step) / max(self.cfg.epochs * steps, 1))
             if distributed.any_true(not math.isfinite(float(total.detach()))):
                 raise TrainingError(f"the loss became {float(total.detach())} at epoch {self.epoch + 1}, step {step + 1}; "
@@ -144,7 +147,7 @@ class Trainer:
         meter, conf = Meter(), None
         for x, y in self.val_loader:
             x, y = x.to(self.device), y.to(self.device)
-            out = self.model(x)
+            out = self.net(x)
             heads = {"main": main_logits(out)}
             heads.update({f"aux{i}": a for i, a in enumerate(getattr(out, "aux", []) or [])})
             if self.task == "segmentation":

@@ -146,3 +146,22 @@ def test_a_sequence_model_is_built_for_channels_last_samples_and_exports(tmp_pat
     assert runner.invoke(app, ["export", str(out), "--out", str(tmp_path / "m.pt")]).exit_code == 0
     from tests.assets.seq_model import SeqNet
     SeqNet(num_classes=3, in_channels=8).load_state_dict(torch.load(tmp_path / "m.pt"), strict=True)
+
+
+@pytest.mark.slow
+def test_compile_trains_the_same_and_checkpoints_the_plain_model(tmp_path):
+    """--compile runs the tapped model through torch.compile (after attach, as hooks need); the metrics
+    match an uncompiled run, the checkpoint holds the model's own keys, and a resume may drop it."""
+    rows = {}
+    for flag in ("--compile", "--no-compile"):
+        out = tmp_path / flag
+        result = runner.invoke(app, [*BASE, "--out", str(out), "--yes", flag], env={"COLUMNS": "160"})
+        assert result.exit_code == 0, result.output
+        rows[flag] = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    for a, b in zip(rows["--compile"], rows["--no-compile"]):
+        assert a["val_acc_main"] == pytest.approx(b["val_acc_main"], abs=1e-6)
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+    out = tmp_path / "--compile"
+    assert not any("_orig_mod" in k for k in torch.load(out / "last.pt", weights_only=False)["model"])
+    assert runner.invoke(app, [*BASE, "--out", str(out), "--yes", "--resume"]).exit_code == 0
+    assert runner.invoke(app, ["export", str(out), "--out", str(tmp_path / "m.pt")]).exit_code == 0

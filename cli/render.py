@@ -149,7 +149,9 @@ def render_run_end(history: list[dict]) -> Table:
     table.add_column()
     if not history:
         return table
-    key = "val_acc_main" if "val_acc_main" in history[-1] else "val_miou"
+    from deepsup.metrics import main_score_key
+
+    key = main_score_key(history[-1])
     fmt = (lambda v: f"{v:.1%}") if key == "val_acc_main" else (lambda v: f"{v:.3f} mIoU")  # noqa: E731
     best = max(history, key=lambda row: row.get(key, -math.inf))
     table.add_row("epochs", f"{history[-1]['epoch']} ({sum(row['seconds'] for row in history):.0f} s)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["Meter", "accuracy", "confusion", "miou"]
+__all__ = ["Meter", "accuracy", "confusion", "miou", "main_score_key"]
 
 
 class Meter:
@@ -53,3 +53,12 @@ def miou(conf: torch.Tensor) -> float:
     union = conf.sum(0).float() + conf.sum(1).float() - inter
     present = union > 0
     return float((inter[present] / union[present]).mean())
+
+
+def main_score_key(row: dict) -> str:
+    """The metrics row's key of the main head's validation score: top-1, or mIoU for segmentation.
+
+    >>> main_score_key({"val_acc_main": 0.9, "val_acc_aux0": 0.8}), main_score_key({"val_miou": 0.5})
+    ('val_acc_main', 'val_miou')
+    """
+    return "val_acc_main" if "val_acc_main" in row else "val_miou"

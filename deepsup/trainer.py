@@ -26,7 +26,7 @@ from tapfinder.errors import TapfinderError
 
 from . import distributed
 from .losses import main_logits
-from .metrics import Meter, accuracy, confusion, miou
+from .metrics import Meter, accuracy, confusion, main_score_key, miou
 
 __all__ = ["TrainConfig", "Trainer", "TrainingError"]
 
@@ -199,7 +199,7 @@ class Trainer:
         tmp = self.out / "last.pt.tmp"
         torch.save(state, tmp)
         os.replace(tmp, self.out / "last.pt")
-        key = "val_acc_main" if "val_acc_main" in (self.history or [{}])[-1] else "val_miou"
+        key = main_score_key((self.history or [{}])[-1])
         scores = [row.get(key, -math.inf) for row in self.history]
         if scores and scores[-1] >= max(scores):   # the best epoch so far (the later one on a tie): a copy
             shutil.copyfile(self.out / "last.pt", self.out / "best.pt.tmp")

@@ -6,7 +6,9 @@ BatchNorm), where plain training works and deep supervision should not hurt. Reg
 ``resnet1d32`` (He et al.'s CIFAR ResNet-32 with 1D convolutions), the ResNet regime.
 Arms: baseline, dsn, dks, imachsr with auto points; in the plain and ResNet regimes also dks with
 random points (same count, seeded, drawn from the module outputs on the whole signal path) and with
-evenly spaced points. ``recipe@points~adapter`` names other arms, e.g. ``dks~light`` (the light
+evenly spaced points. ``dks@random2``, ``dks@random3``, ... are further random draws for the same
+seed; with several, auto is also compared with their per-seed mean (what random placement gives on
+average, with less of one draw's luck). ``recipe@points~adapter`` names other arms, e.g. ``dks~light`` (the light
 1×1-conv heads). ``--merge`` adds new arms to earlier results files; their results from other code
 (told by a digest of ``tapfinder/`` and ``deepsup/``) are run again, so paired arms share their code.
 Adam, OneCycle (max lr 1e-3), batch 128, 20 epochs, seeds 0..4 paired across arms; one torch thread
@@ -45,8 +47,9 @@ def _points(model, x, how: str, seed: int):
                    if attrs["tf"].get("whole") and n in modules and attrs["tf"].get("spatial")
                    and 0.05 <= attrs["tf"]["depth"] / auto.depth <= 0.95)
     m = auto.m
-    if how == "random":
-        names = random.Random(seed).sample([n for _, n in whole], m)
+    if how.startswith("random"):   # random, random2, random3: independent draws for one seed
+        draw = int(how[len("random"):] or 1)
+        names = random.Random(seed + 1000 * (draw - 1)).sample([n for _, n in whole], m)
     else:   # evenly spaced along depth
         names = [min(whole, key=lambda dn: abs(dn[0] / auto.depth - (k + 1) / (m + 1)))[1] for k in range(m)]
     return select_points(model, x, points=sorted(set(names), key=[n for _, n in whole].index))
@@ -101,13 +104,29 @@ def summarize(results: list[dict]) -> tuple[list[dict], list[dict]]:
                                 positive=sum(d > 0 for d in diffs), n=len(diffs), per_seed=[round(d, 1) for d in diffs]))
             recipe, _, how = arm.partition("@")
             if how and recipe in arms:
-                d = _paired(results, regime, recipe, arm)
-                views = [("all", d)] + ([("0-4", d[:PROTOCOL_SEEDS])] if len(d) > PROTOCOL_SEEDS else [])
-                for seeds, x in views:   # the issue's protocol is seeds 0-4; more seeds narrow the noise
-                    placement.append(dict(regime=regime, auto=recipe, other=arm, seeds=seeds,
-                                          diff=statistics.mean(x) if x else 0.0, ci95=ci95(x), wins=sum(v > 0 for v in x),
-                                          ties=sum(v == 0 for v in x), n=len(x), per_seed=[round(v, 1) for v in x]))
+                placement += _views(regime, recipe, arm, _paired(results, regime, recipe, arm))
+        for recipe in [a for a in arms if "@" not in a and "~" not in a]:
+            draws = sorted(a for a in arms if a.startswith(f"{recipe}@random"))
+            if len(draws) > 1:
+                placement += _views(regime, recipe, f"{recipe}@random (mean of {len(draws)} draws)",
+                                    _paired_mean(results, regime, recipe, draws))
     return summary, placement
+
+
+def _views(regime, auto, other, d) -> list[dict]:
+    """All seeds, and the issue's protocol seeds 0-4 when there are more (more seeds narrow the noise)."""
+    views = [("all", d)] + ([("0-4", d[:PROTOCOL_SEEDS])] if len(d) > PROTOCOL_SEEDS else [])
+    return [dict(regime=regime, auto=auto, other=other, seeds=seeds, diff=statistics.mean(x) if x else 0.0,
+                 ci95=ci95(x), wins=sum(v > 0 for v in x), ties=sum(v == 0 for v in x), n=len(x),
+                 per_seed=[round(v, 1) for v in x]) for seeds, x in views]
+
+
+def _paired_mean(results, regime, arm, draws) -> list[float]:
+    """Per-seed ``arm`` minus the mean of the ``draws`` arms, over seeds where all ran with its code."""
+    a = {r["seed"]: r for r in results if r["regime"] == regime and r["arm"] == arm}
+    by = [{r["seed"]: r for r in results if r["regime"] == regime and r["arm"] == d} for d in draws]
+    return [a[s]["acc"] - statistics.mean(b[s]["acc"] for b in by) for s in sorted(a)
+            if all(s in b and b[s].get("code") == a[s].get("code") for b in by)]
 
 
 def main() -> None:

@@ -293,16 +293,38 @@ _CHANNELS_FIRST_OPS = {"conv", "pool", "upsample"}
 _CHANNELS_FIRST_NORMS = ("batch", "group", "instance", "lrn", "local")
 
 
-def _layout_of(info: dict, parent: dict | None) -> str | None:
+def _reads_channels_first(info: dict) -> bool:
+    return info["op"] in _CHANNELS_FIRST_OPS or (
+        info["op"] == "norm" and str(info["target"]).lower().startswith(_CHANNELS_FIRST_NORMS))
+
+
+def _input_layout(G: nx.DiGraph, key) -> str:
+    """A float input is channels-first (images, signals) unless the first layer with weights or a
+    layout of its own that reads it takes its last axis as the channels: a linear, attention or
+    LayerNorm over a last axis of the input's width (a [B, T, C] sequence)."""
+    width = G.nodes[key]["tf"]["shape"][-1]
+    for n in sorted(nx.descendants(G, key), key=lambda n: G.nodes[n]["tf"]["order"]):
+        info = G.nodes[n]["tf"]
+        if _reads_channels_first(info):
+            return "channels_first"
+        if info["op"] in ("linear", "attention", "norm"):
+            widths = [G.nodes[p]["tf"]["shape"][-1] for p in G.predecessors(n) if G.nodes[p]["tf"]["shape"]]
+            return "channels_last" if width in widths else "channels_first"
+    return "channels_first"
+
+
+def _layout_of(info: dict, parent: dict | None, batch: int | None = None) -> str | None:
     shape, op = info["shape"], info["op"]
     if shape is None:
         return None
     rank = len(shape)
     if rank <= 2:
         return "flat"
+    if batch is not None and shape[0] != batch and op != "input":
+        return None   # the batch axis moved or merged (MultiheadAttention's (T, B, C), Swin's windows)
     if op == "input":
         return "channels_first" if info["dtype"].startswith(("float", "bfloat", "half")) else "flat"
-    if op in _CHANNELS_FIRST_OPS or (op == "norm" and info["target"].lower().startswith(_CHANNELS_FIRST_NORMS)):
+    if _reads_channels_first(info):
         return "channels_first"
     if op in ("linear", "embedding", "attention"):
         return "channels_last"
@@ -320,13 +342,21 @@ def _layout_of(info: dict, parent: dict | None) -> str | None:
 
 
 def annotate_layout(G: nx.DiGraph) -> None:
-    """Fill ``layout``, ``spatial`` and ``channels`` of every node of ``G`` (in place, ``tf`` only)."""
+    """Fill ``layout``, ``spatial`` and ``channels`` of every node of ``G`` (in place, ``tf`` only).
+
+    Axis 0 is the batch: a node whose first axis is not the inputs' batch size has its batch moved
+    or merged into another axis, and gets no layout (its other axes are no resolution of the signal).
+    """
+    batch = next((shape[0] for shape in (G.nodes[i]["tf"].get("shape") for i in G.graph.get("inputs") or [])
+                  if shape), None)
     for key in sorted(G.nodes, key=lambda n: G.nodes[n]["tf"]["order"]):
         info = G.nodes[key]["tf"]
         parents = [G.nodes[p]["tf"] for p in G.predecessors(key)]
         parent = next((p for p in sorted(parents, key=lambda p: p["order"])
                        if p.get("layout") not in (None, "flat")), parents[0] if parents else None)
-        layout = _layout_of(info, parent)
+        layout = _layout_of(info, parent, batch)
+        if layout == "channels_first" and info["op"] == "input" and len(info["shape"]) == 3:
+            layout = _input_layout(G, key)
         shape = info["shape"]
         info["layout"] = layout
         if layout == "channels_first":

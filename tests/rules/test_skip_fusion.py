@@ -24,3 +24,39 @@ def test_squeeze_excitation_gate_is_not_a_long_skip():
         ("gate", "mul", S, ["c", "fc"]),
     ])
     assert not any("skip source" in f.reason for f in analyze(G, context(G)))
+
+
+def test_a_transformers_residual_stream_is_no_long_skip():
+    """Sequence-first attention (fairseq, DETR, nn.MultiheadAttention inside) moves the batch axis:
+    (B, T, C) → (T, B, C). Those nodes are no lower resolution, so the block outputs are residual
+    inputs, not encoder-decoder skip sources."""
+    import torch
+    from torch import nn
+
+    from tapfinder import select_points
+
+    class Block(nn.Module):
+        def __init__(self, c=16):
+            super().__init__()
+            self.qkv, self.proj = nn.Linear(c, 3 * c), nn.Linear(c, c)
+            self.mlp = nn.Sequential(nn.Linear(c, 2 * c), nn.GELU(), nn.Linear(2 * c, c))
+
+        def forward(self, x):
+            q, k, v = self.qkv(x.transpose(0, 1)).chunk(3, dim=-1)   # (T, B, C) each
+            att = torch.softmax(q.transpose(0, 1) @ k.permute(1, 2, 0) / 4.0, dim=-1)
+            x = x + self.proj(att @ v.transpose(0, 1))
+            return x + self.mlp(x)
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.Sequential(*(Block() for _ in range(4)))
+
+        def forward(self, x):
+            return self.blocks(x).mean(1)
+
+    for batch in (1, 2, 5):
+        sel = select_points(Encoder(), torch.zeros(batch, 7, 16))
+        assert not any("skip source" in reason for c in sel.candidates for reason in c.reasons), batch
+        moved = [n for n, d in sel.graph.nodes(data=True) if d["tf"]["op"] == "linear" and d["tf"]["shape"][0] == 7]
+        assert len(moved) == 4 and all(sel.graph.nodes[n]["tf"]["spatial"] is None for n in moved)

@@ -93,6 +93,14 @@ def _check_fits(model: nn.Module, example: torch.Tensor, data: DataSpec) -> None
         raise ConfigError(f"the model cannot take the data's samples of shape {tuple(data.input_shape)}: "
                           f"{type(e).__name__}: {str(e).splitlines()[0][:160]}") from e
     out = main_logits(out)
+    shape = list(out.shape)
+    if data.task == "segmentation" and out.dim() != example.dim():
+        raise ConfigError(f"the data is segmentation (a label per pixel) but the model predicts {shape}, not a map "
+                          f"[N, {', '.join(map(str, [data.num_classes, *example.shape[2:]]))}]; use a segmentation model such as "
+                          "unet_small or a torchvision segmentation model")
+    if data.task == "classification" and out.dim() != 2:
+        raise ConfigError(f"the data is classification (a label per sample) but the model predicts {shape}, not "
+                          f"[N, {data.num_classes}]; give it a pooled classifier head")
     if out.shape[1] != data.num_classes:
         raise ConfigError(f"the model predicts {out.shape[1]} classes but the data has {data.num_classes}; "
                           "give its class or build_model() a num_classes argument, or build it for "

@@ -70,6 +70,8 @@ def test_bad_training_input_is_one_line(tmp_path):
     assert "cannot take the data's samples" in _error(["train", "--model", "tests/assets/model_file.py", "--data",
                                                        "tests/assets/data_file.py", "--yes"])
     assert "not a training run" in _error(["export", str(tmp_path), "--out", str(tmp_path / "x.pt")])
+    assert "not a map [N, 5, 32, 32]; use a segmentation model" in _error(
+        ["train", "--model", "cifar_resnet20", "--data", "shapes", "--epochs", "1", "--yes"])
     assert "unknown device 'tpu'" in _error([*BASE, "--device", "tpu", "--yes"])
     if not torch.cuda.is_available():
         assert "no usable CUDA GPU; use --device cpu" in _error([*BASE, "--device", "cuda", "--yes"])
@@ -106,6 +108,13 @@ def test_sigterm_stops_training_like_ctrl_c():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)
     assert terminated and signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_dense_model_on_classification_data_says_so(tmp_path):
+    path = tmp_path / "dense.py"
+    path.write_text("from torch import nn\nmodel = nn.Conv1d(1, 10, 3, padding=1)\n")
+    assert "predicts [2, 10, 32], not [N, 10]" in _error(["train", "--model", str(path), "--data",
+                                                          "tests/assets/data_file.py", "--yes"])
 
 
 def test_a_model_that_cannot_take_the_classes_says_how(tmp_path):

@@ -34,9 +34,9 @@ def process_device(name: str = "auto") -> torch.device:
     """
     from tapfinder.errors import ConfigError
 
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else (
-            "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else ("mps" if mps else "cpu")
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError) as e:
@@ -45,10 +45,11 @@ def process_device(name: str = "auto") -> torch.device:
         if not torch.cuda.is_available():
             raise ConfigError(f"--device {name}: this machine has no usable CUDA GPU; use --device cpu")
         if device.index is None:
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) if world()[1] > 1 else 0)
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) if world()[1] > 1
+                                  else torch.cuda.current_device())
         if device.index >= torch.cuda.device_count():
             raise ConfigError(f"--device {name}: there are only {torch.cuda.device_count()} GPUs here")
-    elif device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    elif device.type == "mps" and not mps:
         raise ConfigError(f"--device {name}: MPS is not available here; use --device cpu")
     elif device.type not in ("cpu", "cuda", "mps"):
         raise ConfigError(f"--device {name}: training runs on cpu, cuda or mps")

@@ -88,8 +88,7 @@ class Trainer:
         self.model, self.loss, self.cfg, self.task, self.num_classes = model, loss, config, task, num_classes
         self.device = torch.device(device)
         if self.device.type == "cuda" and self.device.index is None:   # DDP and the RNG state need the index
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) if distributed.world()[1] > 1
-                                       else torch.cuda.current_device())
+            self.device = distributed.process_device("cuda")
         self.out = Path(out) if out else None
         self.extra = extra or {}
         self.on_epoch, self.on_step = on_epoch, on_step

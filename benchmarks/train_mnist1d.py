@@ -86,9 +86,7 @@ def _run(job):
 
 def _paired(results, regime, arm, against):
     """Per-seed differences ``arm - against`` over the seeds both ran with the same code."""
-    a = {r["seed"]: r for r in results if r["regime"] == regime and r["arm"] == arm}
-    b = {r["seed"]: r for r in results if r["regime"] == regime and r["arm"] == against}
-    return [a[s]["acc"] - b[s]["acc"] for s in sorted(a) if s in b and a[s].get("code") == b[s].get("code")]
+    return _paired_mean(results, regime, arm, [against])
 
 
 def summarize(results: list[dict]) -> tuple[list[dict], list[dict]]:

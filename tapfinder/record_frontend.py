@@ -17,6 +17,7 @@ from torch.utils._pytree import tree_flatten
 from .errors import TraceError
 from .graph_builder import WEIGHT_OPS, GraphBuilder
 from .ops import op_kind
+from .swap import swapped_state
 
 __all__ = ["build_recorded_graph"]
 
@@ -56,19 +57,6 @@ class _Recorder(TorchFunctionMode):
         return ("tensor", id(t))
 
 
-class _Run(nn.Module):
-    """Runs the model with the recorder on, inside ``functional_call``'s swapped buffers."""
-
-    def __init__(self, model: nn.Module, recorder: _Recorder):
-        super().__init__()
-        self.model = model
-        self._recorder = recorder
-
-    def forward(self, *inputs):
-        with self._recorder:
-            return self.model(*inputs)
-
-
 def build_recorded_graph(model: nn.Module, example_inputs: tuple) -> nx.DiGraph:
     """Record one real forward pass of ``model`` on ``example_inputs`` as the model graph.
 
@@ -101,10 +89,9 @@ def build_recorded_graph(model: nn.Module, example_inputs: tuple) -> nx.DiGraph:
         if isinstance(x, torch.Tensor):
             builder.add(("tensor", id(x)), op_name=f"input_{i}" if i else "x", scope="", value=x, inputs=(),
                         is_input=True)
-    buffers = {f"model.{k}": v.clone() for k, v in model.named_buffers()}
-    try:
-        with torch.no_grad():
-            out = torch.func.functional_call(_Run(model, recorder), buffers, tuple(example_inputs), strict=False)
+    try:   # on cloned buffers: BatchNorm's running statistics stay the model's own
+        with torch.no_grad(), swapped_state(model, torch.clone, parameters=False), recorder:
+            out = model(*example_inputs)
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TraceError(f"the forward pass failed: {type(e).__name__}: {first[:300]}") from e

@@ -1,7 +1,7 @@
 """Shapes without compute: run a traced program on meta tensors, falling back to fake, then real.
 
 :func:`propagate_shapes` executes an fx graph node by node with the model's parameters and buffers
-swapped (via ``torch.func.functional_call``) for meta copies, so nothing is computed, nothing is
+swapped (:func:`~tapfinder.swap.swapped_state`) for meta copies, so nothing is computed, nothing is
 allocated and the user's module is never written (BatchNorm's running stats included). Programs that
 read tensor values (``.item()``, ``nonzero``) cannot run on meta tensors; for those it retries under
 ``FakeTensorMode`` and, last, on real tensors under ``no_grad`` with cloned buffers.
@@ -20,6 +20,7 @@ import torch
 from torch import fx, nn
 
 from .errors import TraceError
+from .swap import swapped_state
 
 __all__ = ["propagate_shapes", "annotate_layout", "attr_at"]
 
@@ -223,43 +224,28 @@ def _run_graph(graph: fx.Graph, root: nn.Module, inputs: tuple) -> dict[fx.Node,
     return env
 
 
-class _Program(nn.Module):
-    """Wraps a root module and a graph so ``functional_call`` can swap the root's state."""
-
-    def __init__(self, root: nn.Module, graph: fx.Graph):
-        super().__init__()
-        self.root = root
-        self._graph = graph
-
-    def forward(self, *inputs):
-        return _run_graph(self._graph, self.root, inputs)
-
-
-def _state(root: nn.Module) -> dict[str, torch.Tensor]:
-    """Parameters and buffers, each tied tensor once (functional_call re-ties the aliases)."""
-    return {**dict(root.named_parameters()), **dict(root.named_buffers())}
+def _state(root: nn.Module) -> list[torch.Tensor]:
+    return [*root.parameters(), *root.buffers()]
 
 
 def _run_meta(graph, root, inputs):
-    state = {f"root.{k}": torch.empty_like(v, device="meta") for k, v in _state(root).items()}
     meta_inputs = tuple(torch.empty_like(x, device="meta") if isinstance(x, torch.Tensor) else x
                         for x in inputs)
-    return torch.func.functional_call(_Program(root, graph), state, meta_inputs)
+    with swapped_state(root, lambda t: torch.empty_like(t, device="meta")):
+        return _run_graph(graph, root, meta_inputs)
 
 
 def _run_fake(graph, root, inputs):
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    with FakeTensorMode(allow_non_fake_inputs=True) as mode:
-        state = {f"root.{k}": mode.from_tensor(v) for k, v in _state(root).items()}
+    with FakeTensorMode(allow_non_fake_inputs=True) as mode, swapped_state(root, mode.from_tensor):
         fake_inputs = tuple(mode.from_tensor(x) if isinstance(x, torch.Tensor) else x for x in inputs)
-        return torch.func.functional_call(_Program(root, graph), state, fake_inputs)
+        return _run_graph(graph, root, fake_inputs)
 
 
 def _run_real(graph, root, inputs):
-    buffers = {f"root.{k}": v.clone() for k, v in root.named_buffers()}
-    with torch.no_grad():
-        return torch.func.functional_call(_Program(root, graph), buffers, inputs, strict=False)
+    with torch.no_grad(), swapped_state(root, torch.clone, parameters=False):
+        return _run_graph(graph, root, inputs)
 
 
 def propagate_shapes(graph: fx.Graph, root: nn.Module, inputs: tuple,
@@ -272,7 +258,7 @@ def propagate_shapes(graph: fx.Graph, root: nn.Module, inputs: tuple,
     Raises:
         TraceError: when even a real forward fails; the message names the failing node.
     """
-    on_meta = any(t.is_meta for t in _state(root).values())
+    on_meta = any(t.is_meta for t in _state(root))
     attempts = [("meta", _run_meta)] if on_meta else \
         [("meta", _run_meta), ("fake", _run_fake), ("real", _run_real)]
     failure: TraceError | None = None
@@ -341,6 +327,27 @@ def _layout_of(info: dict, parent: dict | None, batch: int | None = None) -> str
     return "channels_last" if last else ("channels_first" if first else None)
 
 
+_RESTORE_STEPS = 8
+
+
+def _restored_layout(G: nx.DiGraph, key) -> str | None:
+    """The layout of the nearest ancestor with one, when ``key`` (a reshape or permute) gives that
+    ancestor's shape back through layout-less reshapes and permutes: ShuffleNet's channel shuffle
+    views [B, C, H, W] as [B, g, C/g, H, W], transposes, and views it back."""
+    shape, node = G.nodes[key]["tf"]["shape"], key
+    for _ in range(_RESTORE_STEPS):
+        parents = sorted(G.predecessors(node), key=lambda p: G.nodes[p]["tf"]["order"])
+        if not parents:
+            return None
+        node = parents[0]
+        info = G.nodes[node]["tf"]
+        if info.get("layout") not in (None, "flat"):
+            return info["layout"] if info["shape"] == shape else None
+        if info["op"] not in ("reshape", "permute"):
+            return None
+    return None
+
+
 def annotate_layout(G: nx.DiGraph) -> None:
     """Fill ``layout``, ``spatial`` and ``channels`` of every node of ``G`` (in place, ``tf`` only).
 
@@ -357,6 +364,8 @@ def annotate_layout(G: nx.DiGraph) -> None:
         layout = _layout_of(info, parent, batch)
         if layout == "channels_first" and info["op"] == "input" and len(info["shape"]) == 3:
             layout = _input_layout(G, key)
+        if layout is None and info["op"] in ("reshape", "permute") and info["shape"] and info["shape"][0] == batch:
+            layout = _restored_layout(G, key)
         shape = info["shape"]
         info["layout"] = layout
         if layout == "channels_first":

@@ -42,6 +42,42 @@ def test_model_is_left_as_found():
     assert all(torch.equal(before[k], after[k]) for k in before)   # BN running stats untouched
 
 
+class SharedBlocks(torch.nn.Module):
+    """One conv-BN block reached under two names (CoaT shares modules this way), and one ShuffleNet
+    channel shuffle: [B, C, H, W] viewed as [B, g, C/g, H, W], transposed and viewed back."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.BatchNorm2d(8))
+        self.second = self.first
+        self.stem = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.head = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = self.first(self.stem(x))
+        b, c, h, w = x.shape
+        x = x.view(b, 2, c // 2, h, w).transpose(1, 2).contiguous().view(b, c, h, w)
+        return self.head(self.second(x).mean((2, 3)))
+
+
+@pytest.mark.parametrize("method", ["fx", "export", "record"])
+def test_shared_modules_are_left_as_found(method):
+    model = SharedBlocks().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    build_graph(model, X, methods=(method,))
+    assert {p.device.type for p in [*model.parameters(), *model.buffers()]} == {"cpu"}
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    model(X)   # still runs on real tensors
+
+
+def test_a_channel_shuffle_keeps_the_layout():
+    G = build_graph(SharedBlocks(), X)
+    shuffled = [n for n in G if G.nodes[n]["tf"]["op"] == "reshape" and G.nodes[n]["tf"]["shape"] == (2, 8, 32, 32)]
+    assert shuffled and all(G.nodes[n]["tf"]["layout"] == "channels_first" for n in shuffled)
+    five_d = [n for n in G if len(G.nodes[n]["tf"]["shape"] or ()) == 5]
+    assert five_d and all(G.nodes[n]["tf"]["layout"] is None for n in five_d)
+
+
 def test_shapes_fall_back_to_real_tensors_when_meta_cannot_run():
     G = build_graph(ValueDependent(), X)
     assert G.graph["shape_method"] in ("fake", "real")

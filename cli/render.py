@@ -109,12 +109,12 @@ def render_heads(run) -> Table:
     design = "FCN" if run.data.task == "segmentation" else run.spec.adapter   # dense heads have one design
     table = Table(title=f"Auxiliary heads ({design}, recipe {run.spec.recipe}); removed after training",
                   title_justify="left", header_style="bold cyan")
-    for col in ("point", "params", "share", "FLOPs / sample", "share"):
-        table.add_column(col, justify="left" if col == "point" else "right")
-    for point, params, flops in run.heads:
-        table.add_row(point, _si(params), f"{params / max(run.model_params, 1):.1%}", _si(flops),
+    for col in ("point", "head", "params", "share", "FLOPs / sample", "share"):
+        table.add_column(col, justify="left" if col in ("point", "head") else "right")
+    for point, params, flops, design in run.heads:
+        table.add_row(point, design, _si(params), f"{params / max(run.model_params, 1):.1%}", _si(flops),
                       f"{flops / max(run.model_flops, 1):.1%}")
-    table.add_row("model", _si(run.model_params), "", _si(run.model_flops), "", style="dim")
+    table.add_row("model", "", _si(run.model_params), "", _si(run.model_flops), "", style="dim")
     return table
 
 

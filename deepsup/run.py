@@ -62,7 +62,7 @@ class PreparedRun:
     net: nn.Module                # what trains: the model or a TappedModel
     data: DataSpec
     selection: object | None
-    heads: list                   # (point, params, flops) per head
+    heads: list                   # (point, params, flops, design) per head
     model_params: int
     model_flops: int
     loss: LossConfig | None = None
@@ -133,7 +133,7 @@ def _readings(input_shape: tuple, num_classes: int) -> list:
 
 def prepare(spec: RunSpec) -> PreparedRun:
     """Build everything a run needs; nothing is trained yet (the preview comes from this)."""
-    from tapfinder.adapters import adapter_cost
+    from tapfinder.adapters import adapter_cost, describe_adapter
     from tapfinder.api import select_points
     from tapfinder.selector import normalize_points
     from tapfinder.sources import load_model
@@ -163,7 +163,7 @@ def prepare(spec: RunSpec) -> PreparedRun:
         net = attach(model, selection, task=data.task, num_classes=data.num_classes, adapter=spec.adapter)
         for point, name in zip(selection.points, net.points):
             head = net.head(name)
-            heads.append((point.name, *adapter_cost(head, tuple(point.shape))))
+            heads.append((point.name, *adapter_cost(head, tuple(point.shape)), describe_adapter(head)))
     return PreparedRun(spec, model, net, data, selection, heads, sum(p.numel() for p in model.parameters()),
                        _flops(model, data.input_shape), loss, device, build)
 

@@ -5,7 +5,8 @@ stride-2 stages until the point reaches the main head's resolution, widths growi
 head's width, then global pooling and a linear layer, so every path from the input to a classifier
 crosses the same number of downsamplings (DKS §3.3; its Table 3 shows simple pooling+linear heads
 *hurt* while such heads help). ``light``: a 1×1 conv, pooling and a linear layer. Token sequences
-[B, T, C]: LayerNorm, mean pooling (or the class token), linear. Segmentation: an FCN head (3×3 conv
+[B, T, C]: LayerNorm, mean pooling (or the class token), linear. Channels-last maps [B, H, W, C]
+(Swin's stages) are moved to channels first and get the feature-map heads. Segmentation: an FCN head (3×3 conv
 to C/4, BN, ReLU, dropout, 1×1 conv to K classes), or with ``light`` a single 1×1 conv to K
 classes; the loss upsamples its logits to the target (or downsamples the target).
 """
@@ -20,7 +21,7 @@ from torch import nn
 from .errors import ConfigError
 from .modes import in_mode
 
-__all__ = ["AdapterSpec", "build_adapter", "adapter_cost", "main_head_input"]
+__all__ = ["AdapterSpec", "build_adapter", "adapter_cost", "describe_adapter", "main_head_input", "reads_class_token"]
 
 TASKS = ("classification", "segmentation")
 KINDS = ("dks", "light")
@@ -64,6 +65,21 @@ class _Tokens(nn.Module):
         return self.fc(x[:, 0] if self.cls_token else x.mean(1))
 
 
+class _ChannelsFirst(nn.Module):
+    """[B, *spatial, C] → [B, C, *spatial] (no weights: the head's state is the wrapped head's)."""
+
+    def forward(self, x):
+        return x.movedim(-1, 1)
+
+
+def _channels_first(spec: AdapterSpec) -> AdapterSpec:
+    """The spec of the same features seen channels first."""
+    def move(shape):
+        return (shape[0], shape[-1], *shape[1:-1]) if len(shape) >= 3 else tuple(shape)
+    return AdapterSpec(move(spec.shape), "channels_first", move(spec.main_shape), spec.task, spec.num_classes,
+                       spec.kind, spec.cls_token)
+
+
 def _feature_map_classifier(spec: AdapterSpec) -> nn.Module:
     c, spatial = spec.shape[1], spec.shape[2:]
     cm, main_spatial = spec.main_shape[1], spec.main_shape[2:]
@@ -99,6 +115,8 @@ def build_adapter(spec: AdapterSpec) -> nn.Module:
     Raises:
         ConfigError: a point whose shape the task cannot use (flat features for segmentation, say).
     """
+    if spec.layout == "channels_last" and len(spec.shape) >= 4:
+        return nn.Sequential(_ChannelsFirst(), build_adapter(_channels_first(spec)))
     if spec.task == "segmentation":
         if spec.layout != "channels_first" or len(spec.shape) < 3:
             raise ConfigError(f"segmentation needs feature maps at every point; got shape {spec.shape}")
@@ -110,6 +128,34 @@ def build_adapter(spec: AdapterSpec) -> nn.Module:
     if len(spec.shape) == 2:
         return nn.Sequential(nn.LayerNorm(spec.shape[1]), nn.Linear(spec.shape[1], spec.num_classes))
     raise ConfigError(f"no adapter for features of shape {spec.shape} ({spec.layout}); choose another point")
+
+
+def describe_adapter(adapter: nn.Module) -> str:
+    """What a head built by :func:`build_adapter` does, in a few words (for the preview).
+
+    >>> describe_adapter(build_adapter(AdapterSpec((2, 16, 32, 32), "channels_first", (2, 64, 8, 8))))
+    '2× conv3 s2 16→32→64, pool, linear'
+    >>> describe_adapter(build_adapter(AdapterSpec((2, 50, 32), "channels_last", (2, 50, 32), cls_token=True)))
+    'LayerNorm, class token, linear'
+    """
+    if isinstance(adapter, _Tokens):
+        return f"LayerNorm, {'class token' if adapter.cls_token else 'mean of tokens'}, linear"
+    parts = list(adapter) if isinstance(adapter, nn.Sequential) else [adapter]
+    prefix = ""
+    if parts and isinstance(parts[0], _ChannelsFirst):
+        prefix, parts = "channels first, ", list(parts[1])
+    convs = [m for m in parts if isinstance(m, nn.modules.conv._ConvNd)]
+    pooled = any(isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)) for m in parts)
+    if not convs:
+        return prefix + "LayerNorm, linear"
+    k = convs[0].kernel_size[0]
+    if not pooled:   # dense: an FCN head or one 1×1 conv to the classes
+        widths = "→".join(str(c) for c in [convs[0].in_channels, *(m.out_channels for m in convs)])
+        return prefix + (f"conv{k} BN ReLU dropout, conv1 {widths}" if len(convs) > 1 else f"conv1 {widths}")
+    widths = "→".join(str(c) for c in [convs[0].in_channels, *(m.out_channels for m in convs)])
+    strided = sum(m.stride[0] == 2 for m in convs)
+    stages = f"{len(convs)}× conv{k}" + (" s2" if strided else "")
+    return prefix + f"{stages} {widths}, pool, linear"
 
 
 def adapter_cost(adapter: nn.Module, shape: tuple) -> tuple[int, int]:
@@ -125,7 +171,7 @@ def adapter_cost(adapter: nn.Module, shape: tuple) -> tuple[int, int]:
 def main_head_input(graph, layout: str, spatial_rank: int | None = None) -> tuple | None:
     """The deepest whole-signal feature shape before global pooling: what the main head reads.
 
-    With ``spatial_rank`` only maps of that many spatial dims count (a ``flatten(2)`` before the
+    With ``spatial_rank`` only maps of that many spatial dims count (either layout) (a ``flatten(2)`` before the
     pooling turns an 8×8 map into a length-64 one, which is no resolution to downsample toward).
     """
     best = None
@@ -134,11 +180,24 @@ def main_head_input(graph, layout: str, spatial_rank: int | None = None) -> tupl
         if not tf.get("whole") or tf.get("layout") != layout or not tf.get("shape"):
             continue
         spatial = tf.get("spatial") or ()
-        if layout == "channels_first" and math.prod(spatial or (1,)) <= 1:
+        if (layout == "channels_first" or spatial_rank) and math.prod(spatial or (1,)) <= 1:
             continue
-        if spatial_rank is not None and layout == "channels_first" and len(spatial) != spatial_rank:
+        if spatial_rank is not None and len(spatial) != spatial_rank:
             continue
         key = (tf.get("depth", 0), tf["order"])
         if best is None or key > best[0]:
             best = (key, tuple(tf["shape"]))
     return best[1] if best else None
+
+
+def reads_class_token(graph, length: int) -> bool:
+    """Whether the model picks token 0 of a [B, T, C] sequence of ``length`` tokens (``x[:, 0]``):
+    its head reads a class token, and so should the heads of its token points."""
+    for key, attrs in graph.nodes(data=True):
+        if attrs["tf"].get("token") != 0:
+            continue
+        for parent in graph.predecessors(key):
+            shape = graph.nodes[parent]["tf"].get("shape") or ()
+            if len(shape) == 3 and shape[1] == length and graph.nodes[parent]["tf"].get("layout") == "channels_last":
+                return True
+    return False

@@ -16,7 +16,7 @@ import torch
 from torch import fx, nn
 
 from .errors import TraceError
-from .graph_builder import WEIGHT_OPS, GraphBuilder, single_exits
+from .graph_builder import WEIGHT_OPS, GraphBuilder, picked_token, single_exits
 from .ops import op_kind
 
 __all__ = ["build_export_graph"]
@@ -88,7 +88,7 @@ def build_export_graph(model: nn.Module, example_inputs: tuple) -> nx.DiGraph:
             stack = _stack(node)
             builder.add(node, op_name=name, scope=stack[-1][1] if stack else "", value=value,
                         inputs=node.all_input_nodes, outputs_of=outputs_of.get(node, ()),
-                        weighted=op_kind(name) in WEIGHT_OPS
+                        token=picked_token(name, node.args), weighted=op_kind(name) in WEIGHT_OPS
                         and any(isinstance(w, torch.Tensor) and w.dim() >= 2 for w in weights))
         elif node.op == "output":
             fx.node.map_arg(node.args[0], returned.append)

@@ -17,7 +17,7 @@ import torch
 from torch import fx, nn
 
 from .errors import TraceError
-from .graph_builder import WEIGHT_OPS, GraphBuilder
+from .graph_builder import WEIGHT_OPS, GraphBuilder, picked_token
 from .ops import op_kind
 from .shapes import propagate_shapes
 
@@ -147,5 +147,6 @@ def build_fx_graph(model: nn.Module, example_inputs: tuple, *, leaf_modules: Ite
                         value=values.get(node), inputs=node.all_input_nodes,
                         outputs_of=tracer.outputs_of.get(node, ()),
                         weighted=_is_weighted(node, model, values, op_kind(target)),
-                        own_path=node.target if node.op == "call_module" else None, source=node.name)
+                        own_path=node.target if node.op == "call_module" else None, source=node.name,
+                        token=picked_token(target, node.args))
     return builder.finish(returned)

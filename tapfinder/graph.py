@@ -22,6 +22,7 @@ torch.fx) with these keys:
 ``weighted``  True when the op holds a weight matrix or kernel (a conv, linear, embedding, attention)
 ``order``     position in a topological order of the frontend's program
 ``source``    the frontend's own name for the op (the fx node name; ``""`` where it has none)
+``token``     the index the op picks along axis 1 (``x[:, 0]``: a class token), else ``None``
 
 Graph-level attributes: ``G.graph["inputs"]``/``["outputs"]`` (node keys), ``["modules"]`` (module
 path → class name for every submodule), ``["module_weights"]`` (module path → number of weight
@@ -50,7 +51,7 @@ def add_op(G: nx.DiGraph, key: str, **tf: Any) -> None:
     """Add one node with its ``"tf"`` annotation, filling defaults for the keys not given."""
     info = dict(op="other", target="", module="", outputs_of=(), aliases=(), shape=None,
                 dtype=None, layout="flat", spatial=None, channels=None, weighted=False,
-                order=G.number_of_nodes(), source="")
+                order=G.number_of_nodes(), source="", token=None)
     info.update(tf)
     G.add_node(key, tf=info)
 

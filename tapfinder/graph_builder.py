@@ -53,6 +53,25 @@ def base_op_name(name: str) -> str:
     return _IN_PLACE.get(name, name)
 
 
+def picked_token(op_name: str, args: tuple) -> int | None:
+    """The index an op picks along axis 1 (``x[:, 0]``, ``x.select(1, 0)``), or None for other ops:
+    a transformer that turns its [B, T, C] tokens into one vector this way reads a class token.
+
+    >>> picked_token("getitem", ("x", (slice(None), 0))), picked_token("select.int", ("x", 1, 0))
+    (0, 0)
+    >>> picked_token("getitem", ("x", (slice(None), slice(1, None)))), picked_token("mean", ("x", 1))
+    (None, None)
+    """
+    name = base_op_name(op_name)
+    if name == "getitem" and len(args) >= 2 and isinstance(args[1], tuple) and len(args[1]) >= 2:
+        axis0, axis1 = args[1][:2]
+        if axis0 == slice(None) and isinstance(axis1, int) and not isinstance(axis1, bool):
+            return axis1
+    if name == "select" and len(args) >= 3 and args[1] == 1 and isinstance(args[2], int):
+        return args[2]
+    return None
+
+
 def _weights_per_module(model: nn.Module) -> dict[str, int]:
     """Number of weight matrices or kernels (parameters of 2+ dims) under each module path."""
     counts: dict[str, int] = {}
@@ -114,7 +133,7 @@ class GraphBuilder:
 
     def add(self, ident: Hashable, *, op_name: str, scope: str, value: Any, inputs: Iterable[Hashable],
             outputs_of: Iterable[str] = (), weighted: bool = False, is_input: bool = False,
-            own_path: str | None = None, source: str = "") -> str | None:
+            own_path: str | None = None, source: str = "", token: int | None = None) -> str | None:
         """Add one operation; returns its node key, or None when its value holds no tensor.
 
         Args:
@@ -124,6 +143,7 @@ class GraphBuilder:
             outputs_of: module paths whose forward returned this value, innermost first.
             own_path: for a leaf module's call, the module's path (its base name).
             source: the frontend's own name for the op (an fx node's name), kept to find it again.
+            token: the index the op picks along axis 1 (see :func:`picked_token`).
         """
         tensor = first_tensor(value)
         if tensor is None:
@@ -141,7 +161,7 @@ class GraphBuilder:
         aliases = tuple(a for a in dict.fromkeys([*outer[1:], own]) if a != key)
         add_op(self.G, key, op=kind, target=target, module=scope, outputs_of=tuple(outer), aliases=aliases,
                shape=tuple(tensor.shape) if isinstance(value, torch.Tensor) else None,
-               dtype=str(tensor.dtype).replace("torch.", ""), weighted=weighted, source=source)
+               dtype=str(tensor.dtype).replace("torch.", ""), weighted=weighted, source=source, token=token)
         self._keys[ident] = key
         if is_input:
             self.G.graph["inputs"].append(key)

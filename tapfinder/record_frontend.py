@@ -15,7 +15,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from .errors import TraceError
-from .graph_builder import WEIGHT_OPS, GraphBuilder
+from .graph_builder import WEIGHT_OPS, GraphBuilder, picked_token
 from .ops import op_kind
 from .swap import swapped_state
 
@@ -46,7 +46,7 @@ class _Recorder(TorchFunctionMode):
         weighted = op_kind(name) in WEIGHT_OPS and any(id(t) in self.params and t.dim() >= 2 for t in tensors)
         ident = ("op", len(self.keep))
         self.builder.add(ident, op_name=name, scope=self.scope[-1] if self.scope else "", value=out,
-                         inputs=[self._id(t) for t in tensors], weighted=weighted)
+                         inputs=[self._id(t) for t in tensors], weighted=weighted, token=picked_token(name, args))
         for t in produced:
             self.builder.alias(self._id(t), ident)
         self.keep.append((out, args, kwargs))

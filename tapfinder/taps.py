@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import fx, nn
 
-from .adapters import AdapterSpec, build_adapter, main_head_input
+from .adapters import AdapterSpec, build_adapter, main_head_input, reads_class_token
 from .errors import ConfigError, TraceError
 from .graph_builder import first_tensor
 from .shapes import attr_at
@@ -174,9 +174,11 @@ def attach(model: nn.Module, selection, task: str = "classification", num_classe
             path = p.name
         fx_nodes[path] = info.get("source", "")
         layout = info.get("layout") or "flat"
-        main = main_head_input(G, layout, len(p.shape) - 2 if layout == "channels_first" else None) or tuple(p.shape)
+        maps = layout == "channels_first" or (layout == "channels_last" and len(p.shape) >= 4)
+        main = main_head_input(G, layout, len(p.shape) - 2 if maps else None) or tuple(p.shape)
+        tokens = layout == "channels_last" and len(p.shape) == 3
         spec = AdapterSpec(tuple(p.shape), layout, main, task, num_classes, adapter,
-                           cls_token=False)
+                           cls_token=tokens and reads_class_token(G, p.shape[1]))
         paths.append(path)
         heads.append(build_adapter(spec))
     if all(p in modules for p in paths):   # hooks alone: the model's own forward runs

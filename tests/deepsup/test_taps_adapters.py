@@ -54,6 +54,35 @@ def test_light_tokens_1d_and_segmentation_heads():
     assert light_seg(torch.randn(2, 32, 16, 16)).shape == (2, 4, 16, 16)
 
 
+def test_channels_last_maps_get_the_feature_map_heads():
+    # Swin's stages are [B, H, W, C]: the head moves the channels first, then downsamples as usual
+    head = build_adapter(AdapterSpec((2, 16, 16, 32), "channels_last", (2, 4, 4, 128), num_classes=3))
+    assert len(_strided(head)) == 2 and head(torch.randn(2, 16, 16, 32)).shape == (2, 3)
+    seg = build_adapter(AdapterSpec((2, 16, 16, 32), "channels_last", (2, 4, 4, 128), task="segmentation",
+                                    num_classes=3))
+    assert seg(torch.randn(2, 16, 16, 32)).shape == (2, 3, 16, 16)
+
+
+@pytest.mark.parametrize("name", ["tv:swin_t", "tv:shufflenet_v2_x0_5", "timm:coat_lite_tiny", "tv:googlenet"])
+def test_real_models_train_with_heads_and_strip_exactly(name):
+    """Swin (channels-last stages), ShuffleNet (stage outputs after a channel shuffle), CoaT (modules
+    shared under two names) and GoogLeNet (a namedtuple output in train mode)."""
+    pytest.importorskip("timm")
+    from deepsup.losses import main_logits
+    from tapfinder.sources import Build, load_model
+    build = Build(num_classes=3, image_size=(64, 64))
+    torch.manual_seed(0)
+    model = load_model(name, build).model
+    x = torch.randn(2, 3, 64, 64)
+    selection = select_points(model, x)
+    tapped = attach(model, selection, num_classes=3)
+    out = tapped(x)
+    assert len(out.aux) == len(selection.points) >= 1 and all(a.shape == (2, 3) for a in out.aux)
+    (main_logits(out).sum() + sum(a.sum() for a in out.aux)).backward()
+    fresh = load_model(name, build).model
+    fresh.load_state_dict(tapped.detach().state_dict(), strict=True)
+
+
 def test_adapter_cost_counts_parameters_and_flops():
     head = build_adapter(AdapterSpec((2, 16, 32, 32), "channels_first", (2, 64, 8, 8)))
     params, flops = adapter_cost(head, (2, 16, 32, 32))
@@ -99,6 +128,34 @@ def _reference_features(model, x):
     """The add's and conv3's inputs, computed by hand from the model's own modules."""
     h = torch.relu(model.conv1(x))
     return h + torch.relu(model.bn(model.conv2(h))) * model.scale
+
+
+class ClassTokenTransformer(TinyTransformer):
+    """A ViT: a learned class token in front of the patches, and the head reads it (``x[:, 0]``)."""
+
+    def __init__(self, depth: int = 4, dim: int = 16):
+        super().__init__(depth, dim)
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def forward(self, x):
+        x = self.embed(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
+        return self.head(self.blocks(x)[:, 0])
+
+
+@pytest.mark.parametrize("method", ["fx", "export", "record"])
+def test_token_heads_read_the_class_token_where_the_model_does(method):
+    from tapfinder.adapters import reads_class_token
+    from tapfinder.api import build_graph
+    assert reads_class_token(build_graph(ClassTokenTransformer(), X, methods=(method,)), 65)
+    assert not reads_class_token(build_graph(TinyTransformer(), X, methods=(method,)), 64)   # mean pooling
+    tapped = attach(ClassTokenTransformer(depth=8), select_points(ClassTokenTransformer(depth=8), X, points=2))
+    assert all(tapped.head(p).cls_token for p in tapped.points)
+    patches = torch.randn(2, 65, 16)
+    head = tapped.head(tapped.points[0])
+    changed = patches.clone()
+    changed[:, 1:] += 1.0
+    assert torch.equal(head(patches), head(changed))    # only token 0 is read
 
 
 def test_non_module_points_are_read_through_an_fx_rewrite():

@@ -5,7 +5,8 @@ Coverage: over every torchvision classification and segmentation model, a strati
 Hugging Face models of ``hf:`` and ONNX exports of torchvision models (both exporters): does plain
 ``torch.fx.symbolic_trace`` trace it, does tapfinder's fx frontend (timm's leaf modules and wrapped
 functions registered), and does the whole chain (fx → torch.export → recorded forward) return a
-selection, by which method. Models that cannot run forward at all are reported and left out.
+selection, by which method, and can a head be attached at every chosen point (``attach`` as
+``tapfinder train`` calls it). Models that cannot run forward at all are reported and left out.
 
 Agreement: timm's hand-written ``feature_info`` lists each stage's output; for every sampled timm
 model tapfinder handles, the candidate set should contain every ``feature_info`` module output but
@@ -109,6 +110,17 @@ def _onnx_job(exporter: str, name: str, out: dict) -> None:
                same_points_as_pytorch=sel.names == reference.names, onnx_diff=report.max_abs_diff)
 
 
+def _heads(model, sel, task: str, out) -> None:
+    """Can a head be built and hooked for every chosen point (what ``tapfinder train`` does next)?"""
+    from tapfinder import attach
+
+    try:
+        attach(model, sel, task=task, num_classes=10).detach()
+        out["heads"] = True
+    except Exception as e:
+        out["heads"], out["heads_error"] = False, f"{type(e).__name__}: {str(e)[:160]}"
+
+
 def _chain(model, x, out):
     from tapfinder import select_points
     from tapfinder.selector import resolve_name
@@ -117,6 +129,7 @@ def _chain(model, x, out):
     sel = select_points(model, x)
     out.update(selection=True, method=sel.method, fallbacks=[list(f) for f in sel.fallbacks], points=sel.names,
                depth=sel.depth)
+    _heads(model, sel, "segmentation" if out["family"] == "segmentation" else "classification", out)
     cands = {c.name for c in sel.candidates}
     info = getattr(model, "feature_info", None)
     modules = [f["module"] for f in info][:-1] if isinstance(info, list) and info else []
@@ -154,7 +167,7 @@ def _run(job):
     signal.alarm(TIMEOUT_S)
     out = dict(source=source, family=family, name=name, plain_fx=False, ours_trace=False, selection=False,
                method="", fallbacks=[], error="", feature_modules=0, feature_hits=0, feature_misses=[],
-               feature_absent=[], points=[], runs_forward=None, seconds=0.0)
+               feature_absent=[], points=[], runs_forward=None, heads=None, heads_error="", seconds=0.0)
     start = time.perf_counter()
     try:
         if source == "onnx":
@@ -192,6 +205,12 @@ def _run(job):
         signal.alarm(0)
         out["seconds"] = round(time.perf_counter() - start, 2)
     return out
+
+
+def _heads_share(rows: list[dict]) -> str:
+    """Of the selections where heads were tried, how many got a head at every point."""
+    tried = [r for r in rows if r["heads"] is not None]
+    return f"{sum(r['heads'] for r in tried) / len(tried):.1%}" if tried else "-"
 
 
 def _timeout(signum, frame):
@@ -237,10 +256,15 @@ def main() -> None:
         rows.append([label, len(built), n, f"{sum(r['plain_fx'] for r in runnable) / max(n, 1):.1%}",
                      f"{sum(r['ours_trace'] for r in runnable) / max(n, 1):.1%}",
                      f"{sum(r['selection'] for r in runnable) / max(n, 1):.1%}",
+                     _heads_share(runnable),
                      ", ".join(f"{m} {c}" for m, c in sorted(methods.items(), key=lambda kv: -kv[1]))])
     print_table("Coverage (train mode, pretrained=False; denominator: models that run forward)",
                 ["source", "built", "run forward", "plain symbolic_trace", "tapfinder fx", "full chain",
-                 "method that succeeded"], rows)
+                 "heads built", "method that succeeded"], rows)
+    no_heads = [r for r in results if r["heads"] is False]
+    if no_heads:
+        print_table("Selections no heads could be attached to", ["model", "points", "error"],
+                    [[f"{r['source']}:{r['name']}", ",".join(r["points"]), r["heads_error"]] for r in no_heads])
     families = len({r["family"] for r in results if r["source"] == "timm"})
     print(f"timm sample: {sum(r['source'] == 'timm' for r in results)} models from {families} families")
     onnx_rows = [r for r in results if r["source"] == "onnx" and r["selection"]]

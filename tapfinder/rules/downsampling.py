@@ -1,7 +1,8 @@
 """Resolution changes: the points just before and just after the spatial resolution drops (or rises).
 
 A drop is a node whose spatial extent is smaller than one of its inputs' in the same layout: a strided
-conv, a pooling, a patch embedding or patch merging. Global pooling to 1×1 is the classifier's, not a
+conv, a pooling, a patch embedding or patch merging (whose reshapes have no layout, so the input is
+found up the chain of reshapes). Global pooling to 1×1 is the classifier's, not a
 stage's, and is left out. Rises (decoder upsampling) are reported too, as weaker evidence.
 """
 from __future__ import annotations
@@ -48,6 +49,27 @@ def _entry(G: nx.DiGraph, ctx: Context, before: str, at: str) -> str:
     return node
 
 
+_FOLD_STEPS = 8
+
+
+def _folded_from(G: nx.DiGraph, node: str) -> str | None:
+    """For a node read through reshapes that lose the layout (Swin's patch merging: [B, H, W, C] viewed
+    as [B, H/2, 2, W/2, 2, C], permuted, flattened to [B, H/2, W/2, 4C], normed, projected), the
+    nearest ancestor up the first-input chain with a layout of the same spatial rank; ``None`` when
+    the chain holds no reshape or permute or is longer than a few ops."""
+    rank, folded = len(G.nodes[node]["tf"]["spatial"]), False
+    for _ in range(_FOLD_STEPS):
+        parents = sorted(G.predecessors(node), key=lambda p: G.nodes[p]["tf"]["order"])
+        if not parents:
+            return None
+        node = parents[0]
+        info = G.nodes[node]["tf"]
+        if info.get("layout") not in (None, "flat") and len(info.get("spatial") or ()) == rank:
+            return node if folded else None
+        folded = folded or info["op"] in ("reshape", "permute")   # layout-less, or folded to another rank
+    return None
+
+
 @register_analyzer("downsampling")
 def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
     drops: dict = {}   # node before a drop -> [(change, node after)]
@@ -55,9 +77,14 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
     for n in ctx.order:
         info = G.nodes[n]["tf"]
         size = spatial_size(info)
-        if info["op"] not in _RESAMPLING_OPS or size is None:
+        if size is None:
             continue
-        for p in G.predecessors(n):
+        sources = list(G.predecessors(n))
+        if sources and all(spatial_size(G.nodes[p]["tf"]) is None for p in sources):
+            sources = [a for a in [_folded_from(G, n)] if a is not None]   # any op may end a fold
+        elif info["op"] not in _RESAMPLING_OPS:
+            continue
+        for p in sources:
             pinfo = G.nodes[p]["tf"]
             psize = spatial_size(pinfo)
             if psize is None or len(pinfo["spatial"]) != len(info["spatial"]):

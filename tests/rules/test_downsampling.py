@@ -48,3 +48,36 @@ def test_upsampling_is_reported_as_weaker_evidence():
     ])
     [f] = analyze(G, context(G))
     assert f.node == "x" and f.reason.startswith("before upsampling") and f.weight < 2
+
+
+def test_swin_patch_merging_is_a_drop():
+    # [B, H, W, C] → [B, H/2, 2, W/2, 2, C] → permute → [B, H/2, W/2, 4C] → LayerNorm → Linear to 2C:
+    # the folded tensors have no layout, so the drop is found up the chain of reshapes
+    G = build([
+        ("x", "input", (2, 3, 16, 16), []),
+        ("embed", "conv", (2, 8, 4, 4), ["x"]),
+        ("nhwc", "permute", (2, 4, 4, 8), ["embed"]),
+        ("stage1", "linear", (2, 4, 4, 8), ["nhwc"]),
+        ("merge.view", "reshape", (2, 2, 2, 2, 2, 8), ["stage1"]),
+        ("merge.permute", "permute", (2, 2, 2, 2, 2, 8), ["merge.view"]),
+        ("merge.flatten", "reshape", (2, 2, 2, 32), ["merge.permute"]),
+        ("merge.norm", "norm", (2, 2, 2, 32), ["merge.flatten"], "layer_norm"),
+        ("merge", "linear", (2, 2, 2, 16), ["merge.norm"]),
+    ])
+    found = {(f.node, f.reason) for f in analyze(G, context(G))}
+    assert ("stage1", "before downsampling 4×4 → 2×2 (at merge)") in found
+    assert ("merge", "after downsampling 4×4 → 2×2 at merge") in found
+
+
+def test_a_fold_without_a_drop_is_not_one():
+    # a token mixer that folds and unfolds at the same resolution (window partition and reverse)
+    G = build([
+        ("x", "input", (2, 3, 16, 16), []),
+        ("embed", "conv", (2, 8, 4, 4), ["x"]),
+        ("nhwc", "permute", (2, 4, 4, 8), ["embed"]),
+        ("win", "reshape", (2, 2, 2, 2, 2, 8), ["nhwc"]),
+        ("flat", "reshape", (2, 4, 4, 8), ["win"]),
+        ("norm", "norm", (2, 4, 4, 8), ["flat"], "layer_norm"),
+        ("fc", "linear", (2, 4, 4, 8), ["norm"]),
+    ])
+    assert all(f.reason.endswith(("at embed", "(at embed)")) for f in analyze(G, context(G)))   # the patch embedding's only

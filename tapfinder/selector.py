@@ -9,7 +9,8 @@ ResNet-101/152 and CIFAR ResNet-110 get 3, a 1000-layer ResNet 4.
 Where: only whole-signal candidates (or encoder-decoder skip sources), past the stem (depth ≥ 5 %
 of D and at least two weighted layers), and before the part nearest the output. For a pyramid (the
 last resolution drop lies in the second half of the network) that part is the final stage, which sees
-nearly what the main head sees; otherwise it is the last 15 % of depth. Both papers found points next
+nearly what the main head sees (a drop with fewer than 3 weighted layers after it, such as the token
+merger in front of Qwen's vision encoders' output, begins no stage); otherwise it is the last 15 %. Both papers found points next
 to the output useless, and iMacHSR (Table 4) found near-input placement best.
 
 Which: the strongest candidates first (scores sum each rule's strongest weight: a stage output before
@@ -40,6 +41,7 @@ __all__ = ["auto_count", "normalize_points", "candidates_from", "choose", "resol
 
 MAX_POINTS = 5
 STEM_FRAC, OUTPUT_FRAC = 0.05, 0.85
+FINAL_STAGE_MIN = 3   # weighted layers after the last drop for it to begin a final stage
 
 
 def auto_count(D: int) -> int:
@@ -78,6 +80,7 @@ def normalize_points(points) -> "str | int | list[str]":
 def _window(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tuple[float, float]:
     D = max(ctx.D, 1)
     drops = [ctx.depth[f.node] / D for f in findings if f.tag == "before_drop" and f.node in ctx.whole]
+    drops = [d for d in drops if (1 - d) * D >= FINAL_STAGE_MIN]   # a stage, not a merger in front of the head
     high = max(drops) if drops and max(drops) >= 0.5 else OUTPUT_FRAC
     low = max(STEM_FRAC, min(2 / D, high))
     return low, high

@@ -112,3 +112,15 @@ def test_timm_model_by_name():
     pytest.importorskip("timm")
     sel = select_points("timm:resnet18")
     assert set(sel.names) <= {"layer1", "layer2", "layer3"}
+
+
+def test_a_drop_just_before_the_output_begins_no_final_stage():
+    from types import SimpleNamespace
+
+    from tapfinder.rules import Finding
+    from tapfinder.selector import OUTPUT_FRAC, _window
+    ctx = SimpleNamespace(D=50, depth={"stage3": 40, "merger": 49}, whole={"stage3", "merger"})
+    drop = lambda node: Finding(node, "downsampling", "before downsampling", 2.0, "before_drop")  # noqa: E731
+    assert _window(None, ctx, [drop("stage3")])[1] == 0.8                    # a pyramid: up to its last stage
+    assert _window(None, ctx, [drop("stage3"), drop("merger")])[1] == 0.8   # a merger in front of the head
+    assert _window(None, ctx, [drop("merger")])[1] == OUTPUT_FRAC

@@ -49,15 +49,17 @@ def _entry(G: nx.DiGraph, ctx: Context, before: str, at: str) -> str:
     return node
 
 
-_FOLD_STEPS = 8
+_FOLD_STEPS = 12
 
 
 def _folded_from(G: nx.DiGraph, node: str) -> str | None:
     """For a node read through reshapes that lose the layout (Swin's patch merging: [B, H, W, C] viewed
     as [B, H/2, 2, W/2, 2, C], permuted, flattened to [B, H/2, W/2, 4C], normed, projected), the
     nearest ancestor up the first-input chain with a layout of the same spatial rank; ``None`` when
-    the chain holds no reshape or permute or is longer than a few ops."""
-    rank, folded = len(G.nodes[node]["tf"]["spatial"]), False
+    the chain holds no reshape or permute or is longer than an attention block's (Hiera pools its
+    queries inside the attention: 12 ops from the output projection back to the qkv projection)."""
+    spatial, folded = G.nodes[node]["tf"]["spatial"], False
+    rank = len(spatial)
     for _ in range(_FOLD_STEPS):
         parents = sorted(G.predecessors(node), key=lambda p: G.nodes[p]["tf"]["order"])
         if not parents:
@@ -65,7 +67,10 @@ def _folded_from(G: nx.DiGraph, node: str) -> str | None:
         node = parents[0]
         info = G.nodes[node]["tf"]
         if info.get("layout") not in (None, "flat") and len(info.get("spatial") or ()) == rank:
-            return node if folded else None
+            # a merge folds each axis by a whole factor (2×2 patches); other shapes of the same rank
+            # are another arrangement of the tokens (Hiera's mask units: 3136×4 is not 56×56 × 4)
+            whole = all(b > 0 and a % b == 0 for a, b in zip(info["spatial"], spatial))
+            return node if folded and whole else None
         folded = folded or info["op"] in ("reshape", "permute")   # layout-less, or folded to another rank
     return None
 

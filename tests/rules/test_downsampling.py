@@ -81,3 +81,17 @@ def test_a_fold_without_a_drop_is_not_one():
         ("fc", "linear", (2, 4, 4, 8), ["norm"]),
     ])
     assert all(f.reason.endswith(("at embed", "(at embed)")) for f in analyze(G, context(G)))   # the patch embedding's only
+
+
+def test_another_arrangement_of_the_same_rank_is_no_drop():
+    # Hiera-style mask units: a 32×4 arrangement of tokens and a 4×8 map share a rank, not a grid:
+    # 4 is no whole multiple of 8, so reaching [B, 4, 8, C] from it is no merge
+    G = build([
+        ("x", "input", (2, 3, 16, 16), []),
+        ("embed", "conv", (2, 8, 16, 8), ["x"]),
+        ("units", "reshape", (2, 8, 32, 4), ["embed"]),
+        ("flat", "reshape", (2, 4, 8, 64), ["units"]),
+        ("fc", "linear", (2, 4, 8, 16), ["flat"]),
+    ])
+    assert G.nodes["flat"]["tf"]["layout"] is None and G.nodes["fc"]["tf"]["spatial"] == (4, 8)
+    assert all("at fc" not in f.reason for f in analyze(G, context(G)))

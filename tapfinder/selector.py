@@ -80,7 +80,8 @@ def normalize_points(points) -> "str | int | list[str]":
 def _window(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tuple[float, float]:
     D = max(ctx.D, 1)
     drops = [ctx.depth[f.node] / D for f in findings if f.tag == "before_drop" and f.node in ctx.whole]
-    drops = [d for d in drops if (1 - d) * D >= FINAL_STAGE_MIN]   # a stage, not a merger in front of the head
+    if D >= 2 * FINAL_STAGE_MIN:   # a stage, not a merger in front of the head (too shallow a net: every drop)
+        drops = [d for d in drops if (1 - d) * D >= FINAL_STAGE_MIN]
     high = max(drops) if drops and max(drops) >= 0.5 else OUTPUT_FRAC
     low = max(STEM_FRAC, min(2 / D, high))
     return low, high

@@ -124,3 +124,5 @@ def test_a_drop_just_before_the_output_begins_no_final_stage():
     assert _window(None, ctx, [drop("stage3")])[1] == 0.8                    # a pyramid: up to its last stage
     assert _window(None, ctx, [drop("stage3"), drop("merger")])[1] == 0.8   # a merger in front of the head
     assert _window(None, ctx, [drop("merger")])[1] == OUTPUT_FRAC
+    shallow = SimpleNamespace(D=4, depth={"stage1": 2}, whole={"stage1"})       # too shallow to tell: every drop
+    assert _window(None, shallow, [drop("stage1")])[1] == 0.5

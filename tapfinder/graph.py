@@ -36,7 +36,7 @@ from typing import Any
 
 import networkx as nx
 
-__all__ = ["new_graph", "add_op", "numel_per_sample", "describe", "spatial_size"]
+__all__ = ["new_graph", "add_op", "numel_per_sample", "describe", "spatial_size", "first_inputs"]
 
 
 def new_graph(method: str) -> nx.DiGraph:
@@ -88,3 +88,13 @@ def describe(info: dict) -> str:
         return "×".join(str(d) for d in (info["channels"], *info["spatial"]))
     shape = info.get("shape")
     return "×".join(str(d) for d in shape[1:]) if shape else "?"
+
+
+def first_inputs(G: nx.DiGraph, node, steps: int):
+    """The ancestors of ``node`` up the chain of first inputs (in program order), at most ``steps``."""
+    for _ in range(steps):
+        parents = sorted(G.predecessors(node), key=lambda p: G.nodes[p]["tf"]["order"])
+        if not parents:
+            return
+        node = parents[0]
+        yield node

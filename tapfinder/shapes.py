@@ -20,6 +20,7 @@ import torch
 from torch import fx, nn
 
 from .errors import TraceError
+from .graph import first_inputs
 from .swap import swapped_state
 
 __all__ = ["propagate_shapes", "annotate_layout", "attr_at"]
@@ -334,12 +335,8 @@ def _restored_layout(G: nx.DiGraph, key) -> str | None:
     """The layout of the nearest ancestor with one, when ``key`` (a reshape or permute) gives that
     ancestor's shape back through layout-less reshapes and permutes: ShuffleNet's channel shuffle
     views [B, C, H, W] as [B, g, C/g, H, W], transposes, and views it back."""
-    shape, node = G.nodes[key]["tf"]["shape"], key
-    for _ in range(_RESTORE_STEPS):
-        parents = sorted(G.predecessors(node), key=lambda p: G.nodes[p]["tf"]["order"])
-        if not parents:
-            return None
-        node = parents[0]
+    shape = G.nodes[key]["tf"]["shape"]
+    for node in first_inputs(G, key, _RESTORE_STEPS):
         info = G.nodes[node]["tf"]
         if info.get("layout") not in (None, "flat"):
             return info["layout"] if info["shape"] == shape else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from ..graph import spatial_size
+from ..graph import first_inputs, spatial_size
 from . import Context, Finding, register_analyzer
 
 _RESAMPLING_OPS = {"conv", "pool", "reshape", "upsample", "other"}
@@ -60,11 +60,7 @@ def _folded_from(G: nx.DiGraph, node: str) -> str | None:
     queries inside the attention: 12 ops from the output projection back to the qkv projection)."""
     spatial, folded = G.nodes[node]["tf"]["spatial"], False
     rank = len(spatial)
-    for _ in range(_FOLD_STEPS):
-        parents = sorted(G.predecessors(node), key=lambda p: G.nodes[p]["tf"]["order"])
-        if not parents:
-            return None
-        node = parents[0]
+    for node in first_inputs(G, node, _FOLD_STEPS):
         info = G.nodes[node]["tf"]
         if info.get("layout") not in (None, "flat") and len(info.get("spatial") or ()) == rank:
             # a merge folds each axis by a whole factor (2×2 patches); other shapes of the same rank

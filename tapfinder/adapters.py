@@ -149,13 +149,11 @@ def describe_adapter(adapter: nn.Module) -> str:
     if not convs:
         return prefix + "LayerNorm, linear"
     k = convs[0].kernel_size[0]
-    if not pooled:   # dense: an FCN head or one 1×1 conv to the classes
-        widths = "→".join(str(c) for c in [convs[0].in_channels, *(m.out_channels for m in convs)])
-        return prefix + (f"conv{k} BN ReLU dropout, conv1 {widths}" if len(convs) > 1 else f"conv1 {widths}")
     widths = "→".join(str(c) for c in [convs[0].in_channels, *(m.out_channels for m in convs)])
-    strided = sum(m.stride[0] == 2 for m in convs)
-    stages = f"{len(convs)}× conv{k}" + (" s2" if strided else "")
-    return prefix + f"{stages} {widths}, pool, linear"
+    if not pooled:   # dense: an FCN head or one 1×1 conv to the classes
+        return prefix + (f"conv{k} BN ReLU dropout, conv1 {widths}" if len(convs) > 1 else f"conv1 {widths}")
+    strided = any(m.stride[0] == 2 for m in convs)
+    return prefix + f"{len(convs)}× conv{k}{' s2' if strided else ''} {widths}, pool, linear"
 
 
 def adapter_cost(adapter: nn.Module, shape: tuple) -> tuple[int, int]:
@@ -171,8 +169,8 @@ def adapter_cost(adapter: nn.Module, shape: tuple) -> tuple[int, int]:
 def main_head_input(graph, layout: str, spatial_rank: int | None = None) -> tuple | None:
     """The deepest whole-signal feature shape before global pooling: what the main head reads.
 
-    With ``spatial_rank`` only maps of that many spatial dims count (either layout) (a ``flatten(2)`` before the
-    pooling turns an 8×8 map into a length-64 one, which is no resolution to downsample toward).
+    With ``spatial_rank`` only maps of that many spatial dims count, in either layout: a ``flatten(2)``
+    before the pooling turns an 8×8 map into a length-64 one, which is no resolution to downsample toward.
     """
     best = None
     for _, attrs in graph.nodes(data=True):

@@ -50,13 +50,20 @@ def test_upsampling_is_reported_as_weaker_evidence():
     assert f.node == "x" and f.reason.startswith("before upsampling") and f.weight < 2
 
 
-def test_swin_patch_merging_is_a_drop():
-    # [B, H, W, C] → [B, H/2, 2, W/2, 2, C] → permute → [B, H/2, W/2, 4C] → LayerNorm → Linear to 2C:
-    # the folded tensors have no layout, so the drop is found up the chain of reshapes
-    G = build([
+def _embedded_nhwc(nodes: list):
+    """A 4×4 patch embedding of a 16×16 image, moved channels last as Swin does, then ``nodes``."""
+    return build([
         ("x", "input", (2, 3, 16, 16), []),
         ("embed", "conv", (2, 8, 4, 4), ["x"]),
         ("nhwc", "permute", (2, 4, 4, 8), ["embed"]),
+        *nodes,
+    ])
+
+
+def test_swin_patch_merging_is_a_drop():
+    # [B, H, W, C] → [B, H/2, 2, W/2, 2, C] → permute → [B, H/2, W/2, 4C] → LayerNorm → Linear to 2C:
+    # the folded tensors have no layout, so the drop is found up the chain of reshapes
+    G = _embedded_nhwc([
         ("stage1", "linear", (2, 4, 4, 8), ["nhwc"]),
         ("merge.view", "reshape", (2, 2, 2, 2, 2, 8), ["stage1"]),
         ("merge.permute", "permute", (2, 2, 2, 2, 2, 8), ["merge.view"]),
@@ -71,10 +78,7 @@ def test_swin_patch_merging_is_a_drop():
 
 def test_a_fold_without_a_drop_is_not_one():
     # a token mixer that folds and unfolds at the same resolution (window partition and reverse)
-    G = build([
-        ("x", "input", (2, 3, 16, 16), []),
-        ("embed", "conv", (2, 8, 4, 4), ["x"]),
-        ("nhwc", "permute", (2, 4, 4, 8), ["embed"]),
+    G = _embedded_nhwc([
         ("win", "reshape", (2, 2, 2, 2, 2, 8), ["nhwc"]),
         ("flat", "reshape", (2, 4, 4, 8), ["win"]),
         ("norm", "norm", (2, 4, 4, 8), ["flat"], "layer_norm"),

@@ -313,6 +313,8 @@ def _layout_of(info: dict, parent: dict | None, batch: int | None = None) -> str
         return "channels_first" if info["dtype"].startswith(("float", "bfloat", "half")) else "flat"
     if _reads_channels_first(info):
         return "channels_first"
+    if op == "attention" and (parent is None or parent.get("layout") is None):
+        return None   # scaled_dot_product_attention on heads split off the channels: [B, heads, T, d]
     if op in ("linear", "embedding", "attention"):
         return "channels_last"
     if parent is None or parent.get("layout") in (None, "flat") or parent["shape"] is None:

@@ -99,3 +99,19 @@ def test_another_arrangement_of_the_same_rank_is_no_drop():
     ])
     assert G.nodes["flat"]["tf"]["layout"] is None and G.nodes["fc"]["tf"]["spatial"] == (4, 8)
     assert all("at fc" not in f.reason for f in analyze(G, context(G)))
+
+
+def test_attention_over_split_heads_is_no_map():
+    # Hiera's attention: qkv split into 4 heads, [B, heads, T, d] into scaled_dot_product_attention,
+    # heads merged back to [B, H, W, C]. Heads × tokens is no grid, so the merge is no 16×4 → 4×4 drop
+    G = _embedded_nhwc([
+        ("qkv", "linear", (2, 4, 4, 24), ["nhwc"]),
+        ("qkv.split", "reshape", (2, 16, 3, 4, 2), ["qkv"]),
+        ("q", "permute", (2, 4, 16, 2), ["qkv.split"]),
+        ("sdpa", "attention", (2, 4, 16, 2), ["q"], "scaled_dot_product_attention"),
+        ("merge", "permute", (2, 16, 4, 2), ["sdpa"]),
+        ("flat", "reshape", (2, 4, 4, 8), ["merge"]),
+        ("proj", "linear", (2, 4, 4, 8), ["flat"]),
+    ])
+    assert G.nodes["sdpa"]["tf"]["layout"] is None and G.nodes["proj"]["tf"]["spatial"] == (4, 4)
+    assert all(f.reason.endswith(("at embed", "(at embed)")) for f in analyze(G, context(G)))

@@ -88,8 +88,8 @@ def main() -> None:
         diffs = [v[s]["miou"] - base[s]["miou"] for s in sorted(v) if s in base and v[s].get("code") == base[s].get("code")]
         mious = [r["miou"] for r in v.values()]
         rows.append([arm, f"{statistics.mean(mious):.1f} ± {statistics.pstdev(mious):.1f}",
-                     f"{statistics.mean(diffs):+.1f}", f"{sum(d > 0 for d in diffs)}/{len(diffs)}",
-                     " ".join(f"{d:+.1f}" for d in diffs)])
+                     f"{statistics.mean(diffs):+.1f}" if diffs else "no baseline run",
+                     f"{sum(d > 0 for d in diffs)}/{len(diffs)}", " ".join(f"{d:+.1f}" for d in diffs)])
     print_table(f"Shapes segmentation (UNet), mIoU, {len(base)} paired seeds, {args.epochs} epochs",
                 ["arm", "mIoU", "Δ vs baseline", "seeds better", "per-seed Δ"], rows)
     (RESULTS / f"{args.name}.partial.json").unlink(missing_ok=True)   # the whole run is saved below

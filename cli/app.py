@@ -111,7 +111,7 @@ def train(
                                               rich_help_panel="Loss")] = False,
     gamma: Annotated[Optional[float], typer.Option(help="DSN margin: aux CE below it is not pushed further [0]",
                                                    rich_help_panel="Loss")] = None,
-    direction: Annotated[Optional[str], typer.Option(help="DKS synergy: bi, top-down or bottom-up [bi]",
+    direction: Annotated[Optional[str], typer.Option(help="DKS synergy: auto (bi; top-down between maps), bi, top-down or bottom-up [auto]",
                                                      rich_help_panel="Loss")] = None,
     beta: Annotated[Optional[float], typer.Option(help="DKS synergy weight [1]", rich_help_panel="Loss")] = None,
     lam: Annotated[Optional[float], typer.Option(help="iMacHSR negative-entropy weight [0.01]",

@@ -6,7 +6,10 @@ Recipes (:data:`RECIPES`):
 ``dsn``       + α Σ_m [CE(aux_m, y) − γ]₊ (DSN; α from the anchors, 0.3; optional linear decay of α
               to 0 over training and the margin γ).
 ``dks``       CE on every head (α = 1, DKS §3.2) + synergy: Σ over ordered pairs (m → n) of
-              KL(p_m.detach() ‖ p_n), bi-directional by default, or top-down / bottom-up.
+              KL(p_m.detach() ‖ p_n); bi-directional, top-down or bottom-up. The default, ``auto``,
+              is bi-directional (DKS's choice, for classifiers) between vectors and top-down between
+              maps: on the shapes set (``benchmarks/train_shapes.py``) coarse decoder heads teaching
+              the full-resolution main head cost 4.4 mIoU (3 of 3 seeds), top-down cost nothing.
 ``imachsr``   + Σ_m α_m CE(q_m(z_m), y) (the adapter's cross-entropy as the MI term) + λ_m NE(z_m),
               NE the negative entropy of the channel softmax of the tapped features.
 Any recipe can add ``kd``: KL from the main head's detached, temperature-softened prediction to
@@ -30,7 +33,7 @@ __all__ = ["LossConfig", "DeepSupervisionLoss", "RECIPES", "describe", "loss_con
            "negative_entropy", "synergy"]
 
 RECIPES = ("baseline", "dsn", "dks", "imachsr")
-DIRECTIONS = ("bi", "top-down", "bottom-up")
+DIRECTIONS = ("auto", "bi", "top-down", "bottom-up")
 _AUX = ("dsn", "dks", "imachsr")
 # the recipes that read each option; setting one that the recipe ignores is a mistake worth saying
 READ_BY = {"alpha": _AUX, "alpha_decay": _AUX, "gamma": ("dsn",), "direction": ("dks",), "beta": ("dks",),
@@ -43,7 +46,7 @@ class LossConfig:
     alpha: float | None = None      # aux CE weight; None: the recipe's default (dsn 0.3, dks 1.0, imachsr 0.3)
     alpha_decay: bool = False       # linear decay of alpha to 0 over training (dsn)
     gamma: float = 0.0              # DSN margin: aux loss below gamma is not pushed further
-    direction: str = "bi"           # DKS synergy pairs
+    direction: str = "auto"         # DKS synergy pairs; auto: bi between vectors, top-down between maps
     beta: float = 1.0               # DKS synergy weight
     lam: float = 0.01               # iMacHSR negative-entropy weight
     kd: float = 0.0                 # weight of main → aux distillation (0: off)
@@ -89,11 +92,14 @@ def _kl(teacher: torch.Tensor, student: torch.Tensor, temperature: float = 1.0) 
     return kl.mean() * temperature ** 2
 
 
-def synergy(logits: list[torch.Tensor], direction: str = "bi") -> torch.Tensor:
+def synergy(logits: list[torch.Tensor], direction: str = "auto") -> torch.Tensor:
     """DKS synergy over heads ordered shallow → deep (the main head last).
 
-    top-down: deeper heads teach shallower ones; bottom-up: the reverse; bi: both.
+    top-down: deeper heads teach shallower ones; bottom-up: the reverse; bi: both; auto: bi between
+    class vectors, top-down between dense maps (a coarse map teaching a finer one blurs it).
     """
+    if direction == "auto":
+        direction = "top-down" if any(t.dim() > 2 for t in logits) else "bi"
     total = logits[0].new_zeros((), dtype=torch.float32)
     for m, teacher in enumerate(logits):
         for n, student in enumerate(logits):
@@ -199,7 +205,7 @@ def describe(cfg: LossConfig) -> str:
     """The loss in words, with every weight (for the preview).
 
     >>> describe(LossConfig("dks"))
-    'CE on the main head + 1 × CE on each aux head + 1 × KL synergy between all heads (bi-directional)'
+    'CE on the main head + 1 × CE on each aux head + 1 × KL synergy between all heads (bi-directional; between maps deeper heads teach shallower)'
     >>> describe(LossConfig("dsn", alpha_decay=True, gamma=0.5, kd=0.5))
     'CE on the main head + 0.3 × CE on each aux head, decayed linearly to 0, margin γ 0.5 + 0.5 × KD main → aux (T 2)'
     """
@@ -213,7 +219,8 @@ def describe(cfg: LossConfig) -> str:
         aux += f", margin γ {cfg.gamma:g}"
     parts.append(aux)
     if cfg.recipe == "dks":
-        pairs = {"bi": "bi-directional", "top-down": "deeper heads teach shallower",
+        pairs = {"auto": "bi-directional; between maps deeper heads teach shallower",
+                 "bi": "bi-directional", "top-down": "deeper heads teach shallower",
                  "bottom-up": "shallower heads teach deeper"}[cfg.direction]
         parts.append(f"{cfg.beta:g} × KL synergy between all heads ({pairs})")
     if cfg.recipe == "imachsr":

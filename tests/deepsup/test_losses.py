@@ -51,6 +51,18 @@ def test_synergy_is_zero_for_identical_heads_and_follows_direction():
     assert heads[0].grad is None or heads[0].grad.abs().sum() == 0
 
 
+def test_synergy_auto_is_bi_between_vectors_and_top_down_between_maps():
+    vectors = [torch.randn(8, 5) for _ in range(3)]
+    assert torch.equal(synergy(vectors), synergy(vectors, "bi"))
+    # a UNet's decoder heads at 4×4 and 8×8 under a 16×16 main head: coarse maps never teach finer ones
+    maps = [torch.randn(2, 5, s, s, requires_grad=True) for s in (4, 8, 16)]
+    total = synergy(maps)
+    assert torch.equal(total, synergy(maps, "top-down")) and not torch.equal(total, synergy(maps, "bi"))
+    total.backward()
+    assert maps[-1].grad is None or maps[-1].grad.abs().sum() == 0   # the main head only teaches
+    assert maps[0].grad.abs().sum() > 0
+
+
 def test_dks_has_ce_on_every_head_and_synergy():
     out = _out()
     total, terms = make_loss("dks")(out, Y)

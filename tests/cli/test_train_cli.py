@@ -141,6 +141,11 @@ def test_loss_options_train_show_and_hold_on_resume(tmp_path):
     assert "only dks reads it" in _error([*args[:-3], "--direction", "top-down", "--out", str(tmp_path / "x"), "--yes"])
     assert "must be 0 or more" in _error([*BASE, "--recipe", "dks", "--beta", "-1", "--yes"])
     assert not (tmp_path / "x").exists()
+    saved = json.loads((out / "run.json").read_text())
+    assert saved["loss_config"]["temperature"] == 2.0 and saved["loss_config"]["direction"] == "auto"
+    saved["loss_config"]["temperature"] = 3.0   # as if the version that started it had another default
+    (out / "run.json").write_text(json.dumps(saved))
+    assert "was trained with --temperature 3.0; pass the same" in _error([*args, "--resume"])
 
 
 def test_a_sequence_model_is_built_for_channels_last_samples_and_exports(tmp_path):

@@ -181,7 +181,7 @@ def train(
         console.print(render_profile(depth_profile(run.selection, width=min(60, max(console.width - 14, 20)))))
     if run.data.description:
         console.print(f"[bold]data[/]  {run.data.description}")
-    console.print(f"[bold]loss[/]  {run.spec.recipe}: {describe(run.loss)}")
+    console.print(f"[bold]loss[/]  {run.spec.recipe}: {describe(run.loss, run.data.task)}")
     console.print(f"[bold]train[/] {render_training(run)}")
     console.print(render_heads(run))
     if not yes:

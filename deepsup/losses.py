@@ -201,13 +201,16 @@ def loss_config(recipe: str = "dks", **options) -> LossConfig:
     return LossConfig(recipe=recipe, **options)
 
 
-def describe(cfg: LossConfig) -> str:
-    """The loss in words, with every weight (for the preview).
+def describe(cfg: LossConfig, task: str | None = None) -> str:
+    """The loss in words, with every weight (for the preview); with the ``task``, the synergy pairs
+    that ``auto`` resolves to.
 
     >>> describe(LossConfig("dks"))
     'CE on the main head + 1 × CE on each aux head + 1 × KL synergy between all heads (bi-directional; between maps deeper heads teach shallower)'
     >>> describe(LossConfig("dsn", alpha_decay=True, gamma=0.5, kd=0.5))
     'CE on the main head + 0.3 × CE on each aux head, decayed linearly to 0, margin γ 0.5 + 0.5 × KD main → aux (T 2)'
+    >>> describe(LossConfig("dks"), task="segmentation").endswith("(deeper heads teach shallower)")
+    True
     """
     parts = ["CE on the main head"]
     if cfg.recipe == "baseline":
@@ -219,9 +222,11 @@ def describe(cfg: LossConfig) -> str:
         aux += f", margin γ {cfg.gamma:g}"
     parts.append(aux)
     if cfg.recipe == "dks":
+        direction = cfg.direction if task is None or cfg.direction != "auto" else (
+            "top-down" if task == "segmentation" else "bi")
         pairs = {"auto": "bi-directional; between maps deeper heads teach shallower",
                  "bi": "bi-directional", "top-down": "deeper heads teach shallower",
-                 "bottom-up": "shallower heads teach deeper"}[cfg.direction]
+                 "bottom-up": "shallower heads teach deeper"}[direction]
         parts.append(f"{cfg.beta:g} × KL synergy between all heads ({pairs})")
     if cfg.recipe == "imachsr":
         parts.append(f"{cfg.lam:g} × negative entropy of the tapped features")

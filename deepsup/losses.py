@@ -92,14 +92,22 @@ def _kl(teacher: torch.Tensor, student: torch.Tensor, temperature: float = 1.0) 
     return kl.mean() * temperature ** 2
 
 
+def resolved_direction(direction: str, dense: bool) -> str:
+    """What the DKS ``direction`` means for heads that predict maps (``dense``) or class vectors.
+
+    >>> resolved_direction("auto", dense=True), resolved_direction("auto", dense=False), resolved_direction("bi", True)
+    ('top-down', 'bi', 'bi')
+    """
+    return ("top-down" if dense else "bi") if direction == "auto" else direction
+
+
 def synergy(logits: list[torch.Tensor], direction: str = "auto") -> torch.Tensor:
     """DKS synergy over heads ordered shallow → deep (the main head last).
 
     top-down: deeper heads teach shallower ones; bottom-up: the reverse; bi: both; auto: bi between
     class vectors, top-down between dense maps (a coarse map teaching a finer one blurs it).
     """
-    if direction == "auto":
-        direction = "top-down" if any(t.dim() > 2 for t in logits) else "bi"
+    direction = resolved_direction(direction, dense=any(t.dim() > 2 for t in logits))
     total = logits[0].new_zeros((), dtype=torch.float32)
     for m, teacher in enumerate(logits):
         for n, student in enumerate(logits):
@@ -222,8 +230,7 @@ def describe(cfg: LossConfig, task: str | None = None) -> str:
         aux += f", margin γ {cfg.gamma:g}"
     parts.append(aux)
     if cfg.recipe == "dks":
-        direction = cfg.direction if task is None or cfg.direction != "auto" else (
-            "top-down" if task == "segmentation" else "bi")
+        direction = cfg.direction if task is None else resolved_direction(cfg.direction, task == "segmentation")
         pairs = {"auto": "bi-directional; between maps deeper heads teach shallower",
                  "bi": "bi-directional", "top-down": "deeper heads teach shallower",
                  "bottom-up": "shallower heads teach deeper"}[direction]

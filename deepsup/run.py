@@ -204,17 +204,11 @@ def check_resume(out: str | Path, run: PreparedRun) -> None:
     raw = json.loads(path.read_text())
     saved, now = _flags(raw["spec"]), _flags(asdict(run.spec))
     if "loss_config" in raw:   # the loss as it trained: a default may differ in another version
-        saved.update(_flags({"loss": raw["loss_config"]}))
-        now.update(_flags({"loss": _resolved_loss(run)}))
+        saved.update(_flags({"loss": raw["loss_config"]}))   # (``now`` has this version's defaults filled in)
     changed = [flag for flag in now if flag in saved and saved[flag] != now[flag]]
     if changed:
         was = " ".join(_shown(flag, saved[flag]) for flag in changed)
         raise ConfigError(f"{out} was trained with {was}; pass the same to resume it, or train into a new --out")
-
-
-def _resolved_loss(run: PreparedRun) -> dict:
-    """Every loss option of ``run``, defaults included."""
-    return {k: v for k, v in asdict(run.loss).items() if k != "recipe"}
 
 
 def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None, on_step=None) -> Trainer:
@@ -224,7 +218,7 @@ def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None, on_step
     loss = make_loss(run.spec.recipe, layouts=layouts, **run.spec.loss)
     spec = {"spec": asdict(run.spec), "input_shape": list(run.data.input_shape), "task": run.data.task,
             "num_classes": run.data.num_classes, "build": asdict(run.build) if run.build is not None else None,
-            "loss_config": _resolved_loss(run)}
+            "loss_config": {k: v for k, v in asdict(run.loss).items() if k != "recipe"}}
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,10 @@ Regime "plain": ``plain1d48`` (48 conv3 × 32, stride 2 after layers 16 and 32, 
 Kaiming init), where plain training struggles. Regime "bn": ``plain1d20_bn`` (20 layers with
 BatchNorm), where plain training works and deep supervision should not hurt. Regime "resnet":
 ``resnet1d32`` (He et al.'s CIFAR ResNet-32 with 1D convolutions), the ResNet regime.
+In these three the stages are even, so evenly spaced points land on (or next to) the stage outputs
+that auto picks. Regimes "plain34" (``plain1d34``) and "resnet34" (``resnet1d34``) take He et al.'s
+34-layer layout, stages of 3, 4, 6, 3 blocks, uneven as in most real networks, where the placements
+differ: ``--regimes plain34,resnet34 --name train_mnist1d_uneven``.
 Arms: baseline, dsn, dks, imachsr with auto points; in the plain and ResNet regimes also dks with
 random points (same count, seeded, drawn from the module outputs on the whole signal path) and with
 evenly spaced points. ``dks@random2``, ``dks@random3``, ... are further random draws for the same
@@ -31,9 +35,12 @@ from benchmarks._common import RESULTS, ci95, code_version, print_table, same_co
 
 ARMS = {"plain": ["baseline", "dsn", "dks", "imachsr", "dks@random", "dks@even"],
         "bn": ["baseline", "dsn", "dks", "imachsr"],
-        "resnet": ["baseline", "dsn", "dks", "imachsr", "dks@random", "dks@even"]}
+        "resnet": ["baseline", "dsn", "dks", "imachsr", "dks@random", "dks@even"],
+        "plain34": ["baseline", "dks", "dks@random", "dks@even"],
+        "resnet34": ["baseline", "dks", "dks@random", "dks@even"]}
 PROTOCOL_SEEDS = 5
-MODELS = {"plain": "plain1d48", "bn": "plain1d20_bn", "resnet": "resnet1d32"}
+MODELS = {"plain": "plain1d48", "bn": "plain1d20_bn", "resnet": "resnet1d32", "plain34": "plain1d34",
+          "resnet34": "resnet1d34"}
 
 
 def _points(model, x, how: str, seed: int):
@@ -139,6 +146,8 @@ def main() -> None:
     parser.add_argument("--name", default="train_mnist1d", help="results file name under benchmarks/results/")
     args = parser.parse_args()
     regimes = [r for r in args.regimes.split(",") if r]
+    if set(regimes) - set(MODELS):
+        parser.error(f"unknown regime {', '.join(sorted(set(regimes) - set(MODELS)))}; pick from {', '.join(MODELS)}")
     if args.arms:
         for r in regimes:
             ARMS[r] = args.arms.split(",")

@@ -29,6 +29,15 @@ def test_cifar_resnet_stage_outputs():
     assert sel.depth == 32 and sel.names == ["layer1", "layer2"]
 
 
+@pytest.mark.parametrize("name, expected", [("resnet1d34", ["layer1", "layer3"]),
+                                            ("plain1d34", ["features.6", "features.26"])])
+def test_uneven_stages_are_tapped_at_stage_outputs_not_at_even_depths(name, expected):
+    """He et al.'s 34-layer layouts (3, 4, 6, 3 stages): the ends of stages, not evenly spaced layers."""
+    sel = select_points(name)
+    assert sel.depth == 34 and sel.names == expected
+    assert all("downsampling" in c.rules for c in sel.points)
+
+
 def test_points_are_never_inside_a_branch():
     sel = select_points(TinyResNet(), X, points=4)
     assert all(p.whole_signal for p in sel.points)

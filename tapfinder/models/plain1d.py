@@ -3,6 +3,9 @@
 ``plain1d48``: 48 conv3 layers × 32 channels, stride 2 after layers 16 and 32, ReLU, no normalization,
 Kaiming init, global average pooling and a linear classifier. ``plain1d20_bn``: 20 layers with
 BatchNorm, where plain training already works and deep supervision should add nothing.
+``plain1d34``: He et al.'s 34-layer plain net in 1D (a conv3 stem, then 6, 8, 12 and 6 conv3 layers
+with stride 2 at the start of stages 2-4, 32 channels, no normalization, Kaiming init): uneven stages,
+as in most real networks, so evenly spaced points fall elsewhere than stage outputs.
 """
 from __future__ import annotations
 
@@ -41,5 +44,6 @@ class Plain1DCNN(nn.Module):
 
 
 register_model("plain1d48", (2, 1, 40))(lambda **kw: Plain1DCNN(48, **kw))
+register_model("plain1d34", (2, 1, 40))(lambda **kw: Plain1DCNN(33, strides_after=(7, 15, 27), **kw))
 register_model("plain1d20_bn", (2, 1, 40))(lambda **kw: Plain1DCNN(20, strides_after=(7, 14), batchnorm=True, **kw))
 register_model("plain1d32_default_init", (2, 1, 40))(lambda **kw: Plain1DCNN(32, strides_after=(11, 22), kaiming=False, **kw))

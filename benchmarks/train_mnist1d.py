@@ -12,9 +12,10 @@ Arms: baseline, dsn, dks, imachsr with auto points; in the plain and ResNet regi
 random points (same count, seeded, drawn from the module outputs on the whole signal path) and with
 evenly spaced points. ``dks@random2``, ``dks@random3``, ... are further random draws for the same
 seed; with several, auto is also compared with their per-seed mean (what random placement gives on
-average, with less of one draw's luck). ``recipe@points~adapter`` names other arms, e.g. ``dks~light`` (the light
-1×1-conv heads). ``--merge`` adds new arms to earlier results files; their results from other code
-(told by a digest of ``tapfinder/`` and ``deepsup/``) are run again, so paired arms share their code.
+average, with less of one draw's luck). ``recipe@points~adapter`` names other arms, e.g.
+``dks~light`` (the light 1×1-conv heads) or ``dks@layer2+layer3`` (heads at named points).
+``--merge`` adds new arms to earlier results files; their results from other code (told by a
+digest of ``tapfinder/`` and ``deepsup/``) are run again, so paired arms share their code.
 Adam, OneCycle (max lr 1e-3), batch 128, 20 epochs, seeds 0..4 paired across arms; one torch thread
 per run, runs in parallel processes.
 
@@ -54,6 +55,8 @@ def _points(model, x, how: str, seed: int):
                    if attrs["tf"].get("whole") and n in modules and attrs["tf"].get("spatial")
                    and 0.05 <= attrs["tf"]["depth"] / auto.depth <= 0.95)
     m = auto.m
+    if "+" in how or how in modules:   # named points: dks@layer2+layer3
+        return select_points(model, x, points=how.split("+"))
     if how.startswith("random"):   # random, random2, random3: independent draws for one seed
         draw = int(how[len("random"):] or 1)
         names = random.Random(seed + 1000 * (draw - 1)).sample([n for _, n in whole], m)

@@ -15,9 +15,13 @@ to the output useless, and iMacHSR (Table 4) found near-input placement best.
 
 Which: the strongest candidates first (scores sum each rule's strongest weight: a stage output before
 a resolution drop beats a block output), spread along depth within a score tier: the first tier's
-picks sit at the centres of equal slices of that tier, later picks maximise the distance to those
-chosen and to the window's ends, ties going to the shallower one. On a ResNet this picks stage
-outputs and never a node inside a block.
+picks are the candidates nearest to evenly spaced depths (1/3 and 2/3 of D for two points), later
+picks maximise the distance to those chosen and to the window's ends, ties going to the shallower
+one. On a ResNet this picks stage outputs and never a node inside a block. Where stages are uneven
+(ResNet-34/50: outputs at 20, 44, 80 % of depth) this takes layer2 and layer3, DKS's choice on
+ImageNet, over the first and last (layer1, layer3): on He et al.'s 34-layer plain net, the first and
+last lost 1.8 points to evenly spaced layers in 5 of 5 seeds (``benchmarks/train_mnist1d.py
+--regimes plain34,resnet34``).
 
 Dense outputs: an encoder-decoder whose output is a map at the input's resolution (a UNet) gets its
 points among the decoder stages, where nnU-Net and UNet++ supervise and where the features have
@@ -115,6 +119,31 @@ def candidates_from(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tup
     return out, (round(low, 4), round(high, 4))
 
 
+def snap_to_even(fracs: list[float], m: int, window: tuple = (0.0, 1.0)) -> list[int]:
+    """Indices of the ``m`` depths (ascending ``fracs``) nearest to evenly spaced depths of the whole
+    network, ``k / (m + 1)`` moved into ``window``, matched in order with the least total distance;
+    of two equal matches the shallower wins.
+
+    >>> snap_to_even([0.20, 0.44, 0.80], 2)   # ResNet-50's stage outputs: layer2 and layer3
+    [1, 2]
+    >>> snap_to_even([0.28, 0.50, 0.72], 2)   # ResNet-18's: layer1 and layer3
+    [0, 2]
+    """
+    targets = [min(max((k + 1) / (m + 1), window[0]), window[1]) for k in range(m)]
+    n, inf = len(fracs), float("inf")
+    cost = [[0.0] + [inf] * m for _ in range(n + 1)]   # cost[i][j]: targets[:j] matched within fracs[:i]
+    for i in range(1, n + 1):
+        for j in range(1, min(i, m) + 1):
+            cost[i][j] = min(cost[i - 1][j], cost[i - 1][j - 1] + abs(fracs[i - 1] - targets[j - 1]))
+    picks, i = [], n
+    for j in range(m, 0, -1):   # from the deepest target back, taking a depth only when skipping it costs more
+        while cost[i - 1][j] <= cost[i][j] + 1e-9:
+            i -= 1
+        picks.append(i - 1)
+        i -= 1
+    return picks[::-1]
+
+
 def _spread(eligible: list[TapPoint], m: int, window: tuple) -> list[TapPoint]:
     """Take the strongest candidates first; within a score tier, keep the picks far apart."""
     chosen: list[TapPoint] = []
@@ -132,8 +161,7 @@ def _spread(eligible: list[TapPoint], m: int, window: tuple) -> list[TapPoint]:
         if len(tier) <= need:
             chosen += tier
         elif not chosen:
-            # the centres of `need` equal slices of the tier, in depth order
-            chosen += [tier[min(len(tier) - 1, int((k + 0.5) * len(tier) / need))] for k in range(need)]
+            chosen += [tier[i] for i in snap_to_even([c.depth_frac for c in tier], need, window)]
         else:
             for _ in range(need):   # farthest from the points so far and from the window's ends
                 anchors = [*window, *(p.depth_frac for p in chosen)]

@@ -196,6 +196,7 @@ class FunctionalNet(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
-# the two ways a point is read, for the torchrun tests: (model factory, points; None for auto)
-TAP_KINDS = {"hooks": (lambda: Plain1D(depth=10, width=8), None),         # module outputs: forward hooks
+# the two ways a point is read, for the torchrun tests: (model factory, points named so the comparison
+# does not move with the selector)
+TAP_KINDS = {"hooks": (lambda: Plain1D(depth=10, width=8), ["features.15"]),   # module outputs: forward hooks
              "rewrite": (Residual1D, ["add_1", "add_3"])}                  # functional adds: the fx rewrite

@@ -65,7 +65,7 @@ def test_export_onnx_with_taps(tmp_path):
     out = tmp_path / "m.onnx"
     result = runner.invoke(app, ["export", ASSET, "--out", str(out), "--with-taps"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert out.is_file() and "tap_features.7" in result.output and "max |onnxruntime - PyTorch|" in result.output
+    assert out.is_file() and "tap_features.4" in result.output and "max |onnxruntime - PyTorch|" in result.output
 
 
 def test_export_to_a_missing_folder_is_one_line(tmp_path):

@@ -18,10 +18,14 @@ a resolution drop beats a block output), spread along depth within a score tier:
 picks are the candidates nearest to evenly spaced depths (1/3 and 2/3 of D for two points), later
 picks maximise the distance to those chosen and to the window's ends, ties going to the shallower
 one. On a ResNet this picks stage outputs and never a node inside a block. Where stages are uneven
-(ResNet-34/50: outputs at 20, 44, 80 % of depth) this takes layer2 and layer3, DKS's choice on
-ImageNet, over the first and last (layer1, layer3): on He et al.'s 34-layer plain net, the first and
-last lost 1.8 points to evenly spaced layers in 5 of 5 seeds (``benchmarks/train_mnist1d.py
---regimes plain34,resnet34``).
+(ResNet-34/50: outputs at 20, 44, 80 % of depth) it takes layer2 and layer3, where DKS puts its two
+heads on ImageNet ResNets. Measured on He et al.'s 34-layer layouts on MNIST-1D
+(``benchmarks/train_mnist1d.py --regimes plain34,resnet34``, 5 paired seeds): on the ResNet these
+points tie with evenly spaced layers inside the stages and edge out layer1 + layer3 (+0.2, 4/5); on
+the plain net (no shortcuts) both stage-output pairs trail evenly spaced layers by about 2 points.
+A first tier confined to a narrow band of depth gets its picks at the band's deep end (VOLO, whose
+outlooker blocks read as downsampling, taps three neighbouring blocks; before, they sat apart
+within the band, still all in the first fifth of the network).
 
 Dense outputs: an encoder-decoder whose output is a map at the input's resolution (a UNet) gets its
 points among the decoder stages, where nnU-Net and UNet++ supervise and where the features have

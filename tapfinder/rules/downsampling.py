@@ -3,9 +3,14 @@
 A drop is a node whose spatial extent is smaller than one of its inputs' in the same layout: a strided
 conv, a pooling, a patch embedding or patch merging (whose reshapes have no layout, so the input is
 found up the chain of reshapes). Global pooling to 1×1 is the classifier's, not a
-stage's, and is left out. Rises (decoder upsampling) are reported too, as weaker evidence.
+stage's, and is left out, and so is a drop inside a branch that the signal leaves at its former
+resolution (VOLO's outlook attention pools its weights, PVT's and SegFormer's attention reduce keys
+and values; the block's output keeps the map's size). Rises (decoder upsampling) are reported too,
+as weaker evidence.
 """
 from __future__ import annotations
+
+import math
 
 import networkx as nx
 
@@ -71,10 +76,28 @@ def _folded_from(G: nx.DiGraph, node: str) -> str | None:
     return None
 
 
+def _restored(G: nx.DiGraph, ctx: Context, position: dict, node: str, before: tuple) -> bool:
+    """Whether the first point after ``node`` that sees the whole signal is again ``before`` in size
+    with no upsampling on the way: the drop at ``node`` sat in a side branch (attention weights,
+    reduced keys and values). A decoder that upsamples back (a UNet) keeps its encoder's drops."""
+    reached, later = {node}, None
+    for m in ctx.order[position[node] + 1:]:
+        if any(p in reached for p in G.predecessors(m)):
+            if G.nodes[m]["tf"]["op"] == "upsample":
+                return False
+            reached.add(m)
+        if ctx.sees_whole(m):
+            later = m
+            break
+    spatial = G.nodes[later]["tf"].get("spatial") if later is not None else None
+    return bool(spatial) and len(spatial) == len(before) and math.prod(spatial) >= math.prod(before)
+
+
 @register_analyzer("downsampling")
 def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
     drops: dict = {}   # node before a drop -> [(change, node after)]
     findings = []
+    position = {n: i for i, n in enumerate(ctx.order)}
     for n in ctx.order:
         info = G.nodes[n]["tf"]
         size = spatial_size(info)
@@ -92,6 +115,8 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
                 continue
             change = f"{_fmt(pinfo['spatial'])} → {_fmt(info['spatial'])}"
             if 1 < size < psize:
+                if n not in ctx.whole and _restored(G, ctx, position, n, pinfo["spatial"]):
+                    continue
                 drops.setdefault(p, []).append((change, n))
                 findings.append(Finding(n, "downsampling", f"after downsampling {change} at {n}", 1.0))
             elif size > psize and info["op"] == "upsample":

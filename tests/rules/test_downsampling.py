@@ -115,3 +115,34 @@ def test_attention_over_split_heads_is_no_map():
     ])
     assert G.nodes["sdpa"]["tf"]["layout"] is None and G.nodes["proj"]["tf"]["spatial"] == (4, 4)
     assert all(f.reason.endswith(("at embed", "(at embed)")) for f in analyze(G, context(G)))
+
+
+def test_a_drop_in_a_side_branch_the_block_leaves_at_full_size_is_none():
+    # PVT's and SegFormer's attention read keys and values off a reduced map (VOLO pools its
+    # attention weights); the block's output keeps 16×16, so its input is no stage's end
+    G = build([
+        ("x", "input", (2, 3, 16, 16), []),
+        ("stem", "conv", (2, 8, 16, 16), ["x"]),
+        ("sr", "conv", (2, 8, 8, 8), ["stem"]),
+        ("kv", "reshape", (2, 64, 8), ["sr"]),
+        ("q", "reshape", (2, 256, 8), ["stem"]),
+        ("attn", "attention", (2, 256, 8), ["q", "kv"], "scaled_dot_product_attention"),
+        ("back", "reshape", (2, 8, 16, 16), ["attn"]),
+        ("add", "add", (2, 8, 16, 16), ["stem", "back"]),
+        ("down", "conv", (2, 16, 8, 8), ["add"]),
+        ("head", "conv", (2, 16, 8, 8), ["down"]),
+    ])
+    found = analyze(G, context(G))
+    assert {f.node for f in found if f.tag == "before_drop"} == {"add"}
+    assert not any("sr" in f.reason.split() or f.node == "sr" for f in found)
+
+
+def test_a_decoder_that_upsamples_back_keeps_every_encoder_drop():
+    import torch
+
+    from tapfinder import select_points
+    from tests.assets.models import TinyUNet
+
+    sel = select_points(TinyUNet(), torch.randn(2, 3, 32, 32))
+    before = {c.name for c in sel.candidates if any(r.startswith("before downsampling") for r in c.reasons)}
+    assert {"enc1", "enc2"} <= before

@@ -23,9 +23,9 @@ heads on ImageNet ResNets. Measured on He et al.'s 34-layer layouts on MNIST-1D
 (``benchmarks/train_mnist1d.py --regimes plain34,resnet34``, 5 paired seeds): on the ResNet these
 points tie with evenly spaced layers inside the stages and edge out layer1 + layer3 (+0.2, 4/5); on
 the plain net (no shortcuts) both stage-output pairs trail evenly spaced layers by about 2 points.
-A first tier confined to a narrow band of depth gets its picks at the band's deep end (VOLO, whose
-outlooker blocks read as downsampling, taps three neighbouring blocks; before, they sat apart
-within the band, still all in the first fifth of the network).
+A first tier confined to a narrow band of depth would get its picks at the band's deep end, next to
+each other; the one case the zoo showed (VOLO, whose pooled attention read as downsampling) was a
+false tier and is gone with the downsampling rule's side-branch check.
 
 Dense outputs: an encoder-decoder whose output is a map at the input's resolution (a UNet) gets its
 points among the decoder stages, where nnU-Net and UNet++ supervise and where the features have

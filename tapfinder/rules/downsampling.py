@@ -4,8 +4,8 @@ A drop is a node whose spatial extent is smaller than one of its inputs' in the 
 conv, a pooling, a patch embedding or patch merging (whose reshapes have no layout, so the input is
 found up the chain of reshapes). Global pooling to 1×1 is the classifier's, not a
 stage's, and is left out, and so is a drop inside a branch that the signal leaves at its former
-resolution (VOLO's outlook attention pools its weights, PVT's and SegFormer's attention reduce keys
-and values; the block's output keeps the map's size). Rises (decoder upsampling) are reported too,
+resolution (VOLO's outlook attention pools its weights, SegFormer's and MobileNetV5's attention
+reduce keys and values; the block's output keeps the map's size). Rises (decoder upsampling) are reported too,
 as weaker evidence.
 """
 from __future__ import annotations

@@ -118,7 +118,7 @@ def test_attention_over_split_heads_is_no_map():
 
 
 def test_a_drop_in_a_side_branch_the_block_leaves_at_full_size_is_none():
-    # PVT's and SegFormer's attention read keys and values off a reduced map (VOLO pools its
+    # SegFormer's attention reads keys and values off a reduced map (VOLO pools its
     # attention weights); the block's output keeps 16×16, so its input is no stage's end
     G = build([
         ("x", "input", (2, 3, 16, 16), []),

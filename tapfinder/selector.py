@@ -20,9 +20,10 @@ picks maximise the distance to those chosen and to the window's ends, ties going
 one. On a ResNet this picks stage outputs and never a node inside a block. Where stages are uneven
 (ResNet-34/50: outputs at 20, 44, 80 % of depth) it takes layer2 and layer3, where DKS puts its two
 heads on ImageNet ResNets. Measured on He et al.'s 34-layer layouts on MNIST-1D
-(``benchmarks/train_mnist1d.py --regimes plain34,resnet34``, 5 paired seeds): on the ResNet these
-points tie with evenly spaced layers inside the stages and edge out layer1 + layer3 (+0.2, 4/5); on
-the plain net (no shortcuts) both stage-output pairs trail evenly spaced layers by about 2 points.
+(``benchmarks/train_mnist1d.py --regimes plain34,resnet34``, paired seeds): on the ResNet these
+points tie with evenly spaced layers inside the stages (+0.0 ± 0.2, 5 seeds) and edge out layer1 +
+layer3 (+0.2, 4/5); on the plain net (no shortcuts) they beat the first-and-last pair by +1.3 ± 1.7
+(8/10) and tie with evenly spaced layers (−0.4 ± 2.1) and random ones (−0.2 ± 2.1).
 A first tier confined to a narrow band of depth would get its picks at the band's deep end, next to
 each other; the one case the zoo showed (VOLO, whose pooled attention read as downsampling) was a
 false tier and is gone with the downsampling rule's side-branch check.

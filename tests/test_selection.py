@@ -32,7 +32,7 @@ def test_cifar_resnet_stage_outputs():
 @pytest.mark.parametrize("name, expected", [("resnet1d34", ["layer2", "layer3"]),
                                             ("plain1d34", ["features.14", "features.26"])])
 def test_uneven_stages_are_tapped_at_the_stage_outputs_nearest_even_spacing(name, expected):
-    """He et al.'s 34-layer layouts (3, 4, 6, 3 stages, outputs at 21, 44 and 79 % of depth): the stage
+    """He et al.'s 34-layer layouts (3, 4, 6, 3 stages, outputs near 20, 42 and 79 % of depth): the stage
     outputs nearest 1/3 and 2/3 of depth, not the first and last, and not layers inside a stage."""
     sel = select_points(name)
     assert sel.depth == 34 and sel.names == expected

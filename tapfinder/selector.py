@@ -119,8 +119,7 @@ def candidates_from(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tup
                             ctx.depth[node], round(frac, 4), sorted(best, key=lambda r: (-best[r], r)),
                             tuple(dict.fromkeys(f.reason for f in found)), round(sum(best.values()), 3),
                             whole, note))
-    rank = {n: i for i, n in enumerate(ctx.order)}
-    out.sort(key=lambda c: (c.depth, rank.get(c.name, 0)))
+    out.sort(key=lambda c: (c.depth, ctx.rank.get(c.name, 0)))
     return out, (round(low, 4), round(high, 4))
 
 

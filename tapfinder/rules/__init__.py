@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 import networkx as nx
@@ -57,6 +58,11 @@ class Context:
     def sees_whole(self, node) -> bool:
         """Whether a head at ``node`` sees the whole signal (a dominator, skip source or decoder stage)."""
         return node in self.whole or node in self.skips or node in self.decoder
+
+    @cached_property
+    def rank(self) -> dict:
+        """Each node's position in ``order``."""
+        return {n: i for i, n in enumerate(self.order)}
 
     @property
     def D(self) -> int:
@@ -117,5 +123,4 @@ def run_analyzers(G: nx.DiGraph, ctx: Context, names: list[str] | None = None) -
     findings: list[Finding] = []
     for name in names or sorted(analyzers):
         findings.extend(analyzers[name](G, ctx))
-    rank = {n: i for i, n in enumerate(ctx.order)}
-    return sorted(findings, key=lambda f: (rank.get(f.node, len(rank)), f.rule))
+    return sorted(findings, key=lambda f: (ctx.rank.get(f.node, len(ctx.rank)), f.rule))

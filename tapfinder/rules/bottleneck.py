@@ -20,7 +20,7 @@ def _first(nodes, rank):
 
 @register_analyzer("bottleneck")
 def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
-    rank = {n: i for i, n in enumerate(ctx.order)}
+    rank = ctx.rank
     size = {n: numel_per_sample(G.nodes[n]["tf"]) for n in ctx.order}
     up: dict = {}
     for n in ctx.order:

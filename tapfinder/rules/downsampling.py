@@ -76,12 +76,12 @@ def _folded_from(G: nx.DiGraph, node: str) -> str | None:
     return None
 
 
-def _restored(G: nx.DiGraph, ctx: Context, position: dict, node: str, before: tuple) -> bool:
+def _restored(G: nx.DiGraph, ctx: Context, node: str, before: tuple) -> bool:
     """Whether the first point after ``node`` that sees the whole signal is again ``before`` in size
     with no upsampling on the way: the drop at ``node`` sat in a side branch (attention weights,
     reduced keys and values). A decoder that upsamples back (a UNet) keeps its encoder's drops."""
     reached, later = {node}, None
-    for m in ctx.order[position[node] + 1:]:
+    for m in ctx.order[ctx.rank[node] + 1:]:
         if any(p in reached for p in G.predecessors(m)):
             if G.nodes[m]["tf"]["op"] == "upsample":
                 return False
@@ -97,7 +97,6 @@ def _restored(G: nx.DiGraph, ctx: Context, position: dict, node: str, before: tu
 def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
     drops: dict = {}   # node before a drop -> [(change, node after)]
     findings = []
-    position = {n: i for i, n in enumerate(ctx.order)}
     for n in ctx.order:
         info = G.nodes[n]["tf"]
         size = spatial_size(info)
@@ -115,7 +114,7 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
                 continue
             change = f"{_fmt(pinfo['spatial'])} → {_fmt(info['spatial'])}"
             if 1 < size < psize:
-                if n not in ctx.whole and _restored(G, ctx, position, n, pinfo["spatial"]):
+                if n not in ctx.whole and _restored(G, ctx, n, pinfo["spatial"]):
                     continue
                 drops.setdefault(p, []).append((change, n))
                 findings.append(Finding(n, "downsampling", f"after downsampling {change} at {n}", 1.0))

@@ -246,6 +246,9 @@ def export(
                 console.print(f"wrote {path}: the original architecture's state_dict (heads dropped); it loads "
                               "with strict=True into a freshly built model")
                 return
+        elif "/" in source and not source.endswith((".py", ".onnx")) and ".py:" not in source:
+            raise TapfinderError(f"no run folder {source!r}; give the --out folder of a `tapfinder train` run, "
+                                 "or a model name / FILE.py")
         else:
             from tapfinder.onnx_export import export_source
             from tapfinder.sources import parse_input_shape

@@ -3,7 +3,7 @@
 ``cifar_resnet32`` (the papers' models, :mod:`tapfinder.models`), ``resnet50`` (torchvision,
 falling back to timm), ``tv:resnet50``, ``timm:convnext_tiny``,
 ``hf:bert`` (Hugging Face, :mod:`tapfinder.hf_source`), ``my_model.py`` (a ``build_model()`` factory, a module-level ``model``, or the file's only
-``nn.Module`` class), ``my_model.py:Name``. Weights are never downloaded (``pretrained=False``).
+``nn.Module`` class that no other class of the file uses), ``my_model.py:Name``. Weights are never downloaded (``pretrained=False``).
 Example inputs come from the source (timm's ``input_size``, 224×224 images for torchvision, 112×112
 16-frame clips for video models, a file's ``example_input()``) unless the user gives a shape.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import inspect
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,13 +196,35 @@ def _pick_model(module, path: Path, attr: str):
         return module.model, "model"
     classes = [v for v in vars(module).values() if inspect.isclass(v) and issubclass(v, nn.Module)
                and v.__module__ == module.__name__]
-    if len(classes) == 1:
-        return classes[0], classes[0].__name__
     if not classes:
         raise ConfigError(f"{path} defines no model; add build_model(), a module-level `model`, "
                           "or an nn.Module class")
-    names = ", ".join(c.__name__ for c in classes)
+    tops = outermost_classes({c.__name__: _source(c) for c in classes})
+    if len(tops) == 1:
+        return getattr(module, tops[0]), tops[0]
+    names = ", ".join(tops)
     raise ConfigError(f"{path} defines several models ({names}); pick one with {path}:NAME")
+
+
+def _source(cls) -> str:
+    try:
+        return inspect.getsource(cls)
+    except (OSError, TypeError):   # defined by exec or in a compiled file: cannot tell what it uses
+        return ""
+
+
+def outermost_classes(sources: dict[str, str]) -> list[str]:
+    """The classes no other class of the file names in its code: a file with ``Block`` and a ``Net``
+    built from blocks defines one model, ``Net``. A class that names itself does not count.
+
+    >>> outermost_classes({"Block": "class Block: ...", "Net": "class Net: self.b = Block()"})
+    ['Net']
+    >>> outermost_classes({"A": "class A: ...", "B": "class B: ..."})
+    ['A', 'B']
+    """
+    used = {name for name in sources for other, text in sources.items()
+            if other != name and re.search(rf"\b{re.escape(name)}\b", text)}
+    return [name for name in sources if name not in used]
 
 
 def _instantiate(obj, label: str, path: Path, kwargs: dict) -> nn.Module:

@@ -4,7 +4,7 @@ import textwrap
 import pytest
 
 from tapfinder.errors import ConfigError
-from tapfinder.sources import load_model, parse_input_shape
+from tapfinder.sources import Build, load_model, parse_input_shape
 
 ASSET = "tests/assets/model_file.py"
 
@@ -42,6 +42,17 @@ def test_file_with_module_level_model(tmp_path):
 def test_bad_model_files(tmp_path, body, message):
     with pytest.raises(ConfigError, match=message):
         load_model(_write(tmp_path, body))
+
+
+def test_a_file_with_helper_modules_builds_the_one_no_other_class_uses(tmp_path):
+    body = ("from torch import nn\n"
+            "class Block(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.conv = nn.Conv2d(3, 3, 3)\n    def forward(self, x):\n        return self.conv(x)\n"
+            "class Base(nn.Module):\n    pass\n"
+            "class Net(Base):\n    def __init__(self, num_classes=10):\n        super().__init__()\n"
+            "        self.body = nn.Sequential(Block(), Block())\n")
+    src = load_model(_write(tmp_path, body), Build(num_classes=3))
+    assert type(src.model).__name__ == "Net" and src.name.endswith(":Net")
 
 
 def test_missing_file_and_missing_name():

@@ -70,6 +70,8 @@ def test_export_onnx_with_taps(tmp_path):
 
 def test_export_to_a_missing_folder_is_one_line(tmp_path):
     assert "does not exist" in _one_line_error(["export", ASSET, "--out", str(tmp_path / "no" / "m.onnx")])
+    missing_run = _one_line_error(["export", str(tmp_path / "runs" / "x"), "--out", str(tmp_path / "m.pt")])
+    assert "no run folder" in missing_run and "tapfinder train" in missing_run
 
 
 def test_readme_commands_are_what_ci_runs():

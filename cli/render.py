@@ -136,7 +136,8 @@ def render_training(run) -> str:
 def render_train_row(row: dict, epochs: int) -> Text:
     heads = " ".join(f"{k[8:]} {v:.1%}" for k, v in row.items() if k.startswith("val_acc_"))
     if "val_miou" in row:
-        heads = f"mIoU {row['val_miou']:.3f}"
+        heads = "mIoU " + " ".join(f"{k[9:] or 'main'} {100 * v:.1f}" for k, v in row.items()
+                                   if k.startswith("val_miou"))
     losses = " ".join(f"{k[5:]} {v:.3f}" for k, v in row.items() if k.startswith("loss_"))
     return Text(f"epoch {row['epoch']:>3}/{epochs}  loss {row['loss']:.3f} ({losses})  val {heads}  "
                 f"{row['seconds']:.1f} s")
@@ -152,11 +153,12 @@ def render_run_end(history: list[dict]) -> Table:
     from deepsup.metrics import main_score_key
 
     key = main_score_key(history[-1])
-    fmt = (lambda v: f"{v:.1%}") if key == "val_acc_main" else (lambda v: f"{v:.3f} mIoU")  # noqa: E731
+    fmt = (lambda v: f"{v:.1%}") if key == "val_acc_main" else (lambda v: f"{100 * v:.1f} mIoU")  # noqa: E731
     best = max(history, key=lambda row: row.get(key, -math.inf))
     table.add_row("epochs", f"{history[-1]['epoch']} ({sum(row['seconds'] for row in history):.0f} s)")
     table.add_row("main head", f"{fmt(history[-1][key])} at the end, best {fmt(best[key])} at epoch {best['epoch']}")
-    aux = {k[8:]: v for k, v in history[-1].items() if k.startswith("val_acc_aux")}
+    aux = {k[8:]: f"{v:.1%}" for k, v in history[-1].items() if k.startswith("val_acc_aux")}
+    aux.update({k[9:]: f"{100 * v:.1f} mIoU" for k, v in history[-1].items() if k.startswith("val_miou_aux")})
     if aux:
-        table.add_row("aux heads", "  ".join(f"{name} {v:.1%}" for name, v in aux.items()) + "  (dropped on export)")
+        table.add_row("aux heads", "  ".join(f"{name} {v}" for name, v in aux.items()) + "  (dropped on export)")
     return table

@@ -143,20 +143,21 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> dict:
         self.model.eval()
-        meter, conf = Meter(), None
+        meter, confs = Meter(), {}
         for x, y in self.val_loader:
             x, y = x.to(self.device), y.to(self.device)
             out = self.net(x)
             heads = {"main": main_logits(out)}
             heads.update({f"aux{i}": a for i, a in enumerate(getattr(out, "aux", []) or [])})
             if self.task == "segmentation":
-                conf = confusion(heads["main"], y, self.num_classes, conf)
+                confs = {k: confusion(v, y, self.num_classes, confs.get(k)) for k, v in heads.items()}
             else:
                 meter.add({f"acc_{k}": accuracy(v, y) for k, v in heads.items()}, len(y))
-        if self.task == "segmentation":
+        if self.task == "segmentation":   # val_miou is the main head's; val_miou_auxN an aux head's
             if self.world > 1:
-                torch.distributed.all_reduce(conf)
-            return {"miou": miou(conf)}
+                for conf in confs.values():
+                    torch.distributed.all_reduce(conf)
+            return {("miou" if k == "main" else f"miou_{k}"): miou(conf) for k, conf in confs.items()}
         return meter.reduced()
 
     def fit(self, resume: bool = False) -> list[dict]:

@@ -132,4 +132,6 @@ def test_a_model_returning_a_dict_trains_on_its_out_entry():
     tapped = attach(model, sel, task="segmentation", num_classes=3)
     t = Trainer(tapped, make_loss("imachsr", layouts=["channels_first"] * 2), data, data,
                 TrainConfig(epochs=1, batch_size=8), task="segmentation", num_classes=3)
-    assert 0.0 <= t.fit()[-1]["val_miou"] <= 1.0
+    row = t.fit()[-1]
+    assert {k for k in row if k.startswith("val_")} == {"val_miou", "val_miou_aux0", "val_miou_aux1"}
+    assert all(0.0 <= row[k] <= 1.0 for k in row if k.startswith("val_"))

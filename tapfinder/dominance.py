@@ -8,7 +8,9 @@ auxiliary head there would see only part of what the next layer sees.
 Encoder-decoder skip sources (UNet) are the exception the papers ask for: they do not dominate the
 output, because the long skip bypasses the inner network, yet they carry a whole resolution level.
 A node ``d`` is one when it is the immediate dominator of a fusion node ``m`` whose other branch
-drops below ``m``'s resolution before coming back up.
+drops below ``m``'s resolution before coming back up, all of it: a block whose attention weights
+are pooled while its values stay at full size (VOLO's outlook attention, PVT's reduced keys) keeps
+a path at ``m``'s resolution, and its input is a residual input, not a long skip.
 
 Decoder stages are the other exception, for dense outputs: with the long skips cut, the nodes that
 every path through the network's coarsest level passes after that level (``dec3``, ``dec2`` of a
@@ -63,9 +65,9 @@ def skip_sources(G: nx.DiGraph, idom: dict) -> dict:
     """Encoder-decoder skip sources: ``{source: fusion node}`` for every long skip of ``G``.
 
     For each add or concat ``m`` of two or more reachable inputs whose immediate dominator ``d`` has
-    the same resolution, the region between ``d`` and ``m`` is walked backwards; if it holds a node
-    of lower resolution (but not a globally pooled 1×1 one, as in squeeze-excitation), the branch
-    went down and came back up, so ``d`` feeds a long skip. In pyramid decoders (FPN, SegFormer)
+    the same resolution, each input of ``m`` other than ``d`` is walked back towards ``d``; if every
+    way back passes a node of lower resolution (but not a globally pooled 1×1 one, as in
+    squeeze-excitation), that branch went down and came back up, so ``d`` feeds a long skip. In pyramid decoders (FPN, SegFormer)
     each coarser level reaches ``m`` through an upsampling chain; where that chain leaves the encoder
     is a skip source too.
     """
@@ -78,7 +80,7 @@ def skip_sources(G: nx.DiGraph, idom: dict) -> dict:
         size_m, size_d = spatial_size(G.nodes[m]["tf"]), spatial_size(G.nodes[d]["tf"])
         if size_m is None or size_m != size_d or size_m <= 1:
             continue
-        if _lowest_between(G, idom, d, preds, size_m) < size_m:
+        if any(p != d and _cut_below(G, idom, d, p, size_m) for p in preds):
             found.setdefault(d, m)
         for p in preds:   # pyramid decoders (FPN, SegFormer): a coarser level upsampled into m
             source = _upsampled_source(G, idom, p)
@@ -87,19 +89,23 @@ def skip_sources(G: nx.DiGraph, idom: dict) -> dict:
     return found
 
 
-def _lowest_between(G: nx.DiGraph, idom: dict, d, starts, size: int) -> int:
-    """The lowest resolution (above 1×1) walking back from ``starts`` to ``d``, at most ``size``."""
-    seen, stack, lowest = {d}, list(starts), size
+def _cut_below(G: nx.DiGraph, idom: dict, d, start, size: int) -> bool:
+    """Whether every path from ``d`` to ``start`` passes a node below ``size`` (and above 1×1:
+    global pooling, as in squeeze-excitation, is no level): the branch went down and came back up.
+    """
+    seen, stack = set(), [start]
     while stack:
         n = stack.pop()
+        if n == d:
+            return False
         if n in seen:
             continue
         seen.add(n)
         here = spatial_size(G.nodes[n]["tf"])
-        if here and here > 1:   # global pooling (squeeze-excitation, ASPP pooling) is no level
-            lowest = min(lowest, here)
+        if here and 1 < here < size:
+            continue
         stack.extend(p for p in G.predecessors(n) if p in idom)
-    return lowest
+    return True
 
 
 def dense_output(G: nx.DiGraph) -> bool:
@@ -128,7 +134,7 @@ def decoder_stages(G: nx.DiGraph, idom: dict, skips: dict) -> set:
             continue
         size_m = spatial_size(G.nodes[m]["tf"]) or 0
         for p in [p for p in G.predecessors(m) if p in idom]:
-            if p == d or _lowest_between(G, idom, d, [p], size_m) >= size_m:
+            if p == d or not _cut_below(G, idom, d, p, size_m):
                 H.remove_edge(p, m)
     deep_path = whole_signal(H)
     chain = [n for n in nx.topological_sort(H) if n in deep_path]

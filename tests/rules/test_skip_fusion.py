@@ -26,6 +26,38 @@ def test_squeeze_excitation_gate_is_not_a_long_skip():
     assert not any("skip source" in f.reason for f in analyze(G, context(G)))
 
 
+def test_a_block_that_pools_only_its_attention_weights_is_no_long_skip():
+    """VOLO's outlook attention pools the map to compute its attention weights, but its values stay
+    at full size: a path at the block's resolution joins the residual add, so the block input is a
+    residual input. A gated UNet skip (attention UNet) beside a branch that did go down is still one."""
+    H, L = (2, 8, 16, 16), (2, 8, 8, 8)
+    outlook = build([
+        ("x", "input", H, []),
+        ("norm", "norm", H, ["x"]),
+        ("v", "conv", H, ["norm"]),
+        ("pooled", "pool", L, ["norm"]),
+        ("attn", "conv", L, ["pooled"]),
+        ("up", "upsample", H, ["attn"]),
+        ("mix", "mul", H, ["v", "up"]),
+        ("proj", "conv", H, ["mix"]),
+        ("add", "add", H, ["x", "proj"]),
+        ("out", "conv", H, ["add"]),
+    ])
+    assert not any("skip source" in f.reason for f in analyze(outlook, context(outlook)))
+    gated = build([
+        ("x", "input", H, []),
+        ("enc", "conv", H, ["x"]),
+        ("down", "pool", L, ["enc"]),
+        ("mid", "conv", L, ["down"]),
+        ("up", "upsample", H, ["mid"]),
+        ("gate", "conv", H, ["up"]),
+        ("gated", "mul", H, ["enc", "gate"]),
+        ("cat", "cat", (2, 16, 16, 16), ["gated", "up"]),
+        ("out", "conv", H, ["cat"]),
+    ])
+    assert "encoder-decoder skip source" in {f.node: f.reason for f in analyze(gated, context(gated))}["enc"]
+
+
 def test_a_transformers_residual_stream_is_no_long_skip():
     """Sequence-first attention (fairseq, DETR, nn.MultiheadAttention inside) moves the batch axis:
     (B, T, C) → (T, B, C). Those nodes are no lower resolution, so the block outputs are residual

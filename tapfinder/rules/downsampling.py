@@ -4,8 +4,8 @@ A drop is a node whose spatial extent is smaller than one of its inputs' in the 
 conv, a pooling, a patch embedding or patch merging (whose reshapes have no layout, so the input is
 found up the chain of reshapes). Global pooling to 1×1 is the classifier's, not a
 stage's, and is left out, and so is a drop inside a branch that the signal leaves at its former
-resolution (VOLO's outlook attention pools its weights, SegFormer's and MobileNetV5's attention
-reduce keys and values; the block's output keeps the map's size). Rises (decoder upsampling) are reported too,
+resolution (VOLO's outlook attention pools its weights, SegFormer's, PVT's and MobileNetV5's
+attention reduce keys and values; the block's output keeps the map's size). Rises (decoder upsampling) are reported too,
 as weaker evidence.
 """
 from __future__ import annotations
@@ -44,14 +44,27 @@ def _entry(G: nx.DiGraph, ctx: Context, before: str, at: str) -> str:
 
     Up the dominator chain from ``before`` to a whole-signal node outside the block that downsamples:
     in a ResNet or MBConv block whose inner conv is strided the point is the block's input, the
-    previous stage's output.
+    previous stage's output. Then up through reshapes and permutes of that same tensor (Twins and
+    PVT turn the last block's tokens into a map before the next patch embedding): the point is the
+    last block's output.
     """
     node, block = before, _enclosing_block(G, at)
     inside = (lambda n: G.nodes[n]["tf"]["module"] == block or G.nodes[n]["tf"]["module"].startswith(block + ".")) \
         if block else (lambda n: False)
     while (node not in ctx.whole and node not in ctx.skips or inside(node)) and ctx.idom.get(node) is not None:
         node = ctx.idom[node]
+    while G.nodes[node]["tf"]["op"] in ("reshape", "permute", "identity") and _same_tensor(G, ctx, node):
+        node = ctx.idom[node]
     return node
+
+
+def _same_tensor(G: nx.DiGraph, ctx: Context, node: str) -> bool:
+    """Whether ``node`` only rearranges its one whole-signal input: the same number of values."""
+    src = ctx.idom.get(node)
+    if src is None or not ctx.sees_whole(src) or [p for p in G.predecessors(node) if p in ctx.idom] != [src]:
+        return False
+    shape, src_shape = G.nodes[node]["tf"].get("shape"), G.nodes[src]["tf"].get("shape")
+    return bool(shape) and bool(src_shape) and math.prod(shape) == math.prod(src_shape)
 
 
 _FOLD_STEPS = 12
@@ -79,7 +92,8 @@ def _folded_from(G: nx.DiGraph, node: str) -> str | None:
 def _restored(G: nx.DiGraph, ctx: Context, node: str, before: tuple) -> bool:
     """Whether the first point after ``node`` that sees the whole signal is again ``before`` in size
     with no upsampling on the way: the drop at ``node`` sat in a side branch (attention weights,
-    reduced keys and values). A decoder that upsamples back (a UNet) keeps its encoder's drops."""
+    reduced keys and values). Sizes are compared as counts of positions, so a block that leaves as
+    a token sequence of the map's length (PVT, Twins) is back at its size too. A decoder that upsamples back (a UNet) keeps its encoder's drops."""
     reached, later = {node}, None
     for m in ctx.order[ctx.rank[node] + 1:]:
         if any(p in reached for p in G.predecessors(m)):
@@ -90,7 +104,7 @@ def _restored(G: nx.DiGraph, ctx: Context, node: str, before: tuple) -> bool:
             later = m
             break
     spatial = G.nodes[later]["tf"].get("spatial") if later is not None else None
-    return bool(spatial) and len(spatial) == len(before) and math.prod(spatial) >= math.prod(before)
+    return bool(spatial) and math.prod(spatial) >= math.prod(before)   # a map or its tokens (PVT)
 
 
 @register_analyzer("downsampling")

@@ -137,6 +137,30 @@ def test_a_drop_in_a_side_branch_the_block_leaves_at_full_size_is_none():
     assert not any("sr" in f.reason.split() or f.node == "sr" for f in found)
 
 
+def test_a_token_block_with_reduced_keys_ends_its_stage_at_its_own_output():
+    # PVT and Twins: the block runs on tokens (B, N, C) and reads keys and values off a map reduced
+    # 8×8 → 2×2; its output is N = 64 tokens again, so that drop is none. The next patch embedding
+    # drops 8×8 → 4×4 after the tokens are rearranged into a map: the stage ends at the block itself
+    G = build([
+        ("x", "input", (2, 3, 8, 8), []),
+        ("embed", "conv", (2, 8, 8, 8), ["x"]),
+        ("tokens", "reshape", (2, 64, 8), ["embed"]),
+        ("norm", "norm", (2, 64, 8), ["tokens"]),
+        ("map", "reshape", (2, 8, 8, 8), ["norm"]),
+        ("sr", "conv", (2, 8, 2, 2), ["map"]),
+        ("kv", "reshape", (2, 4, 8), ["sr"]),
+        ("attn", "attention", (2, 64, 8), ["norm", "kv"], "scaled_dot_product_attention"),
+        ("block", "add", (2, 64, 8), ["tokens", "attn"]),
+        ("grid", "reshape", (2, 8, 8, 8), ["block"]),
+        ("chw", "permute", (2, 8, 8, 8), ["grid"]),
+        ("down", "conv", (2, 16, 4, 4), ["chw"]),
+        ("head", "conv", (2, 16, 4, 4), ["down"]),
+    ])
+    found = analyze(G, context(G))
+    assert "block" in {f.node for f in found if f.tag == "before_drop"}
+    assert not any(f.node == "sr" or "(at sr)" in f.reason for f in found)
+
+
 def test_a_decoder_that_upsamples_back_keeps_every_encoder_drop():
     import torch
 

@@ -45,15 +45,16 @@ def _entry(G: nx.DiGraph, ctx: Context, before: str, at: str) -> str:
     Up the dominator chain from ``before`` to a whole-signal node outside the block that downsamples:
     in a ResNet or MBConv block whose inner conv is strided the point is the block's input, the
     previous stage's output. Then up through reshapes and permutes of that same tensor (Twins and
-    PVT turn the last block's tokens into a map before the next patch embedding): the point is the
-    last block's output.
+    PVT turn the last block's tokens into a map before the next patch embedding), up to the first
+    module output: the point is the last block's output.
     """
     node, block = before, _enclosing_block(G, at)
     inside = (lambda n: G.nodes[n]["tf"]["module"] == block or G.nodes[n]["tf"]["module"].startswith(block + ".")) \
         if block else (lambda n: False)
     while (node not in ctx.whole and node not in ctx.skips or inside(node)) and ctx.idom.get(node) is not None:
         node = ctx.idom[node]
-    while G.nodes[node]["tf"]["op"] in ("reshape", "permute", "identity") and _same_tensor(G, ctx, node):
+    while (not G.nodes[node]["tf"].get("outputs_of") and G.nodes[node]["tf"]["op"] in ("reshape", "permute", "identity")
+           and _same_tensor(G, ctx, node)):
         node = ctx.idom[node]
     return node
 

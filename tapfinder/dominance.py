@@ -50,10 +50,31 @@ def immediate_dominators(G: nx.DiGraph) -> dict:
 
 
 def whole_signal(G: nx.DiGraph, idom: dict | None = None) -> set:
-    """Nodes that dominate the main output (``G.graph["outputs"][0]``): the chain every path passes."""
+    """Nodes that dominate the main output (``G.graph["outputs"][0]``): the chain every path passes.
+
+    An output that fuses exits of several depths (EfficientViM sums the logits of a head on every
+    stage; the exits are vectors, which tells them from a last residual add of maps) is dominated by nothing past the first exit; there the deepest exit, the input of the
+    fusion with the longest dominator chain, stands for the output: the trunk that feeds it.
+    """
     idom = immediate_dominators(G) if idom is None else idom
     outputs = G.graph.get("outputs") or []
     node = outputs[0] if outputs else None
+    chain = _dominator_chain(idom, node)
+    while node is not None and node in idom:   # back to the output's fusion of exits, if it has one
+        preds = [p for p in G.predecessors(node) if p in idom]
+        if len(preds) >= 2:
+            info = {n: G.nodes[n].get("tf", {}) for n in (node, *preds)}
+            if info[node].get("op") in ("add", "cat") and not any(   # exits: vectors, not maps
+                    info[p].get("spatial") for p in preds):
+                exits = sorted((_dominator_chain(idom, p) for p in preds), key=len)
+                if len(exits[-1]) > max(len(exits[-2]), len(chain)):   # one exit is the deepest
+                    chain |= exits[-1]
+            break
+        node = preds[0] if preds else None
+    return chain
+
+
+def _dominator_chain(idom: dict, node) -> set:
     chain = set()
     while node is not None and node in idom:
         chain.add(node)

@@ -66,6 +66,29 @@ def test_dense_encoder_decoder_is_tapped_in_its_decoder():
     assert select_points(TinyUNet(), X, points=["enc1", "dec2"]).names == ["enc1", "dec2"]   # both may be named
 
 
+class MultiExit(torch.nn.Module):
+    """Four stages, each with its own classifier; the output sums their logits (EfficientViM)."""
+
+    def __init__(self, c=8, classes=10):
+        super().__init__()
+        conv = lambda i, o: torch.nn.Sequential(torch.nn.Conv2d(i, o, 3, 2, 1), torch.nn.ReLU(),  # noqa: E731
+                                                torch.nn.Conv2d(o, o, 3, 1, 1), torch.nn.ReLU())
+        self.stages = torch.nn.ModuleList([conv(3, c), conv(c, 2 * c), conv(2 * c, 4 * c), conv(4 * c, 8 * c)])
+        self.heads = torch.nn.ModuleList([torch.nn.Linear(c * 2 ** i, classes) for i in range(4)])
+
+    def forward(self, x):
+        logits = []
+        for stage, head in zip(self.stages, self.heads):
+            x = stage(x)
+            logits.append(head(x.mean((2, 3))))
+        return torch.stack(logits).sum(0)
+
+
+def test_an_output_summing_exits_of_every_stage_is_tapped_along_the_deepest_exits_trunk():
+    sel = select_points(MultiExit(), torch.randn(2, 3, 64, 64), points=2)
+    assert [p.name for p in sel.points] == ["stages.1", "stages.2"]
+
+
 def test_plain_1d_cnn_points_sit_before_its_downsamplings():
     sel = select_points(Plain1D(depth=16), torch.randn(2, 1, 64))
     assert all("downsampling" in p.rules for p in sel.points)

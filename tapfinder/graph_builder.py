@@ -90,6 +90,22 @@ def module_ancestors(path: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
+def best_names(paths: Iterable[str], scope: str, own: str | None = None) -> list[str]:
+    """The modules that returned one value, best name first: those that made it (around the op, or
+    the leaf module that ran it), outermost first, then those that only handed it on, latest first.
+
+    An empty ``nn.Sequential`` shortcut returns its input, so the previous block's output is also
+    the next block's shortcut's; named after the shortcut, the point would hide where it is.
+
+    >>> best_names(["b.1.0", "b.1", "b.2.0.shortcut"], scope="b.1.0")
+    ['b.1', 'b.1.0', 'b.2.0.shortcut']
+    """
+    latest = [p for p in reversed(list(paths)) if p]
+    made = [p for p in latest if p.split("[", 1)[0] == own or scope == p.split("[", 1)[0]
+            or scope.startswith(p.split("[", 1)[0] + ".")]
+    return made + [p for p in latest if p not in made]
+
+
 def single_exits(nodes: Iterable[Hashable], enclosing: Callable[[Hashable], set],
                  users: Callable[[Hashable], Iterable]) -> dict[Hashable, Hashable]:
     """The scopes (module paths, or module calls) that exactly one node leaves, and that node.
@@ -148,7 +164,7 @@ class GraphBuilder:
         tensor = first_tensor(value)
         if tensor is None:
             return None
-        outer = [p for p in reversed(list(outputs_of)) if p and p not in self._used]
+        outer = [p for p in best_names(outputs_of, scope, own_path) if p not in self._used]
         if is_input:
             base, kind, target = op_name, "input", "input"
         else:
@@ -185,7 +201,7 @@ class GraphBuilder:
         mapping = {}
         for key, paths in returns.items():
             info = self.G.nodes[key]["tf"]
-            outer = [p for p in reversed(paths) if p not in self._used]
+            outer = [p for p in best_names(paths, info["module"]) if p not in self._used]
             if not outer:
                 continue
             self._used[outer[0]] = 1

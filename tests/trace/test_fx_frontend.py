@@ -60,6 +60,36 @@ class SharedBlocks(torch.nn.Module):
         return self.head(self.second(x).mean((2, 3)))
 
 
+class EmptyShortcuts(torch.nn.Module):
+    """Blocks whose shortcut is an empty ``nn.Sequential`` (GhostNet, many CIFAR ResNets): it returns
+    its input, the previous block's output, when the next block runs."""
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(8, 8, 3, padding=1)
+            self.shortcut = torch.nn.Sequential()
+
+        def forward(self, x):
+            return torch.relu(self.conv(x)) + self.shortcut(x)
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.blocks = torch.nn.Sequential(*[torch.nn.Sequential(self.Block()) for _ in range(3)])
+        self.head = torch.nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.head(self.blocks(self.stem(x)).mean((2, 3)))
+
+
+@pytest.mark.parametrize("method", ["fx", "record"])
+def test_a_block_output_is_named_after_the_block_not_the_next_blocks_shortcut(method):
+    G = build_graph(EmptyShortcuts(), X, methods=(method,))
+    assert {"stem", "blocks.0", "blocks.1"} <= set(G.nodes)
+    assert "blocks.1.0.shortcut" in G.nodes["blocks.0"]["tf"]["aliases"]
+
+
 @pytest.mark.parametrize("method", ["fx", "export", "record"])
 def test_shared_modules_are_left_as_found(method):
     model = SharedBlocks().train()

@@ -5,7 +5,8 @@ conv, a pooling, a patch embedding or patch merging (whose reshapes have no layo
 found up the chain of reshapes). Global pooling to 1×1 is the classifier's, not a
 stage's, and is left out, and so is a drop inside a branch that the signal leaves at its former
 resolution (VOLO's outlook attention pools its weights, SegFormer's, PVT's and MobileNetV5's
-attention reduce keys and values; the block's output keeps the map's size). Rises (decoder upsampling) are reported too,
+attention reduce keys and values; GhostNetV2 pools the input of a sigmoid gate it upsamples back;
+the block's output keeps the map's size). Rises (decoder upsampling) are reported too,
 as weaker evidence.
 """
 from __future__ import annotations
@@ -90,17 +91,26 @@ def _folded_from(G: nx.DiGraph, node: str) -> str | None:
     return None
 
 
+def _gate(info: dict) -> bool:
+    """Whether a node turns features into weights in [0, 1]: a sigmoid or a softmax."""
+    target = str(info.get("target", "")).lower()
+    return info["op"] == "softmax" or (info["op"] == "act" and "sigmoid" in target and "logsigmoid" not in target)
+
+
 def _restored(G: nx.DiGraph, ctx: Context, node: str, before: tuple) -> bool:
     """Whether the first point after ``node`` that sees the whole signal is again ``before`` in size
-    with no upsampling on the way: the drop at ``node`` sat in a side branch (attention weights,
-    reduced keys and values). Sizes are compared as counts of positions, so a block that leaves as
-    a token sequence of the map's length (PVT, Twins) is back at its size too. A decoder that upsamples back (a UNet) keeps its encoder's drops."""
+    with no upsampling of features on the way: the drop at ``node`` sat in a side branch (attention
+    weights, reduced keys and values). Sizes are compared as counts of positions, so a block that
+    leaves as a token sequence of the map's length (PVT, Twins) is back at its size too. A decoder
+    that upsamples back (a UNet) keeps its encoder's drops; weights past a sigmoid or softmax that
+    are upsampled to gate the map (GhostNetV2's DFC attention, an attention UNet's gate) do not."""
     reached, later = {node}, None
     for m in ctx.order[ctx.rank[node] + 1:]:
         if any(p in reached for p in G.predecessors(m)):
             if G.nodes[m]["tf"]["op"] == "upsample":
                 return False
-            reached.add(m)
+            if not _gate(G.nodes[m]["tf"]):
+                reached.add(m)
         if ctx.sees_whole(m):
             later = m
             break

@@ -170,3 +170,24 @@ def test_a_decoder_that_upsamples_back_keeps_every_encoder_drop():
     sel = select_points(TinyUNet(), torch.randn(2, 3, 32, 32))
     before = {c.name for c in sel.candidates if any(r.startswith("before downsampling") for r in c.reasons)}
     assert {"enc1", "enc2"} <= before
+
+
+def test_a_pooled_gate_upsampled_back_onto_the_map_is_no_drop():
+    # GhostNetV2's DFC attention: pool the block input, convolve, sigmoid, upsample the weights
+    # back and multiply the full-size features; the block leaves at 16×16, so its input ends nothing
+    G = build([
+        ("x", "input", (2, 3, 16, 16), []),
+        ("stem", "conv", (2, 8, 16, 16), ["x"]),
+        ("pool", "pool", (2, 8, 8, 8), ["stem"], "avg_pool2d"),
+        ("short", "conv", (2, 8, 8, 8), ["pool"]),
+        ("gate", "act", (2, 8, 8, 8), ["short"], "Sigmoid"),
+        ("up", "upsample", (2, 8, 16, 16), ["gate"], "interpolate"),
+        ("primary", "conv", (2, 8, 16, 16), ["stem"]),
+        ("mul", "mul", (2, 8, 16, 16), ["primary", "up"]),
+        ("add", "add", (2, 8, 16, 16), ["stem", "mul"]),
+        ("down", "conv", (2, 16, 8, 8), ["add"]),
+        ("head", "conv", (2, 16, 8, 8), ["down"]),
+    ])
+    found = analyze(G, context(G))
+    assert {f.node for f in found if f.tag == "before_drop"} == {"add"}
+    assert not any("(at pool" in f.reason or f.node == "pool" for f in found)

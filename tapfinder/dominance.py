@@ -53,8 +53,9 @@ def whole_signal(G: nx.DiGraph, idom: dict | None = None) -> set:
     """Nodes that dominate the main output (``G.graph["outputs"][0]``): the chain every path passes.
 
     An output that fuses exits of several depths (EfficientViM sums the logits of a head on every
-    stage; the exits are vectors, which tells them from a last residual add of maps) is dominated by nothing past the first exit; there the deepest exit, the input of the
-    fusion with the longest dominator chain, stands for the output: the trunk that feeds it.
+    stage; the exits are vectors, which tells them from a last residual add of maps) is dominated
+    by nothing past the first exit; there the deepest exit, the input of the fusion with the longest
+    dominator chain, stands for the output: the trunk that feeds it.
     """
     idom = immediate_dominators(G) if idom is None else idom
     outputs = G.graph.get("outputs") or []

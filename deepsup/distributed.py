@@ -43,16 +43,16 @@ def process_device(name: str = "auto") -> torch.device:
         raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from e
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"--device {name}: this machine has no usable CUDA GPU; use --device cpu")
+            raise ConfigError(f"`device` {name}: this machine has no usable CUDA GPU; use `device=cpu`")
         if device.index is None:
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) if world()[1] > 1
                                   else torch.cuda.current_device())
         if device.index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {name}: there are only {torch.cuda.device_count()} GPUs here")
+            raise ConfigError(f"`device` {name}: there are only {torch.cuda.device_count()} GPUs here")
     elif device.type == "mps" and not mps:
-        raise ConfigError(f"--device {name}: MPS is not available here; use --device cpu")
+        raise ConfigError(f"`device` {name}: MPS is not available here; use `device=cpu`")
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"--device {name}: training runs on cpu, cuda or mps")
+        raise ConfigError(f"`device` {name}: training runs on cpu, cuda or mps")
     return device
 
 

@@ -6,6 +6,7 @@ A run folder holds ``last.pt`` (the checkpoint), ``metrics.jsonl``, ``selection.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -15,13 +16,14 @@ from torch import nn
 from tapfinder.errors import ConfigError
 from tapfinder.modes import in_mode
 
-from .data import DataSpec, load_data
+from .checks import check_dataset
+from .data import DataSpec, absolute_data, load_data
 from .distributed import process_device
 from .losses import RECIPES, LossConfig, loss_config, main_logits, make_loss
-from .trainer import FREE_ON_RESUME, TrainConfig, Trainer
+from .trainer import FREE_ON_RESUME, TrainConfig, Trainer, extension_refused
 
-__all__ = ["RunSpec", "PreparedRun", "check_out", "check_resume", "prepare", "trainer_for", "export_run",
-           "resolve_recipe"]
+__all__ = ["RunSpec", "PreparedRun", "SettingsMismatch", "check_out", "check_resume", "prepare", "trainer_for",
+           "trained_model", "export_run", "resolve_recipe"]
 
 # what ``--recipe auto`` trains with, per task: the best recipe of the benchmarks here
 # (benchmarks/train_mnist1d.py: dks in the plain, BatchNorm and ResNet regimes; benchmarks/
@@ -78,10 +80,31 @@ def _flops(module: nn.Module, shape: tuple) -> int:
     return int(counter.get_total_flops())
 
 
-def check_out(out: Path, resume: bool) -> None:
-    """Refuse to train over an existing run unless resuming it (nothing is lost by a typo)."""
-    if (Path(out) / "last.pt").exists() and not resume:
-        raise ConfigError(f"{out} already holds a run; add --resume to continue it or choose another --out")
+def check_out(out: str | Path, resume: bool) -> None:
+    """Refuse a run folder that cannot be written, or that holds a run not being resumed (nothing is
+    lost by a typo); nothing is created here."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"cannot write the run to {out}: it is a file; give a folder as `out`")
+    if (out / "last.pt").exists() and not resume:
+        raise ConfigError(f"{out} already holds a run; `resume` it or choose another `out`")
+    _check_writable(out)
+
+
+def _check_writable(folder: Path) -> None:
+    """Whether ``folder`` (or the folder it would be made in) takes new files: a probe made and removed."""
+    import tempfile
+
+    base = folder
+    while not base.exists():
+        base = base.parent
+    if not base.is_dir():
+        raise ConfigError(f"cannot write the run to {folder}: {base} is a file; give another `out`")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".tapfinder-probe-", dir=base))
+    except OSError as e:
+        raise ConfigError(f"cannot write the run to {folder}: {e.strerror or e} in {base}; "
+                          "give another `out`") from e
 
 
 def _check_fits(model: nn.Module, example: torch.Tensor, data: DataSpec) -> None:
@@ -139,11 +162,17 @@ def prepare(spec: RunSpec) -> PreparedRun:
     from tapfinder.sources import load_model
     from tapfinder.taps import attach
 
+    from tapfinder.sources import absolute_spec
+
     device = process_device(spec.device)
     if resolve_recipe(spec.recipe, "classification") == spec.recipe:   # bad names and options fail before
         loss_config(spec.recipe, **spec.loss)                             # the data is built
     data = load_data(spec.data, spec.image_size)
-    spec = replace(spec, recipe=resolve_recipe(spec.recipe, data.task))   # run.json keeps what trained
+    check_dataset(data.train, "train", data.task, data.num_classes)
+    check_dataset(data.val, "val", data.task, data.num_classes)
+    # run.json keeps what trained, and paths that hold from any folder
+    spec = replace(spec, recipe=resolve_recipe(spec.recipe, data.task), model=absolute_spec(spec.model),
+                   data=absolute_data(spec.data))
     loss = loss_config(spec.recipe, **spec.loss)
     example = torch.zeros(2, *data.input_shape)
     failed = []
@@ -169,46 +198,78 @@ def prepare(spec: RunSpec) -> PreparedRun:
 
 
 _LOSS_DEFAULTS = {k: v for k, v in asdict(LossConfig()).items() if k != "recipe"}
+# what a resume may change: where and how fast it runs, the model's path (its architecture is
+# checked against the checkpoint instead) and the epochs (see trainer.extension_refused)
+_FREE = (*FREE_ON_RESUME, "device", "model", "epochs")
 
 
-def _flags(spec: dict) -> dict:
-    """A run spec as the command-line flags that set it (the loss options with their defaults filled in).
+def _settings(spec: dict) -> dict:
+    """A run spec as flat settings, named as the parameters that set them (the loss options with
+    their defaults filled in), without those a resume may change.
 
-    >>> flags = _flags({"model": "m.py", "image_size": 32, "train": {"epochs": 2, "workers": 0}, "loss": {"kd": 1}})
-    >>> {k: flags[k] for k in ("--model", "--image-size", "--epochs", "--kd", "--alpha")}
-    {'--model': 'm.py', '--image-size': 32, '--epochs': 2, '--kd': 1, '--alpha': None}
-    >>> "--workers" in flags
-    False
+    >>> s = _settings({"model": "m.py", "image_size": 32, "train": {"epochs": 2, "seed": 1}, "loss": {"kd": 1}})
+    >>> {k: s[k] for k in ("image_size", "seed", "kd", "alpha")}, "model" in s, "epochs" in s
+    ({'image_size': 32, 'seed': 1, 'kd': 1, 'alpha': None}, False, False)
     """
     flat = {**{k: v for k, v in spec.items() if k not in ("train", "loss")}, **spec.get("train", {}),
             **_LOSS_DEFAULTS, **spec.get("loss", {})}
-    return {f"--{k.replace('_', '-')}": v for k, v in flat.items() if k not in (*FREE_ON_RESUME, "device")}
+    return {k: v for k, v in flat.items() if k not in _FREE}
 
 
-def _shown(flag: str, value) -> str:
-    """
-    >>> _shown("--epochs", 2), _shown("--amp", False), _shown("--alpha-decay", True), _shown("--alpha", None)
-    ('--epochs 2', '--no-amp', '--alpha-decay', 'no --alpha')
-    """
-    if isinstance(value, bool):
-        return flag if value else f"--no-{flag[2:]}"
-    return f"no {flag}" if value is None else f"{flag} {value}"
+class SettingsMismatch(ConfigError):
+    """A resume asked for other settings than the run was trained with; ``changed`` holds the saved ones."""
+
+    def __init__(self, out, changed: dict):
+        self.changed = changed
+        was = " ".join(f"`{k}={v}`" for k, v in changed.items())
+        super().__init__(f"{out} was trained with {was}; pass the same to resume it, or train into a new `out`")
+
+
+def _architecture(state: dict) -> dict:
+    return {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def _first_difference(saved: dict, now: dict) -> str:
+    """The first tensor of a state_dict that is missing, extra or of another shape, in words."""
+    for key in saved.keys() | now.keys():
+        if key not in now:
+            return f"the model has no {key}"
+        if key not in saved:
+            return f"the checkpoint has no {key}"
+        if saved[key] != now[key]:
+            return f"{key} is {list(now[key])} in the model, {list(saved[key])} in the checkpoint"
+    return ""
 
 
 def check_resume(out: str | Path, run: PreparedRun) -> None:
-    """``--resume`` continues the run in ``out`` only with the flags it was started with (call it
-    before the preview: ``trainer_for`` rewrites ``run.json``)."""
+    """A resume continues the run in ``out`` only with the settings it was started with, on the same
+    architecture, and to as many epochs or more where the schedule allows it (call it before the
+    preview: ``trainer_for`` rewrites ``run.json``).
+
+    Raises:
+        SettingsMismatch: other settings. ConfigError: another architecture, or epochs it cannot reach.
+    """
     path = Path(out) / "run.json"
     if not path.is_file():
         return
     raw = json.loads(path.read_text())
-    saved, now = _flags(raw["spec"]), _flags(asdict(run.spec))
+    saved, now = _settings(raw["spec"]), _settings(asdict(run.spec))
     if "loss_config" in raw:   # the loss as it trained: a default may differ in another version
-        saved.update(_flags({"loss": raw["loss_config"]}))   # (``now`` has this version's defaults filled in)
-    changed = [flag for flag in now if flag in saved and saved[flag] != now[flag]]
+        saved.update(_settings({"loss": raw["loss_config"]}))   # (``now`` has this version's defaults filled in)
+    changed = {k: saved[k] for k in now if k in saved and saved[k] != now[k]}
     if changed:
-        was = " ".join(_shown(flag, saved[flag]) for flag in changed)
-        raise ConfigError(f"{out} was trained with {was}; pass the same to resume it, or train into a new --out")
+        raise SettingsMismatch(out, changed)
+    checkpoint = Path(out) / "last.pt"
+    if not checkpoint.is_file():
+        return
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    difference = _first_difference(_architecture(state["model"]), _architecture(run.model.state_dict()))
+    if difference:
+        raise ConfigError(f"{checkpoint} does not fit the model {run.spec.model}: {difference}; give the "
+                          "`model` the run trained")
+    refused = extension_refused(state["config"]["train"], run.spec.train, state["epoch"], run.loss.alpha_decay)
+    if refused:
+        raise ConfigError(f"{out} cannot go on to {run.spec.train.epochs} epochs: {refused}")
 
 
 def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None, on_step=None) -> Trainer:
@@ -234,7 +295,8 @@ def load_run_spec(folder: str | Path) -> tuple[RunSpec, dict]:
     """(the run's spec, what its data looked like: input_shape, task, num_classes)."""
     path = Path(folder) / "run.json"
     if not path.is_file():
-        raise ConfigError(f"{folder} is not a training run (no run.json); give the --out folder of `tapfinder train`")
+        raise ConfigError(f"{folder} is not a training run (no run.json); give the folder a training run wrote "
+                          "(tapfinder train --out DIR)")
     raw = json.loads(path.read_text())
     spec = raw["spec"]
     return RunSpec(**{**spec, "train": TrainConfig(**spec["train"])}), {k: v for k, v in raw.items() if k != "spec"}
@@ -250,29 +312,59 @@ def _saved_build(shapes: dict):
     return Build(saved["num_classes"], saved["in_channels"], tuple(saved["image_size"]) if saved["image_size"] else None)
 
 
-def export_run(folder: str | Path, out: str | Path, fmt: str = "state_dict", dynamo: bool = True,
-               checkpoint: str = "last"):
-    """Write the trained model without its heads: a ``state_dict`` that loads strictly into a freshly
-    built original, or an ONNX graph of exactly the original's nodes. ``checkpoint``: ``last`` or
-    ``best`` (the epoch with the best main-head validation score)."""
+def _model_file_missing(spec: str) -> bool:
+    path = spec.partition(".py:")[0] + ".py" if ".py:" in spec else spec
+    return path.endswith(".py") and not Path(path).is_file()
+
+
+def trained_model(folder: str | Path, checkpoint: str = "last", model: str | None = None) -> nn.Module:
+    """The run's model with the weights of its ``checkpoint`` (``last`` or ``best``), built from the
+    run's model spec or from ``model`` (the same architecture, its file moved since).
+
+    Raises:
+        ConfigError: no checkpoint, a model file that is gone, or one that no longer fits it.
+    """
     from tapfinder.sources import load_model
 
     spec, shapes = load_run_spec(folder)
     ckpt = Path(folder) / f"{checkpoint}.pt"
     if not ckpt.is_file():
         raise ConfigError(f"{folder} has no checkpoint yet ({ckpt.name}); train first")
-    model = load_model(spec.model, _saved_build(shapes)).model
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"], strict=True)
+    source = model or spec.model
+    if _model_file_missing(source):
+        raise ConfigError(f"the model file {source} of {folder} is gone; point at it with `model`")
+    built = load_model(source, _saved_build(shapes)).model
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["model"]
+    difference = _first_difference(_architecture(state), _architecture(built.state_dict()))
+    if difference:
+        raise ConfigError(f"{ckpt} does not fit the model {source} (changed since the run trained?): "
+                          f"{difference}; give the `model` the run trained")
+    built.load_state_dict(state, strict=True)
+    return built
+
+
+def export_run(folder: str | Path, out: str | Path, fmt: str = "state_dict", dynamo: bool = True,
+               checkpoint: str = "last", model: str | None = None):
+    """Write the trained model without its heads: a ``state_dict`` that loads strictly into a freshly
+    built original, or an ONNX graph of exactly the original's nodes. ``checkpoint``: ``last`` or
+    ``best`` (the epoch with the best main-head validation score); ``model``: see :func:`trained_model`.
+    Nothing is left behind when it fails."""
     out = Path(out)
-    if fmt == "state_dict":
-        tmp = out.with_suffix(out.suffix + ".tmp")
-        torch.save(model.state_dict(), tmp)
-        tmp.replace(out)
-        return out, None
+    if fmt not in ("state_dict", "onnx"):
+        raise ConfigError(f"`format` must be state_dict or onnx, got {fmt!r}")
+    if out.is_dir():
+        raise ConfigError(f"cannot write {out}: it is a folder; give a file path as `out`")
+    trained = trained_model(folder, checkpoint, model)
     if fmt == "onnx":
         from tapfinder.onnx_export import export_onnx
         from tapfinder.sources import random_input
 
-        return out, export_onnx(model, (random_input((1, *shapes["input_shape"])),), out, dynamo=dynamo)
-    raise ConfigError(f"--format must be state_dict or onnx, got {fmt!r}")
+        shapes = load_run_spec(folder)[1]
+        return out, export_onnx(trained, (random_input((1, *shapes["input_shape"])),), out, dynamo=dynamo)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    try:
+        torch.save(trained.state_dict(), tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out, None

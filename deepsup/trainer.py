@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from tapfinder.errors import TapfinderError
+from tapfinder.errors import ConfigError, TapfinderError
 
 from . import distributed
 from .losses import main_logits
@@ -51,19 +51,56 @@ class TrainConfig:
     workers: int = 0
     sync_bn: bool = True             # under torchrun on CUDA: BatchNorm statistics over all processes
     compile: bool = False            # run the (tapped, DDP-wrapped) model through torch.compile
+    limit_batches: int = 0           # at most this many batches per epoch, train and val (0: all)
+
+    def __post_init__(self):
+        for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"unknown `{name}` {getattr(self, name)!r}; use {', '.join(choices)}")
+        for name in ("epochs", "batch_size", "step_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"`{name}` must be at least 1, got {getattr(self, name)}")
+        for name in ("weight_decay", "clip_grad", "momentum", "workers", "limit_batches"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"`{name}` must be 0 or more, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ConfigError(f"the learning rate `lr` must be above 0, got {self.lr}")
 
 
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("onecycle", "cosine", "step", "none")
 # settings that may change between a run and its resume: they do not change the result
 FREE_ON_RESUME = ("workers", "compile")
+# schedules whose learning rate at a step does not depend on the number of epochs: runs with them
+# can be extended (a one-cycle or cosine schedule is laid out over the epochs first asked for)
+EXTENDABLE_SCHEDULES = ("none", "step")
+
+
+def extension_refused(saved: dict, cfg: TrainConfig, done: int, decays: bool = False) -> str | None:
+    """Why a run trained with ``saved`` settings (``done`` epochs of them) cannot go on to
+    ``cfg.epochs``, or None when it can (the same epochs, or a schedule that does not depend on them).
+
+    >>> extension_refused({"epochs": 2, "schedule": "none"}, TrainConfig(epochs=4, schedule="none"), 2)
+    >>> extension_refused({"epochs": 2, "schedule": "onecycle"}, TrainConfig(epochs=4), 2)
+    'its onecycle schedule is laid out over 2 epochs; only runs with `schedule` none or step can be extended'
+    """
+    if saved.get("epochs", cfg.epochs) == cfg.epochs:
+        return None
+    if cfg.epochs < done:
+        return f"it has trained {done} epochs already; ask for as many or more `epochs`"
+    if saved.get("schedule") not in EXTENDABLE_SCHEDULES:
+        return (f"its {saved.get('schedule')} schedule is laid out over {saved.get('epochs')} epochs; "
+                f"only runs with `schedule` {' or '.join(EXTENDABLE_SCHEDULES)} can be extended")
+    if decays:
+        return f"its aux weight decays over {saved.get('epochs')} epochs (`alpha_decay`)"
+    return None
 
 
 def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True)
-    if cfg.optimizer in ("adam", "adamw"):
-        cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    raise TrainingError(f"unknown optimizer {cfg.optimizer!r}; use sgd, adam or adamw")
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def _scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
@@ -74,9 +111,12 @@ def _scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total, 1))
     if cfg.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size * steps_per_epoch, gamma=0.1)
-    if cfg.schedule == "none":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-    raise TrainingError(f"unknown schedule {cfg.schedule!r}; use onecycle, cosine, step or none")
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+
+def _decays(loss) -> bool:
+    """Whether ``loss`` changes with training progress (an aux weight decayed over the epochs)."""
+    return bool(getattr(getattr(loss, "config", None), "alpha_decay", False))
 
 
 class Trainer:
@@ -106,27 +146,43 @@ class Trainer:
         val_sampler = DistributedSampler(val, self.world, self.rank, shuffle=False) if self.world > 1 else None
         self.val_loader = DataLoader(val, max(config.batch_size, 256), sampler=val_sampler, num_workers=config.workers)
         self.optimizer = _optimizer(config, self.model.parameters())
-        self.scheduler = _scheduler(config, self.optimizer, len(self.train_loader))
+        self.scheduler = _scheduler(config, self.optimizer, self.steps_per_epoch)
         amp = config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp)
         self.autocast = torch.autocast(self.device.type, enabled=amp)
         self.epoch = 0
         self.history: list[dict] = []
 
+    @property
+    def steps_per_epoch(self) -> int:
+        steps = len(self.train_loader)
+        return min(steps, self.cfg.limit_batches) if self.cfg.limit_batches else steps
+
+    def _batches(self, loader):
+        """The loader's batches, at most ``limit_batches`` of them."""
+        for i, batch in enumerate(loader):
+            if self.cfg.limit_batches and i >= self.cfg.limit_batches:
+                return
+            yield batch
+
+    def _non_finite(self, value: float, step: int) -> TrainingError:
+        saved = self.out is not None and (self.out / "last.pt").is_file()
+        kept = f"the checkpoint of epoch {self.epoch} is kept in {self.out}" if saved else "no checkpoint was written"
+        return TrainingError(f"the loss became {value} at epoch {self.epoch + 1}, step {step + 1} ({kept}); "
+                             "lower the learning rate `lr` or clip gradients with `clip_grad`")
+
     # ---------------------------------------------------------------- loop
     def train_one_epoch(self) -> dict:
         self.model.train()
         self.sampler.set_epoch(self.epoch)   # shuffling depends on the seed and the epoch only
-        meter, steps = Meter(), len(self.train_loader)
-        for step, (x, y) in enumerate(self.train_loader):
+        meter, steps = Meter(), self.steps_per_epoch
+        for step, (x, y) in enumerate(self._batches(self.train_loader)):
             x, y = x.to(self.device), y.to(self.device)
             with self.autocast:
                 out = self.net(x)
                 total, terms = self.loss(out, y, progress=(self.epoch * steps + step) / max(self.cfg.epochs * steps, 1))
             if distributed.any_true(not math.isfinite(float(total.detach()))):
-                raise TrainingError(f"the loss became {float(total.detach())} at epoch {self.epoch + 1}, step {step + 1}; "
-                                    f"the last good checkpoint is kept{f' in {self.out}' if self.out else ''}: "
-                                    "lower --lr or set --clip-grad")
+                raise self._non_finite(float(total.detach()), step)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(total).backward()
             if self.cfg.clip_grad > 0:
@@ -144,7 +200,7 @@ class Trainer:
     def evaluate(self) -> dict:
         self.model.eval()
         meter, confs = Meter(), {}
-        for x, y in self.val_loader:
+        for x, y in self._batches(self.val_loader):
             x, y = x.to(self.device), y.to(self.device)
             out = self.net(x)
             heads = {"main": main_logits(out)}
@@ -215,7 +271,11 @@ class Trainer:
         except Exception as e:
             raise TrainingError(f"cannot read {path} ({type(e).__name__}); delete it to start over") from e
         saved = state.get("config", {}).get("train", {})
-        changed = [k for k, v in asdict(self.cfg).items() if k not in FREE_ON_RESUME and k in saved and saved[k] != v]
+        refused = extension_refused(saved, self.cfg, state["epoch"], _decays(self.loss))
+        if refused:
+            raise TrainingError(f"{path} cannot go on to {self.cfg.epochs} epochs: {refused}")
+        changed = [k for k, v in asdict(self.cfg).items()
+                   if k not in (*FREE_ON_RESUME, "epochs") and k in saved and saved[k] != v]
         if changed:
             was = ", ".join(f"{k}={saved[k]}" for k in changed)
             now = ", ".join(f"{k}={getattr(self.cfg, k)}" for k in changed)
@@ -228,7 +288,7 @@ class Trainer:
                 heads.load_state_dict(state["aux_heads"])
         except RuntimeError as e:
             raise TrainingError(f"{path} was written for another model or other tap points; "
-                                "use a new --out or the same --model and --points") from e
+                                "use a new `out` or the same `model` and `points`") from e
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["lr_scheduler"])
         self.scaler.load_state_dict(state["scaler"])

@@ -11,6 +11,7 @@ from torch import nn
 from .errors import ConfigError, TraceError
 from .frontends import build_model_graph
 from .modes import in_mode
+from .progress import report
 from .rules import build_context, run_analyzers
 from .selection import Selection
 from .selector import candidates_from, choose, normalize_points
@@ -30,6 +31,7 @@ def _as_inputs(example_inputs) -> tuple:
 def _resolve(model, example_inputs, input_shape):
     name = type(model).__name__
     if isinstance(model, str):
+        report("building the model")
         source = load_model(model)
         model, name = source.model, source.name
         example_inputs = example_inputs if example_inputs is not None else source.example_inputs
@@ -52,8 +54,7 @@ def build_graph(model: nn.Module, example_inputs, methods: tuple[str, ...] = ("f
         except TraceError as e:
             shapes = ", ".join(str(tuple(x.shape)) for x in _as_inputs(example_inputs)
                                if isinstance(x, torch.Tensor))
-            raise TraceError(f"{e} (example input {shapes}; pass another with --input-shape "
-                             "or example_inputs if it does not fit the model)") from e
+            raise TraceError(f"{e} (example input {shapes}; give one the model takes with `input_shape`)") from e
 
 
 def select_points(model, example_inputs=None, points="auto", *, input_shape=None) -> Selection:
@@ -95,6 +96,7 @@ def select_points(model, example_inputs=None, points="auto", *, input_shape=None
         G = build_graph(model, inputs)
         shapes = [tuple(x.shape) for x in inputs if isinstance(x, torch.Tensor)]
     t_graph = time.perf_counter()
+    report("running the rules")
     ctx = build_context(G)
     findings = run_analyzers(G, ctx)
     candidates, window = candidates_from(G, ctx, findings)

@@ -7,10 +7,6 @@ whose value is used outside that call.
 """
 from __future__ import annotations
 
-import logging
-import warnings
-from contextlib import contextmanager
-
 import networkx as nx
 import torch
 from torch import fx, nn
@@ -40,23 +36,6 @@ def _outputs_of(graph: fx.Graph) -> dict[fx.Node, list[str]]:
     return found
 
 
-@contextmanager
-def _quiet():
-    """torch.export logs whole graphs on failure; the chain reports one line instead."""
-    loggers = [logging.getLogger(n) for n in ("torch.fx.experimental.symbolic_shapes", "torch._dynamo",
-                                              "torch.export", "torch._export", "torch._subclasses")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.CRITICAL)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-
-
 def build_export_graph(model: nn.Module, example_inputs: tuple) -> nx.DiGraph:
     """Export ``model`` (non-strict) on ``example_inputs`` and return the model graph.
 
@@ -64,8 +43,7 @@ def build_export_graph(model: nn.Module, example_inputs: tuple) -> nx.DiGraph:
         TraceError: when torch.export fails; the message carries its first line.
     """
     try:
-        with _quiet():
-            ep = torch.export.export(model, tuple(example_inputs), strict=False)
+        ep = torch.export.export(model, tuple(example_inputs), strict=False)
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TraceError(f"torch.export failed: {first[:300]}") from e

@@ -19,6 +19,7 @@ from torch import fx, nn
 from .errors import TraceError
 from .graph_builder import WEIGHT_OPS, GraphBuilder, picked_token
 from .ops import op_kind
+from .progress import report
 from .shapes import propagate_shapes
 
 __all__ = ["trace_fx", "build_fx_graph"]
@@ -131,6 +132,7 @@ def build_fx_graph(model: nn.Module, example_inputs: tuple, *, leaf_modules: Ite
     """
     graph, tracer = trace_fx(model, leaf_modules=leaf_modules, autowrap_functions=autowrap_functions,
                              use_timm_registry=use_timm_registry, n_inputs=len(example_inputs))
+    report("propagating shapes")
     values, shape_method = propagate_shapes(graph, model, example_inputs)
     builder = GraphBuilder("fx", model)
     builder.G.graph["shape_method"] = shape_method

@@ -57,7 +57,7 @@ def _tap_modules(model: nn.Module, selection) -> list[str]:
         path = p.module if p.module in names and p.module else (p.name if p.name in names else None)
         if path is None:
             raise ConfigError(f"tap point {p.name!r} is not the output of a module, so it cannot be exported as "
-                              "an extra output; pick module outputs with --points")
+                              "an extra output; pick module outputs with `points`")
         modules.append(path)
     return modules
 
@@ -83,6 +83,9 @@ def export_onnx(model: nn.Module, example_inputs: tuple, path: str | Path, *, se
     path = Path(path)
     if not path.parent.is_dir():
         raise ConfigError(f"cannot write {path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"cannot write {path}: it is a folder; give a file path")
+    existed = path.exists()
     with in_mode(model, False):
         module = _WithTaps(model, _tap_modules(model, selection)) if selection is not None else model
         with torch.no_grad():
@@ -94,9 +97,11 @@ def export_onnx(model: nn.Module, example_inputs: tuple, path: str | Path, *, se
                 torch.onnx.export(module, tuple(example_inputs), str(path), dynamo=dynamo, verbose=False,
                                   output_names=names if selection is not None else None)
         except Exception as e:
+            if not existed:   # nothing half-written stays behind
+                path.unlink(missing_ok=True)
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise TapfinderError(f"ONNX export failed: {first[:300]}; try the other exporter "
-                                 f"({'--torchscript' if dynamo else '--dynamo'})") from e
+                                 f"(`dynamo={not dynamo}`)") from e
     got = _run_onnxruntime(path, tuple(example_inputs))
     diff = None
     if got is not None:
@@ -125,6 +130,6 @@ def export_source(spec: str, path: str | Path, *, with_taps: bool = False, point
     elif source.example_inputs is not None:
         inputs = tuple(x[:1] if isinstance(x, torch.Tensor) else x for x in source.example_inputs)
     else:
-        raise ConfigError("no example input is known for this model; give one with --input-shape")
+        raise ConfigError("no example input is known for this model; give one with `input_shape`")
     sel = select_points(source.model, inputs, points=normalize_points(points)) if with_taps else None
     return export_onnx(source.model, inputs, path, selection=sel, dynamo=dynamo)

@@ -38,7 +38,7 @@ def _load(path: Path, input_shape: tuple | None):
         first = next(i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer})
         dims = first.type.tensor_type.shape.dim
         if len(dims) != len(input_shape):
-            raise ConfigError(f"--input-shape has {len(input_shape)} dims but {path} takes {len(dims)}")
+            raise ConfigError(f"`input_shape` has {len(input_shape)} dims but {path} takes {len(dims)}")
         for d, v in zip(dims, input_shape):
             d.ClearField("dim_param")
             d.dim_value = v
@@ -46,7 +46,7 @@ def _load(path: Path, input_shape: tuple | None):
         return onnx.shape_inference.infer_shapes(model)
     except Exception as e:
         raise ConfigError(f"shape inference failed on {path}: {str(e).splitlines()[0][:200]}; "
-                          "give concrete dims with --input-shape") from e
+                          "give concrete dims with `input_shape`") from e
 
 
 def _value_infos(model) -> dict:

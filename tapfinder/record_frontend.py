@@ -94,7 +94,9 @@ def build_recorded_graph(model: nn.Module, example_inputs: tuple) -> nx.DiGraph:
             out = model(*example_inputs)
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise TraceError(f"the forward pass failed: {type(e).__name__}: {first[:300]}") from e
+        where = f" in {scope[-1]}" if scope else ""
+        raise TraceError(f"{type(model).__name__} fails on its example input{where}: "
+                         f"{type(e).__name__}: {first[:300]}") from e
     finally:
         for h in handles:
             h.remove()

@@ -72,7 +72,7 @@ class Selection:
         if data.get("format") != _FORMAT:
             from .errors import ConfigError
             raise ConfigError(f"not a tapfinder selection file (format {data.get('format')!r}); "
-                              "write one with `tapfinder inspect MODEL --json FILE`")
+                              "write one with `Selection.to_json()`")
         graph = nx.node_link_graph(data["graph"], edges="edges")
         for _, attrs in graph.nodes(data=True):
             tf = attrs["tf"]

@@ -44,7 +44,7 @@ import networkx as nx
 
 from .errors import ConfigError, NodeNotFoundError
 from .points import TapPoint
-from .rules import Context, Finding
+from .rules import Context, Finding, Kind
 
 __all__ = ["auto_count", "normalize_points", "candidates_from", "choose", "resolve_name"]
 
@@ -88,7 +88,7 @@ def normalize_points(points) -> "str | int | list[str]":
 
 def _window(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tuple[float, float]:
     D = max(ctx.D, 1)
-    drops = [ctx.depth[f.node] / D for f in findings if f.tag == "before_drop" and f.node in ctx.whole]
+    drops = [ctx.depth[f.node] / D for f in findings if f.kind is Kind.BEFORE_DROP and f.node in ctx.whole]
     if D >= 2 * FINAL_STAGE_MIN:   # a stage, not a merger in front of the head (too shallow a net: every drop)
         drops = [d for d in drops if (1 - d) * D >= FINAL_STAGE_MIN]
     high = max(drops) if drops and max(drops) >= 0.5 else OUTPUT_FRAC
@@ -105,9 +105,11 @@ def candidates_from(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tup
         by_node.setdefault(f.node, []).append(f)
     out = []
     for node, found in by_node.items():
-        best: dict[str, float] = {}
+        best: dict[str, float] = {}   # each rule's strongest weight here
+        label: dict[str, float] = {}  # the same per label shown (a rule may show two names)
         for f in found:
             best[f.rule] = max(best.get(f.rule, 0.0), f.weight)
+            label[f.label] = max(label.get(f.label, 0.0), f.weight)
         info = G.nodes[node]["tf"]
         frac = ctx.depth[node] / D
         whole = ctx.sees_whole(node)
@@ -116,7 +118,7 @@ def candidates_from(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tup
                 "in the stem" if frac < low else
                 "next to the output" if frac > high + 1e-9 else "")
         out.append(TapPoint(node, (info["outputs_of"] or (info["module"],))[0], info["shape"] or (),
-                            ctx.depth[node], round(frac, 4), sorted(best, key=lambda r: (-best[r], r)),
+                            ctx.depth[node], round(frac, 4), sorted(label, key=lambda r: (-label[r], r)),
                             tuple(dict.fromkeys(f.reason for f in found)), round(sum(best.values()), 3),
                             whole, note))
     out.sort(key=lambda c: (c.depth, ctx.rank.get(c.name, 0)))
@@ -190,7 +192,7 @@ def resolve_name(G: nx.DiGraph, name: str) -> str:
     close = difflib.get_close_matches(name, list(G.nodes), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise NodeNotFoundError(f"no node named {name!r} in the model graph{hint} "
-                            "(list valid names with `tapfinder inspect MODEL --all` or tapfinder.node_names(model))")
+                            "(list every name with `node_names(model)`)")
 
 
 def _named(G, ctx, candidates, names) -> list[TapPoint]:
@@ -232,6 +234,8 @@ def choose(G: nx.DiGraph, ctx: Context, candidates: list[TapPoint], window: tupl
     places = len({c.depth for c in eligible})    # candidates at one depth are one place
     wanted = auto_count(ctx.D) if points == "auto" else points
     if wanted > places:
-        notes.append(f"asked for {wanted} points but eligible candidates sit at only {places} distinct depths")
+        asked = f"auto picks {wanted} points for D = {ctx.D}" if points == "auto" else f"asked for {wanted} points"
+        notes.append(f"{asked}, but eligible candidates sit at only {places} distinct "
+                     f"depth{'s' * (places != 1)}")
     m = min(wanted, places)
     return _spread(eligible, m, window), notes

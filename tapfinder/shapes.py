@@ -218,9 +218,9 @@ def _run_graph(graph: fx.Graph, root: nn.Module, inputs: tuple) -> dict[fx.Node,
             else:  # output
                 value = load(node.args[0])
         except Exception as e:
-            raise TraceError(f"shape propagation failed at node {node.name!r} ({node.format_node()}): "
-                             f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-                             ) from e
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            where = node.target if node.op == "call_module" else node.name
+            raise TraceError(f"shape propagation failed at {where}: {type(e).__name__}: {first[:300]}") from e
         env[node] = value
     return env
 

@@ -31,7 +31,7 @@ from torch import nn
 from .errors import ConfigError
 
 __all__ = ["ModelSource", "Build", "load_model", "parse_input_shape", "guess_example_inputs", "random_input",
-           "import_file"]
+           "import_file", "absolute_spec"]
 
 BATCH = 2   # > 1 so train-mode BatchNorm accepts 1×1 features
 
@@ -56,7 +56,7 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     except ValueError:
         shape = ()
     if not shape or any(d <= 0 for d in shape):
-        raise ConfigError(f"--input-shape must be positive integers separated by commas, like 2,3,224,224; "
+        raise ConfigError(f"`input_shape` must be positive integers separated by commas, like 2,3,224,224; "
                           f"got {text!r}")
     return shape
 
@@ -168,6 +168,20 @@ def import_file(path: Path, prefix: str = "_tapfinder_user"):
     return module
 
 
+def absolute_spec(spec: str) -> str:
+    """``spec`` with a model file's path made absolute, so a run can rebuild it from anywhere.
+
+    >>> absolute_spec("resnet18"), absolute_spec("/m/net.py:Net")
+    ('resnet18', '/m/net.py:Net')
+    """
+    if not (spec.endswith(".py") or ".py:" in spec):
+        return spec
+    path, sep, attr = spec.partition(".py:")
+    if not sep:
+        return str(Path(spec).resolve())
+    return f"{Path(path + '.py').resolve()}:{attr}"
+
+
 def _load_file(spec: str, build: Build = Build()) -> ModelSource:
     path_text, _, attr = spec.partition(".py:")
     path = Path(path_text if spec.endswith(".py") and not attr else path_text + ".py")
@@ -180,9 +194,32 @@ def _load_file(spec: str, build: Build = Build()) -> ModelSource:
     example = getattr(module, "example_input", None)
     inputs = None
     if callable(example):
-        value = example()
+        value = _call_user(example, path, "example_input")
         inputs = value if isinstance(value, tuple) else (value,)
     return ModelSource(model, inputs, f"{path.name}:{label}")
+
+
+def _user_line(error: BaseException, path: Path) -> str:
+    """``:LINE`` of the deepest frame of ``error``'s traceback inside the user's file ``path``."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == path.resolve()]
+    return f":{frames[-1].lineno}" if frames else ""
+
+
+def _user_failure(error: Exception, path: Path, label: str) -> ConfigError:
+    """One line for an exception raised by code of the user's file: the file, its line, the error."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return ConfigError(f"{path}{_user_line(error, path)}: {label}() failed with {type(error).__name__}: "
+                       f"{first[:200]}; fix the file and retry")
+
+
+def _call_user(fn, path: Path, label: str):
+    """Call a function of the user's file; its failure is one line naming the file and line."""
+    try:
+        return fn()
+    except Exception as e:
+        raise _user_failure(e, path, label) from e
 
 
 def _pick_model(module, path: Path, attr: str):
@@ -235,8 +272,12 @@ def _instantiate(obj, label: str, path: Path, kwargs: dict) -> nn.Module:
     try:
         model = obj(**kwargs)
     except TypeError as e:
+        if _user_line(e, path):   # raised inside the file: a bug there, not a missing argument
+            raise _user_failure(e, path, label) from e
         raise ConfigError(f"{path}:{label}() needs arguments ({e}); add a build_model() factory "
                           "that takes none") from e
+    except Exception as e:
+        raise _user_failure(e, path, label) from e
     if not isinstance(model, nn.Module):
         raise ConfigError(f"{path}:{label}() returned {type(model).__name__}, not an nn.Module")
     return model
@@ -306,5 +347,5 @@ def guess_example_inputs(model: nn.Module) -> tuple:
             return (random_input((BATCH, m.in_features)),)
         if isinstance(m, nn.Embedding):
             return (torch.randint(0, m.num_embeddings, (BATCH, 16), generator=torch.Generator().manual_seed(0)),)
-    raise ConfigError(f"cannot tell what {type(model).__name__} takes as input; pass example_inputs "
-                      "(or --input-shape)")
+    raise ConfigError(f"cannot tell what {type(model).__name__} takes as input; pass `example_inputs` "
+                      "or `input_shape`")

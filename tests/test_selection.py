@@ -133,7 +133,22 @@ def test_bad_points_values(bad):
 
 def test_more_points_than_candidates_is_a_note_not_an_error():
     sel = select_points(TinyResNet(), X, points=50)
-    assert sel.m < 50 and "eligible" in sel.notes[0]
+    assert sel.m < 50 and sel.notes[0].startswith("asked for 50 points, but eligible candidates sit at only")
+
+
+def test_the_note_on_too_few_places_says_auto_picked_the_count_when_nobody_asked():
+    net = torch.nn.Sequential(*[torch.nn.Sequential(torch.nn.Conv1d(2, 2, 3, padding=1), torch.nn.ReLU())
+                                for _ in range(20)])
+    sel = select_points(net, torch.randn(2, 2, 16))
+    assert sel.notes and sel.notes[0].startswith(f"auto picks 2 points for D = {sel.depth}, but")
+    assert not any("asked" in note for note in sel.notes)
+
+
+def test_a_point_before_upsampling_is_labelled_upsampling_not_downsampling():
+    sel = select_points(TinyUNet(), X)
+    rises = [c for c in sel.candidates if any(r.startswith("before upsampling") for r in c.reasons)]
+    assert rises and all("upsampling" in c.rules for c in rises)
+    assert all("downsampling" not in c.rules for c in rises if not any("downsampling" in r for r in c.reasons))
 
 
 def test_model_without_example_input_gets_a_guess():
@@ -150,10 +165,10 @@ def test_timm_model_by_name():
 def test_a_drop_just_before_the_output_begins_no_final_stage():
     from types import SimpleNamespace
 
-    from tapfinder.rules import Finding
+    from tapfinder.rules import Finding, Kind
     from tapfinder.selector import OUTPUT_FRAC, _window
     ctx = SimpleNamespace(D=50, depth={"stage3": 40, "merger": 49}, whole={"stage3", "merger"})
-    drop = lambda node: Finding(node, "downsampling", "before downsampling", 2.0, "before_drop")  # noqa: E731
+    drop = lambda node: Finding(node, "downsampling", "before downsampling", 2.0, Kind.BEFORE_DROP)  # noqa: E731
     assert _window(None, ctx, [drop("stage3")])[1] == 0.8                    # a pyramid: up to its last stage
     assert _window(None, ctx, [drop("stage3"), drop("merger")])[1] == 0.8   # a merger in front of the head
     assert _window(None, ctx, [drop("merger")])[1] == OUTPUT_FRAC

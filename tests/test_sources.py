@@ -76,7 +76,7 @@ def test_plain_name_falls_back_to_timm():
 
 @pytest.mark.parametrize("text", ["", "a,b", "1,-3", "0", "1,3,,x"])
 def test_bad_input_shapes(text):
-    with pytest.raises(ConfigError, match="--input-shape"):
+    with pytest.raises(ConfigError, match="`input_shape` must be positive integers"):
         parse_input_shape(text)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from . import Context, Finding, register_analyzer
+from . import Context, Finding, Kind, register_analyzer
 
 _PASS_THROUGH = {"mul", "add", "identity", "reshape", "permute", "split"}
 
@@ -77,8 +77,10 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
     for core, what in _cores(G, ctx):
         before = _entry(G, ctx, core)
         if before is not None:
-            findings.append(Finding(before, "attention", f"before attention ({what} at {core})", 1.5))
+            findings.append(Finding(before, "attention", f"before attention ({what} at {core})", 1.5,
+                                    Kind.BEFORE_ATTENTION))
         after, holder = _holder_output(G, ctx, core)
         if after is not None:
-            findings.append(Finding(after, "attention", f"after attention ({what} in {holder})", 1.5))
+            findings.append(Finding(after, "attention", f"after attention ({what} in {holder})", 1.5,
+                                    Kind.AFTER_ATTENTION))
     return findings

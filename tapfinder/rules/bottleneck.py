@@ -10,7 +10,7 @@ from __future__ import annotations
 import networkx as nx
 
 from ..graph import describe, numel_per_sample
-from . import Context, Finding, register_analyzer
+from . import Context, Finding, Kind, register_analyzer
 
 
 def _first(nodes, rank):
@@ -38,5 +38,6 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
         if up[n] > size[n] < down[n]:
             findings.append(Finding(n, "bottleneck",
                                     f"bottleneck: features compressed to {describe(G.nodes[n]['tf'])} "
-                                    f"({size[n] / max(up[n], down[n]):.0%} of the wider side)", 1.0))
+                                    f"({size[n] / max(up[n], down[n]):.0%} of the wider side)", 1.0,
+                                    Kind.BOTTLENECK))
     return findings

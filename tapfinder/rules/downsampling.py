@@ -16,7 +16,7 @@ import math
 import networkx as nx
 
 from ..graph import first_inputs, spatial_size
-from . import Context, Finding, register_analyzer
+from . import Context, Finding, Kind, register_analyzer
 
 _RESAMPLING_OPS = {"conv", "pool", "reshape", "upsample", "other"}
 
@@ -142,9 +142,11 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
                 if n not in ctx.whole and _restored(G, ctx, n, pinfo["spatial"]):
                     continue
                 drops.setdefault(p, []).append((change, n))
-                findings.append(Finding(n, "downsampling", f"after downsampling {change} at {n}", 1.0))
+                findings.append(Finding(n, "downsampling", f"after downsampling {change} at {n}", 1.0,
+                                        Kind.AFTER_DROP))
             elif size > psize and info["op"] == "upsample":
-                findings.append(Finding(p, "downsampling", f"before upsampling {change} at {n}", 1.0))
+                findings.append(Finding(p, "downsampling", f"before upsampling {change} at {n}", 1.0,
+                                        Kind.BEFORE_RISE))
     entries: dict = {}
     for p, seen in drops.items():
         entries.setdefault(p, []).extend(seen)
@@ -153,5 +155,5 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
     for p, seen in entries.items():
         at = ", ".join(dict.fromkeys(n for _, n in seen))
         findings.append(Finding(p, "downsampling", f"before downsampling {seen[0][0]} (at {at})", 2.0,
-                                "before_drop"))
+                                Kind.BEFORE_DROP))
     return findings

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from . import Context, Finding, register_analyzer
+from . import Context, Finding, Kind, register_analyzer
 
 _CANONICAL = {"relu_": "relu", "hardswish_": "hardswish", "silu_": "silu", "gelu_": "gelu",
               "layernorm2d": "layernorm", "layer_norm": "layernorm", "batch_norm": "batchnorm",
@@ -41,5 +41,6 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
         entry = ctx.idom.get(n)
         if entry is not None:
             what = "activation" if info["op"] == "act" else "normalization"
-            findings.append(Finding(entry, "norm_activation", f"{what} changes {before} → {family} at {n}", 0.5))
+            findings.append(Finding(entry, "norm_activation", f"{what} changes {before} → {family} at {n}", 0.5,
+                                    Kind.REGIME_CHANGE))
     return findings

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from . import Context, Finding, register_analyzer
+from . import Context, Finding, Kind, register_analyzer
 
 _FUSION_OPS = {"add": ("residual add merges", 1.0), "cat": ("concatenation fuses", 1.5),
                "mul": ("product gates", 0.5)}
@@ -22,8 +22,9 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
         merged = [p for p in G.predecessors(n) if p in ctx.idom]
         if op in _FUSION_OPS and len(merged) >= 2:
             text, weight = _FUSION_OPS[op]
-            findings.append(Finding(n, "skip_fusion", f"{text} {len(merged)} branches", weight))
+            findings.append(Finding(n, "skip_fusion", f"{text} {len(merged)} branches", weight, Kind.FUSION))
         if n in ctx.skips:
             findings.append(Finding(n, "skip_fusion",
-                                    f"encoder-decoder skip source (fused again at {ctx.skips[n]})", 2.5))
+                                    f"encoder-decoder skip source (fused again at {ctx.skips[n]})", 2.5,
+                                    Kind.SKIP_SOURCE))
     return findings

@@ -12,7 +12,7 @@ from collections import Counter
 
 import networkx as nx
 
-from . import Context, Finding, register_analyzer
+from . import Context, Finding, Kind, register_analyzer
 
 
 def _block_sequence(G: nx.DiGraph, path: str) -> tuple[str, int] | None:
@@ -35,7 +35,8 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
         if stage:
             path, (cls, count) = stage
             name = paths[0] if paths[0] != path else path
-            findings.append(Finding(n, "stage_boundary", f"end of stage {name} ({count} × {cls})", 2.5))
+            findings.append(Finding(n, "stage_boundary", f"end of stage {name} ({count} × {cls})", 2.5,
+                                    Kind.STAGE_END))
             continue
         for p in paths:
             parent = p.rsplit(".", 1)[0] if "." in p else ""
@@ -45,6 +46,6 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
                 total = len(G.graph["children"][parent])
                 findings.append(Finding(n, "stage_boundary",
                                         f"end of block {p} ({G.graph['modules'][p]}, {index + 1}/{total} of "
-                                        f"{parent or 'the model'})", 1.0))
+                                        f"{parent or 'the model'})", 1.0, Kind.BLOCK_END))
                 break
     return findings

@@ -25,9 +25,10 @@ def test_train_preview_then_train_resume_and_export(tmp_path):
     assert again.exit_code == 2 and "--resume" in again.output
     resumed = runner.invoke(app, [*BASE, "--out", str(out), "--yes", "--resume"])
     assert resumed.exit_code == 0 and "done: 2 epochs" in resumed.output      # already finished: nothing to redo
-    changed = _error([*BASE[:-4], "--epochs", "3", "--batch-size", "16", "--recipe", "dsn", "--out", str(out),
-                      "--yes", "--resume"])
-    assert "trained with --recipe dks --epochs 2; pass the same to resume it" in changed
+    changed = _error([*BASE, "--recipe", "dsn", "--seed", "3", "--out", str(out), "--yes", "--resume"])
+    assert "trained with --recipe dks --seed 0; pass the same to resume it" in changed
+    longer = _error([*BASE[:-4], "--epochs", "3", "--batch-size", "16", "--out", str(out), "--yes", "--resume"])
+    assert "cannot go on to 3 epochs: its onecycle schedule is laid out over 2 epochs" in longer
     exported = runner.invoke(app, ["export", str(out), "--out", str(tmp_path / "m.pt")])
     assert exported.exit_code == 0, exported.output
     from tests.assets.models import Plain1D
@@ -100,7 +101,7 @@ def test_sigterm_stops_training_like_ctrl_c():
     import signal
     import time
 
-    from cli.app import _sigterm_as_interrupt
+    from cli.training import _sigterm_as_interrupt
 
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):
@@ -167,12 +168,12 @@ def test_compile_trains_the_same_and_checkpoints_the_plain_model(tmp_path):
     """--compile runs the tapped model through torch.compile (after attach, as hooks need); the metrics
     match an uncompiled run, the checkpoint holds the model's own keys, and a resume may drop it."""
     rows = {}
-    for flag in ("--compile", "--no-compile"):
+    for flag in ("--compile", "--seed=0"):
         out = tmp_path / flag
         result = runner.invoke(app, [*BASE, "--out", str(out), "--yes", flag], env={"COLUMNS": "160"})
         assert result.exit_code == 0, result.output
         rows[flag] = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    for a, b in zip(rows["--compile"], rows["--no-compile"]):
+    for a, b in zip(rows["--compile"], rows["--seed=0"]):
         assert a["val_acc_main"] == pytest.approx(b["val_acc_main"], abs=1e-6)
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
     out = tmp_path / "--compile"

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from deepsup.losses import make_loss
+from deepsup.losses import main_logits, make_loss
 from deepsup.trainer import TrainConfig, Trainer, TrainingError
 from tapfinder import select_points
 from tapfinder.taps import attach
@@ -70,9 +70,18 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
         return (total * float("nan"), terms) if calls["n"] > 3 else (total, terms)   # epoch 2 goes bad
 
     t.loss = poisoned
-    with pytest.raises(TrainingError, match="loss became nan at epoch 2.*lower --lr"):
+    with pytest.raises(TrainingError, match=r"loss became nan at epoch 2, step 1 \(the checkpoint of epoch 1 is "
+                                            r"kept in .*\); lower the learning rate `lr`"):
         t.fit()
     assert torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 1
+
+
+def test_a_loss_that_is_nan_from_the_start_says_no_checkpoint_was_written(tmp_path):
+    t = _trainer(tmp_path)
+    t.loss = lambda out, y, progress=0.0: (main_logits(out).sum() * float("nan"), {})
+    with pytest.raises(TrainingError, match=r"at epoch 1, step 1 \(no checkpoint was written\)"):
+        t.fit()
+    assert not (tmp_path / "last.pt").exists()
 
 
 def test_checkpoint_from_another_model_is_a_clear_error(tmp_path):
@@ -103,9 +112,22 @@ def test_resume_rewrites_the_log_from_the_checkpoint(tmp_path):
 def test_resume_with_other_settings_is_refused(tmp_path):
     """OneCycle and the loss's α decay are planned over the epochs: a resume with more is not the same run."""
     _trainer(tmp_path, cfg=TrainConfig(**{**CFG.__dict__, "epochs": 2})).fit()
-    with pytest.raises(TrainingError, match="trained with epochs=2, not epochs=3; resume with the same"):
+    with pytest.raises(TrainingError, match="cannot go on to 3 epochs: its onecycle schedule is laid out over 2"):
         _trainer(tmp_path).fit(resume=True)
+    with pytest.raises(TrainingError, match="trained with lr=0.003, not lr=0.001; resume with the same"):
+        _trainer(tmp_path, cfg=TrainConfig(**{**CFG.__dict__, "epochs": 2, "lr": 1e-3})).fit(resume=True)
     _trainer(tmp_path, cfg=TrainConfig(**{**CFG.__dict__, "epochs": 2, "workers": 1})).fit(resume=True)  # free
+
+
+def test_a_finished_run_with_a_constant_schedule_is_extended_exactly(tmp_path):
+    """Without a schedule laid out over the epochs, 2 epochs then 2 more are 4 epochs in one go."""
+    constant = {**CFG.__dict__, "schedule": "none"}
+    _trainer(tmp_path / "a", cfg=TrainConfig(**{**constant, "epochs": 2})).fit()
+    extended = _trainer(tmp_path / "a", cfg=TrainConfig(**{**constant, "epochs": 4})).fit(resume=True)
+    straight = _trainer(tmp_path / "b", cfg=TrainConfig(**{**constant, "epochs": 4})).fit()
+    assert [r["epoch"] for r in extended] == [1, 2, 3, 4]
+    assert [r["val_acc_main"] for r in extended] == [r["val_acc_main"] for r in straight]
+    assert extended[-1]["loss"] == pytest.approx(straight[-1]["loss"], rel=1e-6)
 
 
 class DictSegmenter(torch.nn.Module):

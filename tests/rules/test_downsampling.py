@@ -1,3 +1,4 @@
+from tapfinder.rules import Kind
 from tapfinder.rules.downsampling import analyze
 from tests.graphs import build, context, residual_net
 
@@ -37,7 +38,7 @@ def test_strided_conv_inside_a_block_points_at_the_block_input():
         ("blk.add", "add", D, ["blk.conv2", "blk.short"]),
     ], outputs_of={n: ["blk"] for n in ("blk.conv1", "blk.relu", "blk.conv2", "blk.short", "blk.add")},
         children={"blk": ["blk.conv1", "blk.conv2", "blk.short"]}, weights={"blk": 3})
-    before = {f.node for f in analyze(G, context(G)) if f.tag == "before_drop"}
+    before = {f.node for f in analyze(G, context(G)) if f.kind is Kind.BEFORE_DROP}
     assert {"blk.relu", "stage1"} <= before
 
 
@@ -133,7 +134,7 @@ def test_a_drop_in_a_side_branch_the_block_leaves_at_full_size_is_none():
         ("head", "conv", (2, 16, 8, 8), ["down"]),
     ])
     found = analyze(G, context(G))
-    assert {f.node for f in found if f.tag == "before_drop"} == {"add"}
+    assert {f.node for f in found if f.kind is Kind.BEFORE_DROP} == {"add"}
     assert not any("sr" in f.reason.split() or f.node == "sr" for f in found)
 
 
@@ -157,7 +158,7 @@ def test_a_token_block_with_reduced_keys_ends_its_stage_at_its_own_output():
         ("head", "conv", (2, 16, 4, 4), ["down"]),
     ])
     found = analyze(G, context(G))
-    assert "block" in {f.node for f in found if f.tag == "before_drop"}
+    assert "block" in {f.node for f in found if f.kind is Kind.BEFORE_DROP}
     assert not any(f.node == "sr" or "(at sr)" in f.reason for f in found)
 
 
@@ -189,5 +190,5 @@ def test_a_pooled_gate_upsampled_back_onto_the_map_is_no_drop():
         ("head", "conv", (2, 16, 8, 8), ["down"]),
     ])
     found = analyze(G, context(G))
-    assert {f.node for f in found if f.tag == "before_drop"} == {"add"}
+    assert {f.node for f in found if f.kind is Kind.BEFORE_DROP} == {"add"}
     assert not any("(at pool" in f.reason or f.node == "pool" for f in found)

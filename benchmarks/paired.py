@@ -119,6 +119,7 @@ def run_job(job) -> dict:
         sel = _points(model, torch.randn(*shape), how, seed)
         net, points = attach(model, sel, num_classes=data.num_classes, adapter=adapter), sel.names
         layouts = [sel.graph.nodes[p]["tf"]["layout"] for p in points]
+        net.aux_grad = options.pop("aux_grad", 1.0)
         loss = make_loss(recipe, layouts=layouts, **options)
     start = time.perf_counter()
     hist = Trainer(net, loss, data.train, data.val, TrainConfig(epochs=epochs, seed=seed),

@@ -82,6 +82,34 @@ def rewrite_with_recorders(model: nn.Module, fx_nodes: dict[str, str], store, n_
     return fx.GraphModule(owner, graph, class_name=f"Tapped{type(model).__name__}")
 
 
+class _ScaledGrad(torch.autograd.Function):
+    """Identity forward; the gradient flowing back through it is multiplied by ``scale``."""
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.scale, None
+
+
+def scaled_grad(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """``x`` whose gradient is multiplied by ``scale`` on its way back (1: ``x`` itself, 0: detached).
+
+    >>> x = torch.ones(2, requires_grad=True)
+    >>> scaled_grad(x, 0.25).sum().backward()
+    >>> x.grad.tolist()
+    [0.25, 0.25]
+    """
+    if scale == 1.0:
+        return x
+    if scale == 0.0:
+        return x.detach()
+    return _ScaledGrad.apply(x, scale)
+
+
 class TappedModel(nn.Module):
     """The original model plus one head per tap point; see the module docstring.
 
@@ -99,6 +127,8 @@ class TappedModel(nn.Module):
         self._features: dict[str, torch.Tensor] = {}
         self._fx_nodes = dict(fx_nodes or {})
         self._n_inputs = n_inputs
+        # how much of the heads' gradient reaches the model's own layers (the heads learn in full)
+        self.aux_grad = 1.0
         # per training mode, never a registered child; keyed by the model's modules too, because the
         # rewritten program holds the modules it was traced with (convert_sync_batchnorm swaps them)
         self._runners: dict[bool, tuple[tuple[int, ...], fx.GraphModule]] = {}
@@ -133,7 +163,7 @@ class TappedModel(nn.Module):
         main = self._runner()(*args, **kwargs)
         features = [self._features[p] for p in self.points]
         self._features = {}
-        aux = [self.head(p)(f) for p, f in zip(self.points, features)]
+        aux = [self.head(p)(scaled_grad(f, self.aux_grad)) for p, f in zip(self.points, features)]
         return TapOutput(main, aux, features)
 
     def detach(self) -> nn.Module:

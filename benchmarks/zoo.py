@@ -50,7 +50,7 @@ def _sample(per_family: int) -> list[tuple[str, str, str]]:
         picks = sorted({names[round(i * (len(names) - 1) / max(k - 1, 1))] for i in range(k)})
         jobs += [("timm", family, n) for n in picks]
     try:
-        from tapfinder.hf_source import HF_MODELS
+        from tapfinder.sources.hf import HF_MODELS
         import transformers  # noqa: F401
         jobs += [("hf", "transformers", n) for n in sorted(HF_MODELS)]
     except ImportError:
@@ -64,7 +64,7 @@ def _build(source: str, name: str, device: str = "meta"):
     import torch
 
     if source == "hf":
-        from tapfinder.hf_source import load_hf
+        from tapfinder.sources.hf import load_hf
         model, inputs = load_hf(name)
         return model, inputs[0], "cpu"
 
@@ -180,7 +180,7 @@ def _run(job):
             out["plain_fx"] = True
         except Exception:
             pass
-        from tapfinder.fx_frontend import trace_fx
+        from tapfinder.frontends.fx import trace_fx
         try:
             trace_fx(model, n_inputs=1)
             out["ours_trace"] = True

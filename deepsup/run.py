@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from tapfinder.errors import ConfigError
-from tapfinder.modes import in_mode
+from tapfinder.frontends.modes import in_mode
 
 from .checks import check_dataset
 from .data import DataSpec, absolute_data, load_data

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
-from .modes import in_mode
+from .frontends.modes import in_mode
 
 __all__ = ["AdapterSpec", "build_adapter", "adapter_cost", "describe_adapter", "main_head_input", "reads_class_token"]
 

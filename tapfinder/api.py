@@ -10,7 +10,7 @@ from torch import nn
 
 from .errors import ConfigError, TraceError
 from .frontends import build_model_graph
-from .modes import in_mode
+from .frontends.modes import in_mode
 from .progress import report
 from .rules import build_context, run_analyzers
 from .selection import Selection
@@ -85,7 +85,7 @@ def select_points(model, example_inputs=None, points="auto", *, input_shape=None
     wanted = normalize_points(points)
     start = time.perf_counter()
     if isinstance(model, (str, Path)) and str(model).endswith(".onnx"):
-        from .onnx_frontend import build_onnx_graph
+        from .frontends.onnx import build_onnx_graph
 
         t_resolved = time.perf_counter()
         G = build_onnx_graph(model, input_shape)

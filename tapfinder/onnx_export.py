@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, TapfinderError
-from .graph_builder import first_tensor
-from .modes import in_mode
+from .frontends.builder import first_tensor
+from .frontends.modes import in_mode
 
 __all__ = ["ExportReport", "export_onnx", "export_source", "onnx_node_count"]
 

@@ -21,8 +21,8 @@ from torch import fx, nn
 
 from .adapters import AdapterSpec, build_adapter, main_head_input, reads_class_token
 from .errors import ConfigError, TraceError
-from .graph_builder import first_tensor
-from .shapes import attr_at
+from .frontends.builder import first_tensor
+from .frontends.shapes import attr_at
 
 __all__ = ["TapOutput", "TappedModel", "attach"]
 
@@ -58,7 +58,7 @@ def rewrite_with_recorders(model: nn.Module, fx_nodes: dict[str, str], store, n_
     Raises:
         ConfigError: fx cannot trace the model in its current mode, or a node is gone in this mode.
     """
-    from .fx_frontend import trace_fx
+    from .frontends.fx import trace_fx
 
     try:
         graph, _ = trace_fx(model, n_inputs=n_inputs)

@@ -5,7 +5,7 @@ import networkx as nx
 
 from tapfinder.graph import add_op, new_graph
 from tapfinder.rules import build_context
-from tapfinder.shapes import annotate_layout
+from tapfinder.frontends.layout import annotate_layout
 
 
 def build(nodes: list[tuple], outputs_of: dict | None = None, modules: dict | None = None,

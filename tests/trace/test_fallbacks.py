@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from tapfinder.api import build_graph
-from tapfinder.export_frontend import build_export_graph
-from tapfinder.record_frontend import build_recorded_graph
+from tapfinder.frontends.export import build_export_graph
+from tapfinder.frontends.record import build_recorded_graph
 from tapfinder.rules import build_context, run_analyzers
 from tapfinder.selector import candidates_from, choose
 from tests.assets.models import TinyResNet, TinyTransformer, TinyUNet

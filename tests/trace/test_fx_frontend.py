@@ -161,7 +161,7 @@ def test_the_chain_falls_back_and_says_why():
 
 def test_shape_rules_match_real_modules():
     """The meta shape short-cuts (pooling, Linear, conv, attention, cat) give the real shapes."""
-    from tapfinder.shapes import _concat_only, _shape_only
+    from tapfinder.frontends.shapes import _concat_only, _shape_only
 
     x = torch.randn(2, 8, 7, 5)
     cases = [(torch.nn.AdaptiveAvgPool2d(1), (x,), {}), (torch.nn.AdaptiveAvgPool2d((None, 2)), (x,), {}),

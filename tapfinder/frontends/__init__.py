@@ -16,8 +16,8 @@ from typing import Callable, Iterator
 import networkx as nx
 from torch import nn
 
-from .errors import TraceError
-from .progress import report
+from ..errors import TraceError
+from ..progress import report
 
 __all__ = ["FRONTENDS", "build_model_graph", "silenced"]
 
@@ -38,17 +38,17 @@ def silenced() -> Iterator[None]:
 
 
 def _fx(model, inputs):
-    from .fx_frontend import build_fx_graph
+    from .fx import build_fx_graph
     return build_fx_graph(model, inputs)
 
 
 def _export(model, inputs):
-    from .export_frontend import build_export_graph
+    from .export import build_export_graph
     return build_export_graph(model, inputs)
 
 
 def _record(model, inputs):
-    from .record_frontend import build_recorded_graph
+    from .record import build_recorded_graph
     return build_recorded_graph(model, inputs)
 
 
@@ -64,7 +64,7 @@ def build_model_graph(model: nn.Module, inputs: tuple, methods: tuple[str, ...] 
     Raises:
         ConfigError: unknown method. TraceError: every frontend failed (each one's reason included).
     """
-    from .errors import ConfigError
+    from ..errors import ConfigError
 
     unknown = [m for m in methods if m not in FRONTENDS]
     if unknown:

@@ -14,9 +14,9 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
-from .errors import TraceError
-from .graph_builder import WEIGHT_OPS, GraphBuilder, picked_token
-from .ops import op_kind
+from ..errors import TraceError
+from .builder import WEIGHT_OPS, GraphBuilder, picked_token
+from ..ops import op_kind
 from .swap import swapped_state
 
 __all__ = ["build_recorded_graph"]

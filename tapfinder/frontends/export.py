@@ -11,9 +11,9 @@ import networkx as nx
 import torch
 from torch import fx, nn
 
-from .errors import TraceError
-from .graph_builder import WEIGHT_OPS, GraphBuilder, picked_token, single_exits
-from .ops import op_kind
+from ..errors import TraceError
+from .builder import WEIGHT_OPS, GraphBuilder, picked_token, single_exits
+from ..ops import op_kind
 
 __all__ = ["build_export_graph"]
 

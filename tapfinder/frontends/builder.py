@@ -16,9 +16,9 @@ import networkx as nx
 import torch
 from torch import nn
 
-from .graph import add_op, new_graph
-from .ops import op_kind
-from .shapes import annotate_layout
+from ..graph import add_op, new_graph
+from ..ops import op_kind
+from .layout import annotate_layout
 
 __all__ = ["GraphBuilder", "first_tensor", "base_op_name", "module_ancestors", "WEIGHT_OPS"]
 

@@ -16,10 +16,10 @@ import networkx as nx
 import torch
 from torch import fx, nn
 
-from .errors import TraceError
-from .graph_builder import WEIGHT_OPS, GraphBuilder, picked_token
-from .ops import op_kind
-from .progress import report
+from ..errors import TraceError
+from .builder import WEIGHT_OPS, GraphBuilder, picked_token
+from ..ops import op_kind
+from ..progress import report
 from .shapes import propagate_shapes
 
 __all__ = ["trace_fx", "build_fx_graph"]

@@ -13,9 +13,9 @@ from pathlib import Path
 import networkx as nx
 import torch
 
-from .errors import ConfigError
-from .graph_builder import WEIGHT_OPS, GraphBuilder, module_ancestors, single_exits
-from .ops import op_kind
+from ..errors import ConfigError
+from .builder import WEIGHT_OPS, GraphBuilder, module_ancestors, single_exits
+from ..ops import op_kind
 
 __all__ = ["build_onnx_graph"]
 

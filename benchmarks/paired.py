@@ -75,9 +75,9 @@ def _points(model, x, how: str, seed: int):
     if how == "auto":
         return auto
     modules = dict(model.named_modules())
-    whole = sorted((attrs["tf"]["depth"], n) for n, attrs in auto.graph.nodes(data=True)
-                   if attrs["tf"].get("whole") and n in modules and attrs["tf"].get("spatial")
-                   and 0.05 <= attrs["tf"]["depth"] / auto.depth <= 0.95)
+    whole = sorted((auto.depths[n], n) for n in auto.whole
+                   if n in modules and auto.graph.nodes[n]["tf"].spatial
+                   and 0.05 <= auto.depths[n] / auto.depth <= 0.95)
     m = auto.m
     if "+" in how or how in modules:   # named points: dks@layer2+layer3
         return select_points(model, x, points=how.split("+"))
@@ -118,7 +118,7 @@ def run_job(job) -> dict:
     else:
         sel = _points(model, torch.randn(*shape), how, seed)
         net, points = attach(model, sel, num_classes=data.num_classes, adapter=adapter), sel.names
-        layouts = [sel.graph.nodes[p]["tf"]["layout"] for p in points]
+        layouts = [sel.graph.nodes[p]["tf"].layout for p in points]
         net.aux_grad = options.pop("aux_grad", 1.0)
         loss = make_loss(recipe, layouts=layouts, **options)
     start = time.perf_counter()

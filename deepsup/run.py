@@ -274,7 +274,7 @@ def check_resume(out: str | Path, run: PreparedRun) -> None:
 
 def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None, on_step=None) -> Trainer:
     """The trainer of a prepared run; it writes ``run.json`` and ``selection.json`` into ``out``."""
-    layouts = [run.selection.graph.nodes[p.name]["tf"].get("layout") or "channels_first"
+    layouts = [run.selection.graph.nodes[p.name]["tf"].layout or "channels_first"
                for p in run.selection.points] if run.selection is not None else []
     loss = make_loss(run.spec.recipe, layouts=layouts, **run.spec.loss)
     spec = {"spec": asdict(run.spec), "input_shape": list(run.data.input_shape), "task": run.data.task,

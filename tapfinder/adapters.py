@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
+from .graph import info
 from .frontends.modes import in_mode
 
 __all__ = ["AdapterSpec", "build_adapter", "adapter_cost", "describe_adapter", "main_head_input", "reads_class_token"]
@@ -166,36 +167,36 @@ def adapter_cost(adapter: nn.Module, shape: tuple) -> tuple[int, int]:
     return params, int(counter.get_total_flops())
 
 
-def main_head_input(graph, layout: str, spatial_rank: int | None = None) -> tuple | None:
+def main_head_input(selection, layout: str, spatial_rank: int | None = None) -> tuple | None:
     """The deepest whole-signal feature shape before global pooling: what the main head reads.
 
     With ``spatial_rank`` only maps of that many spatial dims count, in either layout: a ``flatten(2)``
     before the pooling turns an 8×8 map into a length-64 one, which is no resolution to downsample toward.
     """
     best = None
-    for _, attrs in graph.nodes(data=True):
-        tf = attrs["tf"]
-        if not tf.get("whole") or tf.get("layout") != layout or not tf.get("shape"):
+    for node in selection.whole:
+        record = info(selection.graph, node)
+        if record.layout != layout or not record.shape:
             continue
-        spatial = tf.get("spatial") or ()
+        spatial = record.spatial or ()
         if (layout == "channels_first" or spatial_rank) and math.prod(spatial or (1,)) <= 1:
             continue
         if spatial_rank is not None and len(spatial) != spatial_rank:
             continue
-        key = (tf.get("depth", 0), tf["order"])
+        key = (selection.depths.get(node, 0), record.order)
         if best is None or key > best[0]:
-            best = (key, tuple(tf["shape"]))
+            best = (key, tuple(record.shape))
     return best[1] if best else None
 
 
 def reads_class_token(graph, length: int) -> bool:
     """Whether the model picks token 0 of a [B, T, C] sequence of ``length`` tokens (``x[:, 0]``):
     its head reads a class token, and so should the heads of its token points."""
-    for key, attrs in graph.nodes(data=True):
-        if attrs["tf"].get("token") != 0:
+    for key in graph:
+        if info(graph, key).token != 0:
             continue
-        for parent in graph.predecessors(key):
-            shape = graph.nodes[parent]["tf"].get("shape") or ()
-            if len(shape) == 3 and shape[1] == length and graph.nodes[parent]["tf"].get("layout") == "channels_last":
+        for parent in map(lambda p: info(graph, p), graph.predecessors(key)):
+            shape = parent.shape or ()
+            if len(shape) == 3 and shape[1] == length and parent.layout == "channels_last":
                 return True
     return False

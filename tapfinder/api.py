@@ -12,7 +12,8 @@ from .errors import ConfigError, TraceError
 from .frontends import build_model_graph
 from .frontends.modes import in_mode
 from .progress import report
-from .rules import build_context, run_analyzers
+from .context import build_context
+from .rules import run_analyzers
 from .selection import Selection
 from .selector import candidates_from, choose, normalize_points
 from .sources import guess_example_inputs, load_model, random_input
@@ -89,7 +90,7 @@ def select_points(model, example_inputs=None, points="auto", *, input_shape=None
 
         t_resolved = time.perf_counter()
         G = build_onnx_graph(model, input_shape)
-        name, shapes = Path(model).name, [G.nodes[i]["tf"]["shape"] for i in G.graph["inputs"]]
+        name, shapes = Path(model).name, [G.nodes[i]["tf"].shape for i in G.graph["inputs"]]
     else:
         model, inputs, name = _resolve(model, example_inputs, input_shape)
         t_resolved = time.perf_counter()
@@ -101,10 +102,9 @@ def select_points(model, example_inputs=None, points="auto", *, input_shape=None
     findings = run_analyzers(G, ctx)
     candidates, window = candidates_from(G, ctx, findings)
     chosen, notes = choose(G, ctx, candidates, window, wanted)
-    for n in G.nodes:
-        G.nodes[n]["tf"].update(depth=ctx.depth.get(n, 0), whole=ctx.sees_whole(n))
     end = time.perf_counter()
     return Selection(model=name, points=chosen, candidates=candidates, depth=ctx.D, graph=G,
+                     depths={n: ctx.depth.get(n, 0) for n in G}, whole=frozenset(filter(ctx.sees_whole, G)),
                      method=G.graph["method"], shape_method=G.graph["shape_method"], window=window,
                      inputs=shapes,
                      timings={"load": round(t_resolved - start, 4), "graph": round(t_graph - t_resolved, 4),
@@ -116,6 +116,6 @@ def node_names(model: nn.Module, example_inputs=None) -> list[str]:
     """Every name a point can be given for ``model``: graph nodes in order, then their aliases."""
     model, inputs, _ = _resolve(model, example_inputs, None)
     G = build_graph(model, inputs)
-    keys = sorted(G.nodes, key=lambda n: G.nodes[n]["tf"]["order"])
-    aliases = [a for n in keys for a in G.nodes[n]["tf"]["aliases"]]
+    keys = sorted(G.nodes, key=lambda n: G.nodes[n]["tf"].order)
+    aliases = [a for n in keys for a in G.nodes[n]["tf"].aliases]
     return keys + [a for a in aliases if a not in G]

@@ -8,9 +8,10 @@ lengthen the longest path).
 Examples
 --------
 >>> import networkx as nx
+>>> from tapfinder.graph import NodeInfo
 >>> G = nx.DiGraph([("x", "c1"), ("c1", "r"), ("r", "c2"), ("c1", "c2")])
 >>> for n, w in {"x": False, "c1": True, "r": False, "c2": True}.items():
-...     G.nodes[n]["tf"] = {"weighted": w}
+...     G.nodes[n]["tf"] = NodeInfo(weighted=w)
 >>> node_depths(G)
 {'x': 0, 'c1': 1, 'r': 1, 'c2': 2}
 """
@@ -26,5 +27,5 @@ def node_depths(G: nx.DiGraph) -> dict:
     depth: dict = {}
     for n in nx.topological_sort(G):
         before = max((depth[p] for p in G.predecessors(n)), default=0)
-        depth[n] = before + (1 if G.nodes[n]["tf"].get("weighted") else 0)
+        depth[n] = before + (1 if G.nodes[n]["tf"].weighted else 0)
     return depth

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .graph import spatial_size
+from .graph import NodeInfo, spatial_size
 
 __all__ = ["whole_signal", "immediate_dominators", "skip_sources", "dense_output", "decoder_stages"]
 
@@ -64,9 +64,9 @@ def whole_signal(G: nx.DiGraph, idom: dict | None = None) -> set:
     while node is not None and node in idom:   # back to the output's fusion of exits, if it has one
         preds = [p for p in G.predecessors(node) if p in idom]
         if len(preds) >= 2:
-            info = {n: G.nodes[n].get("tf", {}) for n in (node, *preds)}
-            if info[node].get("op") in ("add", "cat") and not any(   # exits: vectors, not maps
-                    info[p].get("spatial") for p in preds):
+            records = {n: G.nodes[n].get("tf", NodeInfo()) for n in (node, *preds)}
+            exits_are_vectors = not any(records[p].spatial for p in preds)   # exits: vectors, not maps
+            if records[node].op in ("add", "cat") and exits_are_vectors:
                 exits = sorted((_dominator_chain(idom, p) for p in preds), key=len)
                 if len(exits[-1]) > max(len(exits[-2]), len(chain)):   # one exit is the deepest
                     chain |= exits[-1]
@@ -97,7 +97,7 @@ def skip_sources(G: nx.DiGraph, idom: dict) -> dict:
     for m in G.nodes:
         preds = [p for p in G.predecessors(m) if p in idom]
         d = idom.get(m)
-        if len(preds) < 2 or d is None or G.nodes[m]["tf"].get("op") not in ("add", "cat"):
+        if len(preds) < 2 or d is None or G.nodes[m]["tf"].op not in ("add", "cat"):
             continue
         size_m, size_d = spatial_size(G.nodes[m]["tf"]), spatial_size(G.nodes[d]["tf"])
         if size_m is None or size_m != size_d or size_m <= 1:
@@ -176,7 +176,7 @@ def _upsampled_source(G: nx.DiGraph, idom: dict, start):
     while True:
         preds = [p for p in G.predecessors(node) if p in idom]
         here = spatial_size(G.nodes[node]["tf"])
-        if G.nodes[node]["tf"].get("op") == "upsample" or any(
+        if G.nodes[node]["tf"].op == "upsample" or any(
                 (spatial_size(G.nodes[p]["tf"]) or here or 0) < (here or 0) for p in preds):
             rose = True
         if node != start and G.out_degree(node) > 1:   # the branch point the lateral leaves from

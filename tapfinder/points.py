@@ -1,9 +1,21 @@
-"""The value types of a selection: one :class:`TapPoint` per candidate or chosen point."""
+"""The value types of a selection: one :class:`TapPoint` per candidate or chosen point, and why a
+candidate may not be chosen automatically (:class:`Eligibility`)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import Enum
 
-__all__ = ["TapPoint"]
+__all__ = ["TapPoint", "Eligibility"]
+
+
+class Eligibility(str, Enum):
+    """Whether the automatic selector may choose a candidate; the value is what a person reads."""
+
+    ELIGIBLE = ""
+    IN_BRANCH = "inside a branch: sees only part of the signal"
+    NOT_A_TENSOR = "not a single tensor"
+    IN_STEM = "in the stem"
+    NEAR_OUTPUT = "next to the output"
 
 
 @dataclass(frozen=True)
@@ -21,7 +33,7 @@ class TapPoint:
         score: the sum over rules of each rule's strongest weight here.
         whole_signal: whether every input-to-output path passes through this point (or it is an
             encoder-decoder skip source, or a decoder stage of a dense-output model).
-        note: why the point may not be chosen automatically; empty when it may.
+        eligibility: whether the automatic selector may choose it, and if not why (``note``).
     """
 
     name: str
@@ -33,7 +45,7 @@ class TapPoint:
     reasons: tuple = ()
     score: float = 0.0
     whole_signal: bool = True
-    note: str = ""
+    eligibility: Eligibility = Eligibility.ELIGIBLE
 
     def __post_init__(self):
         if not self.name:
@@ -45,15 +57,30 @@ class TapPoint:
         object.__setattr__(self, "shape", tuple(self.shape) if self.shape is not None else ())
         object.__setattr__(self, "rules", tuple(self.rules))
         object.__setattr__(self, "reasons", tuple(self.reasons))
+        object.__setattr__(self, "eligibility", Eligibility(self.eligibility))
 
     @property
     def eligible(self) -> bool:
         """Whether the automatic selector may choose this point."""
-        return not self.note
+        return self.eligibility is Eligibility.ELIGIBLE
+
+    @property
+    def note(self) -> str:
+        """Why the point may not be chosen automatically; empty when it may."""
+        return self.eligibility.value
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["eligibility"] = self.eligibility.name.lower()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "TapPoint":
+        """The point :meth:`to_dict` wrote (or a format-1 file's, whose ``note`` held the reason)."""
+        data = dict(data)
+        note = data.pop("note", None)
+        if "eligibility" in data:
+            data["eligibility"] = Eligibility[data["eligibility"].upper()]
+        elif note is not None:
+            data["eligibility"] = Eligibility(note)
         return cls(**data)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from .graph import info
+
 __all__ = ["ProfileColumn", "depth_profile"]
 
 
@@ -21,8 +23,8 @@ class ProfileColumn(NamedTuple):
 def depth_profile(selection, width: int = 60) -> list[ProfileColumn]:
     """Columns of the depth profile of ``selection`` (see the module docstring)."""
     G, D = selection.graph, max(selection.depth, 1)
-    main = sorted((attrs["tf"]["depth"], attrs["tf"]["order"], attrs["tf"]) for _, attrs in G.nodes(data=True)
-                  if attrs["tf"].get("whole") and attrs["tf"].get("shape"))
+    main = sorted((selection.depths.get(n, 0), info(G, n).order, info(G, n)) for n in selection.whole
+                  if n in G and info(G, n).shape)
     columns, i, last = [], 0, None
     for c in range(width):
         edge = D * (c + 1) / width
@@ -31,6 +33,6 @@ def depth_profile(selection, width: int = 60) -> list[ProfileColumn]:
             i += 1
         points = tuple(p.name for p in selection.points
                        if D * c / width < max(p.depth, 1e-9) <= edge or (c == 0 and p.depth == 0))
-        spatial = tuple(last["spatial"]) if last and last.get("spatial") else None
-        columns.append(ProfileColumn(edge, spatial, last.get("channels") if last else None, points))
+        spatial = tuple(last.spatial) if last and last.spatial else None
+        columns.append(ProfileColumn(edge, spatial, last.channels if last else None, points))
     return columns

@@ -43,8 +43,10 @@ from dataclasses import replace
 import networkx as nx
 
 from .errors import ConfigError, NodeNotFoundError
-from .points import TapPoint
-from .rules import Context, Finding, Kind
+from .graph import NodeInfo, info
+from .points import Eligibility, TapPoint
+from .context import Context
+from .rules.findings import Finding, Kind
 
 __all__ = ["auto_count", "normalize_points", "candidates_from", "choose", "resolve_name"]
 
@@ -96,33 +98,50 @@ def _window(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tuple[float
     return low, high
 
 
+def _eligibility(record: NodeInfo, whole: bool, frac: float, window: tuple) -> Eligibility:
+    """Whether the automatic choice may take a node: on the whole signal, a tensor, inside the window."""
+    low, high = window
+    if not whole:
+        return Eligibility.IN_BRANCH
+    if record.shape is None:
+        return Eligibility.NOT_A_TENSOR
+    if frac < low:
+        return Eligibility.IN_STEM
+    if frac > high + 1e-9:
+        return Eligibility.NEAR_OUTPUT
+    return Eligibility.ELIGIBLE
+
+
+def _strongest(findings: list[Finding], key) -> dict[str, float]:
+    """The strongest weight per ``key(finding)`` (a rule, or the label it shows)."""
+    best: dict[str, float] = {}
+    for f in findings:
+        best[key(f)] = max(best.get(key(f), 0.0), f.weight)
+    return best
+
+
+def _candidate(G: nx.DiGraph, ctx: Context, node: str, found: list[Finding], window: tuple) -> TapPoint:
+    record = info(G, node)
+    frac = ctx.depth[node] / max(ctx.D, 1)
+    whole = ctx.sees_whole(node)
+    labels = _strongest(found, lambda f: f.label)
+    return TapPoint(name=node, module=(record.outputs_of or (record.module,))[0], shape=record.shape or (),
+                    depth=ctx.depth[node], depth_frac=round(frac, 4),
+                    rules=sorted(labels, key=lambda r: (-labels[r], r)),
+                    reasons=tuple(dict.fromkeys(f.reason for f in found)),
+                    score=round(sum(_strongest(found, lambda f: f.rule).values()), 3), whole_signal=whole,
+                    eligibility=_eligibility(record, whole, frac, window))
+
+
 def candidates_from(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tuple[list[TapPoint], tuple]:
-    """One :class:`TapPoint` per node with findings, with its score and eligibility note."""
-    D = max(ctx.D, 1)
-    low, high = _window(G, ctx, findings)
+    """One :class:`TapPoint` per node with findings, with its score and eligibility; and the window."""
+    window = _window(G, ctx, findings)
     by_node: dict[str, list[Finding]] = {}
     for f in findings:
         by_node.setdefault(f.node, []).append(f)
-    out = []
-    for node, found in by_node.items():
-        best: dict[str, float] = {}   # each rule's strongest weight here
-        label: dict[str, float] = {}  # the same per label shown (a rule may show two names)
-        for f in found:
-            best[f.rule] = max(best.get(f.rule, 0.0), f.weight)
-            label[f.label] = max(label.get(f.label, 0.0), f.weight)
-        info = G.nodes[node]["tf"]
-        frac = ctx.depth[node] / D
-        whole = ctx.sees_whole(node)
-        note = ("inside a branch: sees only part of the signal" if not whole else
-                "not a single tensor" if info["shape"] is None else
-                "in the stem" if frac < low else
-                "next to the output" if frac > high + 1e-9 else "")
-        out.append(TapPoint(node, (info["outputs_of"] or (info["module"],))[0], info["shape"] or (),
-                            ctx.depth[node], round(frac, 4), sorted(label, key=lambda r: (-label[r], r)),
-                            tuple(dict.fromkeys(f.reason for f in found)), round(sum(best.values()), 3),
-                            whole, note))
+    out = [_candidate(G, ctx, node, found, window) for node, found in by_node.items()]
     out.sort(key=lambda c: (c.depth, ctx.rank.get(c.name, 0)))
-    return out, (round(low, 4), round(high, 4))
+    return out, (round(window[0], 4), round(window[1], 4))
 
 
 def snap_to_even(fracs: list[float], m: int, window: tuple = (0.0, 1.0)) -> list[int]:
@@ -186,13 +205,22 @@ def resolve_name(G: nx.DiGraph, name: str) -> str:
     """
     if name in G:
         return name
-    for node, attrs in G.nodes(data=True):
-        if name in attrs["tf"]["aliases"] or name in attrs["tf"]["outputs_of"]:
+    for node in G:
+        if name in info(G, node).aliases or name in info(G, node).outputs_of:
             return node
     close = difflib.get_close_matches(name, list(G.nodes), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise NodeNotFoundError(f"no node named {name!r} in the model graph{hint} "
                             "(list every name with `node_names(model)`)")
+
+
+def _merged_after(G: nx.DiGraph, ctx: Context, node: str) -> str | None:
+    """The first whole-signal node after ``node`` (a branch's merge), a module's output if one of that depth."""
+    later = [n for n in ctx.order[ctx.order.index(node):] if n in ctx.whole]
+    if not later:
+        return None
+    same = [n for n in later if ctx.depth[n] == ctx.depth[later[0]]]
+    return next((n for n in same if info(G, n).outputs_of), later[0])
 
 
 def _named(G, ctx, candidates, names) -> list[TapPoint]:
@@ -205,18 +233,18 @@ def _named(G, ctx, candidates, names) -> list[TapPoint]:
         except NodeNotFoundError as e:
             eligible = [c.name for c in candidates if c.eligible][:8]
             raise NodeNotFoundError(f"{e}; eligible points here: {', '.join(eligible) or 'none'}") from None
-        info = G.nodes[node]["tf"]
-        if node not in ctx.idom or info["shape"] is None:
+        record = info(G, node)
+        if node not in ctx.idom or record.shape is None:
             raise ConfigError(f"{name!r} is not a tensor on the input-to-output path; pick another node")
         if not ctx.sees_whole(node):
-            later = [n for n in ctx.order[ctx.order.index(node):] if n in ctx.whole]
-            same = [n for n in later if later and ctx.depth[n] == ctx.depth[later[0]]]
-            after = next((n for n in same if G.nodes[n]["tf"]["outputs_of"]), later[0] if later else None)
+            after = _merged_after(G, ctx, node)
+            instead = f" ({after!r})" if after else ""
             raise ConfigError(f"{name!r} sits inside a branch and sees only part of the signal; "
-                              f"tap the merged output instead{f' ({after!r})' if after else ''}")
-        point = by_name.get(node) or TapPoint(node, (info["outputs_of"] or (info["module"],))[0],
-                                              info["shape"], ctx.depth[node], round(ctx.depth[node] / D, 4))
-        chosen.append(replace(point, note=""))
+                              f"tap the merged output instead{instead}")
+        point = by_name.get(node) or TapPoint(name=node, module=(record.outputs_of or (record.module,))[0],
+                                              shape=record.shape, depth=ctx.depth[node],
+                                              depth_frac=round(ctx.depth[node] / D, 4))
+        chosen.append(replace(point, eligibility=Eligibility.ELIGIBLE))
     return sorted(dict((p.name, p) for p in chosen).values(), key=lambda p: p.depth)
 
 

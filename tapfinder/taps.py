@@ -21,6 +21,7 @@ from torch import fx, nn
 
 from .adapters import AdapterSpec, build_adapter, main_head_input, reads_class_token
 from .errors import ConfigError, TraceError
+from .graph import info
 from .frontends.builder import first_tensor
 from .frontends.shapes import attr_at
 
@@ -192,20 +193,20 @@ def attach(model: nn.Module, selection, task: str = "classification", num_classe
     G = selection.graph
     paths, heads, fx_nodes = [], [], {}
     for p in selection.points:
-        info = G.nodes[p.name]["tf"]
-        path = next((q for q in (p.name, *info.get("outputs_of", ()), *info.get("aliases", ())) if q in modules and q),
-                    None)
+        record = info(G, p.name)
+        names = (p.name, *record.outputs_of, *record.aliases)
+        path = next((q for q in names if q and q in modules), None)
         if path is None:
-            if selection.method != "fx" or not info.get("source"):
+            if selection.method != "fx" or not record.source:
                 examples = ", ".join(c.name for c in selection.candidates if c.eligible and c.name in modules)[:120]
                 raise ConfigError(f"tap point {p.name!r} is not the output of a module and the model was not "
                                   f"traced by torch.fx ({selection.method}), so it cannot be rewritten; "
                                   f"choose module outputs (for example {examples})")
             path = p.name
-        fx_nodes[path] = info.get("source", "")
-        layout = info.get("layout") or "flat"
+        fx_nodes[path] = record.source
+        layout = record.layout or "flat"
         maps = layout == "channels_first" or (layout == "channels_last" and len(p.shape) >= 4)
-        main = main_head_input(G, layout, len(p.shape) - 2 if maps else None) or tuple(p.shape)
+        main = main_head_input(selection, layout, len(p.shape) - 2 if maps else None) or tuple(p.shape)
         tokens = layout == "channels_last" and len(p.shape) == 3
         spec = AdapterSpec(tuple(p.shape), layout, main, task, num_classes, adapter,
                            cls_token=tokens and reads_class_token(G, p.shape[1]))

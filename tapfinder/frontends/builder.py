@@ -10,13 +10,14 @@ or a recorded forward pass.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Callable, Hashable, Iterable
 
 import networkx as nx
 import torch
 from torch import nn
 
-from ..graph import add_op, new_graph
+from ..graph import add_op, info, new_graph
 from ..ops import op_kind
 from .layout import annotate_layout
 
@@ -202,13 +203,13 @@ class GraphBuilder:
         """
         mapping = {}
         for key, paths in returns.items():
-            info = self.G.nodes[key]["tf"]
-            outer = [p for p in best_names(paths, info["module"]) if p not in self._used]
+            record = info(self.G, key)
+            outer = [p for p in best_names(paths, record.module) if p not in self._used]
             if not outer:
                 continue
             self._used[outer[0]] = 1
-            info["outputs_of"] = tuple(outer)
-            info["aliases"] = tuple(a for a in dict.fromkeys([*outer[1:], key, *info["aliases"]]) if a != outer[0])
+            aliases = tuple(a for a in dict.fromkeys([*outer[1:], key, *record.aliases]) if a != outer[0])
+            self.G.nodes[key]["tf"] = replace(record, outputs_of=tuple(outer), aliases=aliases)
             mapping[key] = outer[0]
         nx.relabel_nodes(self.G, mapping, copy=False)
         self._keys = {i: mapping.get(k, k) for i, k in self._keys.items()}
@@ -228,9 +229,9 @@ class GraphBuilder:
         node answers to the module's path too (as an alias), so ``blocks.0`` of a ModuleList is found.
         """
         G = self.G
-        named = {p for n in G for p in (*G.nodes[n]["tf"]["outputs_of"], *G.nodes[n]["tf"]["aliases"])}
-        exits = single_exits(G, lambda n: set(module_ancestors(G.nodes[n]["tf"]["module"])),
+        named = {p for n in G for p in (*info(G, n).outputs_of, *info(G, n).aliases)}
+        exits = single_exits(G, lambda n: set(module_ancestors(info(G, n).module)),
                              lambda n: list(G.successors(n)) or [None])
         for path, node in exits.items():
             if path not in named and path in G.graph["modules"]:
-                G.nodes[node]["tf"]["aliases"] = (*G.nodes[node]["tf"]["aliases"], path)
+                G.nodes[node]["tf"] = replace(info(G, node), aliases=(*info(G, node).aliases, path))

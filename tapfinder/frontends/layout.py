@@ -5,9 +5,11 @@ it the spatial extent and channel count the rules compare.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import networkx as nx
 
-from ..graph import first_inputs
+from ..graph import NodeInfo, first_inputs, info
 
 __all__ = ["annotate_layout"]
 
@@ -15,54 +17,56 @@ _CHANNELS_FIRST_OPS = {"conv", "pool", "upsample"}
 _CHANNELS_FIRST_NORMS = ("batch", "group", "instance", "lrn", "local")
 
 
-def _reads_channels_first(info: dict) -> bool:
-    return info["op"] in _CHANNELS_FIRST_OPS or (
-        info["op"] == "norm" and str(info["target"]).lower().startswith(_CHANNELS_FIRST_NORMS))
+def _reads_channels_first(record: NodeInfo) -> bool:
+    return record.op in _CHANNELS_FIRST_OPS or (
+        record.op == "norm" and str(record.target).lower().startswith(_CHANNELS_FIRST_NORMS))
 
 
 def _input_layout(G: nx.DiGraph, key) -> str:
     """A float input is channels-first (images, signals) unless the first layer with weights or a
     layout of its own that reads it takes its last axis as the channels: a linear, attention or
     LayerNorm over a last axis of the input's width (a [B, T, C] sequence)."""
-    width = G.nodes[key]["tf"]["shape"][-1]
-    for n in sorted(nx.descendants(G, key), key=lambda n: G.nodes[n]["tf"]["order"]):
-        info = G.nodes[n]["tf"]
-        if _reads_channels_first(info):
+    width = info(G, key).shape[-1]
+    for n in sorted(nx.descendants(G, key), key=lambda n: info(G, n).order):
+        record = info(G, n)
+        if _reads_channels_first(record):
             return "channels_first"
-        if info["op"] in ("linear", "attention", "norm"):
-            widths = [G.nodes[p]["tf"]["shape"][-1] for p in G.predecessors(n) if G.nodes[p]["tf"]["shape"]]
+        if record.op in ("linear", "attention", "norm"):
+            widths = [info(G, p).shape[-1] for p in G.predecessors(n) if info(G, p).shape]
             return "channels_last" if width in widths else "channels_first"
     return "channels_first"
 
 
-def _layout_of(info: dict, parent: dict | None, batch: int | None = None) -> str | None:
-    shape, op = info["shape"], info["op"]
+def _followed(shape: tuple, parent: NodeInfo) -> str | None:
+    """A permute's or reshape's layout: where the parent's channel count went."""
+    channels = parent.shape[1] if parent.layout == "channels_first" else parent.shape[-1]
+    first, last = shape[1] == channels, shape[-1] == channels
+    if parent.layout == "channels_first":
+        return "channels_first" if first else ("channels_last" if last else None)
+    return "channels_last" if last else ("channels_first" if first else None)
+
+
+def _layout_of(record: NodeInfo, parent: NodeInfo | None, batch: int | None = None) -> str | None:
+    shape, op = record.shape, record.op
     if shape is None:
         return None
-    rank = len(shape)
-    if rank <= 2:
+    if len(shape) <= 2:
         return "flat"
     if batch is not None and shape[0] != batch and op != "input":
         return None   # the batch axis moved or merged (MultiheadAttention's (T, B, C), Swin's windows)
     if op == "input":
-        return "channels_first" if info["dtype"].startswith(("float", "bfloat", "half")) else "flat"
-    if _reads_channels_first(info):
+        return "channels_first" if record.dtype.startswith(("float", "bfloat", "half")) else "flat"
+    if _reads_channels_first(record):
         return "channels_first"
-    if op == "attention" and (parent is None or parent.get("layout") is None):
+    if op == "attention" and (parent is None or parent.layout is None):
         return None   # scaled_dot_product_attention on heads split off the channels: [B, heads, T, d]
     if op in ("linear", "embedding", "attention"):
         return "channels_last"
-    if parent is None or parent.get("layout") in (None, "flat") or parent["shape"] is None:
+    if parent is None or parent.layout in (None, "flat") or parent.shape is None:
         return None
-    pshape, playout = parent["shape"], parent["layout"]
-    channels = pshape[1] if playout == "channels_first" else pshape[-1]
-    if rank == len(pshape) and op not in ("permute", "reshape"):
-        return playout
-    # permutes and reshapes: follow the parent's channel count to its new axis
-    first, last = shape[1] == channels, shape[-1] == channels
-    if playout == "channels_first":
-        return "channels_first" if first else ("channels_last" if last else None)
-    return "channels_last" if last else ("channels_first" if first else None)
+    if len(shape) == len(parent.shape) and op not in ("permute", "reshape"):
+        return parent.layout
+    return _followed(shape, parent)
 
 
 _RESTORE_STEPS = 8
@@ -72,41 +76,44 @@ def _restored_layout(G: nx.DiGraph, key) -> str | None:
     """The layout of the nearest ancestor with one, when ``key`` (a reshape or permute) gives that
     ancestor's shape back through layout-less reshapes and permutes: ShuffleNet's channel shuffle
     views [B, C, H, W] as [B, g, C/g, H, W], transposes, and views it back."""
-    shape = G.nodes[key]["tf"]["shape"]
+    shape = info(G, key).shape
     for node in first_inputs(G, key, _RESTORE_STEPS):
-        info = G.nodes[node]["tf"]
-        if info.get("layout") not in (None, "flat"):
-            return info["layout"] if info["shape"] == shape else None
-        if info["op"] not in ("reshape", "permute"):
+        record = info(G, node)
+        if record.layout not in (None, "flat"):
+            return record.layout if record.shape == shape else None
+        if record.op not in ("reshape", "permute"):
             return None
     return None
 
 
+def _read(shape: tuple | None, layout: str | None) -> tuple:
+    """(channels, spatial) of a tensor of ``shape`` read in ``layout``."""
+    if layout == "channels_first":
+        return shape[1], tuple(shape[2:])
+    if layout == "channels_last":
+        return shape[-1], tuple(shape[1:-1])
+    if layout == "flat":
+        return (shape[-1] if len(shape) > 1 else None), ()
+    return None, None
+
+
 def annotate_layout(G: nx.DiGraph) -> None:
-    """Fill ``layout``, ``spatial`` and ``channels`` of every node of ``G`` (in place, ``tf`` only).
+    """Give every node of ``G`` a record with its ``layout``, ``spatial`` and ``channels`` filled.
 
     Axis 0 is the batch: a node whose first axis is not the inputs' batch size has its batch moved
     or merged into another axis, and gets no layout (its other axes are no resolution of the signal).
     """
-    batch = next((shape[0] for shape in (G.nodes[i]["tf"].get("shape") for i in G.graph.get("inputs") or [])
+    batch = next((shape[0] for shape in (info(G, i).shape for i in G.graph.get("inputs") or [])
                   if shape), None)
-    for key in sorted(G.nodes, key=lambda n: G.nodes[n]["tf"]["order"]):
-        info = G.nodes[key]["tf"]
-        parents = [G.nodes[p]["tf"] for p in G.predecessors(key)]
-        parent = next((p for p in sorted(parents, key=lambda p: p["order"])
-                       if p.get("layout") not in (None, "flat")), parents[0] if parents else None)
-        layout = _layout_of(info, parent, batch)
-        if layout == "channels_first" and info["op"] == "input" and len(info["shape"]) == 3:
+    for key in sorted(G.nodes, key=lambda n: info(G, n).order):
+        record = info(G, key)
+        parents = sorted((info(G, p) for p in G.predecessors(key)), key=lambda p: p.order)
+        parent = next((p for p in parents if p.layout not in (None, "flat")), parents[0] if parents else None)
+        layout = _layout_of(record, parent, batch)
+        if layout == "channels_first" and record.op == "input" and len(record.shape) == 3:
             layout = _input_layout(G, key)
-        if layout is None and info["op"] in ("reshape", "permute") and info["shape"] and info["shape"][0] == batch:
+        reshaped = record.op in ("reshape", "permute") and record.shape and record.shape[0] == batch
+        if layout is None and reshaped:
             layout = _restored_layout(G, key)
-        shape = info["shape"]
-        info["layout"] = layout
-        if layout == "channels_first":
-            info["channels"], info["spatial"] = shape[1], tuple(shape[2:])
-        elif layout == "channels_last":
-            info["channels"], info["spatial"] = shape[-1], tuple(shape[1:-1])
-        elif layout == "flat":
-            info["channels"], info["spatial"] = (shape[-1] if len(shape) > 1 else None), ()
-        else:
-            info["channels"], info["spatial"] = None, None
+        channels, spatial = _read(record.shape, layout)
+        G.nodes[key]["tf"] = replace(record, layout=layout, channels=channels, spatial=spatial)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from . import Context, Finding, Kind, register_analyzer
+from ..context import Context
+from .findings import Finding, Kind, register_analyzer
 
 _PASS_THROUGH = {"mul", "add", "identity", "reshape", "permute", "split"}
 
@@ -21,7 +22,7 @@ def _reach(G, start, direction, kind, limit=4):
         nxt = []
         for n in frontier:
             for m in (G.predecessors(n) if direction == "up" else G.successors(n)):
-                op = G.nodes[m]["tf"]["op"]
+                op = G.nodes[m]["tf"].op
                 if op == kind:
                     return m
                 if op in _PASS_THROUGH:
@@ -33,9 +34,9 @@ def _reach(G, start, direction, kind, limit=4):
 def _cores(G, ctx):
     """(node where queries, keys and values have all arrived, label) per attention."""
     for n in ctx.order:
-        op = G.nodes[n]["tf"]["op"]
+        op = G.nodes[n]["tf"].op
         if op == "attention":
-            yield n, G.nodes[n]["tf"]["target"]
+            yield n, G.nodes[n]["tf"].target
         elif op == "softmax" and _reach(G, n, "up", "matmul"):
             out = _reach(G, n, "down", "matmul")
             if out is not None:
@@ -46,27 +47,27 @@ def _holder_output(G, ctx, core):
     """(node, label) after the attention: a leaf attention module's own (first tensor) output, else the
     output of the innermost enclosing module that returns a tensor."""
     info = G.nodes[core]["tf"]
-    if info["op"] == "attention" and info["outputs_of"]:   # a leaf module such as nn.MultiheadAttention
-        if info["shape"] is not None:
-            return core, info["outputs_of"][0]
-        succ = [s for s in G.successors(core) if G.nodes[s]["tf"]["shape"] is not None]
-        return (succ[0], info["outputs_of"][0]) if succ else (None, None)
-    path = info["module"]
+    if info.op == "attention" and info.outputs_of:   # a leaf module such as nn.MultiheadAttention
+        if info.shape is not None:
+            return core, info.outputs_of[0]
+        succ = [s for s in G.successors(core) if G.nodes[s]["tf"].shape is not None]
+        return (succ[0], info.outputs_of[0]) if succ else (None, None)
+    path = info.module
     while path:
         node = ctx.module_output.get(path)
-        if node is not None and node != core and G.nodes[node]["tf"]["shape"] is not None:
+        if node is not None and node != core and G.nodes[node]["tf"].shape is not None:
             return node, path
         path = path.rsplit(".", 1)[0] if "." in path else ""
-    succ = [s for s in G.successors(core) if G.nodes[s]["tf"]["shape"] is not None]
+    succ = [s for s in G.successors(core) if G.nodes[s]["tf"].shape is not None]
     return (succ[0], succ[0]) if succ else (None, None)
 
 
 def _entry(G, ctx, core):
     """Where the signal enters the attention: up the dominator chain out of the module holding it."""
-    holder = G.nodes[core]["tf"]["module"]
+    holder = G.nodes[core]["tf"].module
     node = ctx.idom.get(core)
-    while node is not None and (G.nodes[node]["tf"]["shape"] is None or (holder and (
-            G.nodes[node]["tf"]["module"] == holder or G.nodes[node]["tf"]["module"].startswith(holder + ".")))):
+    while node is not None and (G.nodes[node]["tf"].shape is None or (holder and (
+            G.nodes[node]["tf"].module == holder or G.nodes[node]["tf"].module.startswith(holder + ".")))):
         node = ctx.idom.get(node)
     return node
 

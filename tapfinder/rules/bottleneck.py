@@ -10,7 +10,8 @@ from __future__ import annotations
 import networkx as nx
 
 from ..graph import describe, numel_per_sample
-from . import Context, Finding, Kind, register_analyzer
+from ..context import Context
+from .findings import Finding, Kind, register_analyzer
 
 
 def _first(nodes, rank):

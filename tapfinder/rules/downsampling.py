@@ -16,7 +16,8 @@ import math
 import networkx as nx
 
 from ..graph import first_inputs, spatial_size
-from . import Context, Finding, Kind, register_analyzer
+from ..context import Context
+from .findings import Finding, Kind, register_analyzer
 
 _RESAMPLING_OPS = {"conv", "pool", "reshape", "upsample", "other"}
 
@@ -29,7 +30,7 @@ def _enclosing_block(G: nx.DiGraph, node: str) -> str | None:
     """The innermost module around ``node`` that is one block: two or more weight layers, not itself a
     sequence of blocks, and either holding submodules of its own or small (under 8 weight layers)."""
     children, weights = G.graph["children"], G.graph.get("module_weights", {})
-    path = G.nodes[node]["tf"]["module"]
+    path = G.nodes[node]["tf"].module
     while path:
         kids = children.get(path, ())
         blocks = [c for c in kids if c in children and weights.get(c, 0) >= 2]
@@ -50,11 +51,11 @@ def _entry(G: nx.DiGraph, ctx: Context, before: str, at: str) -> str:
     module output: the point is the last block's output.
     """
     node, block = before, _enclosing_block(G, at)
-    inside = (lambda n: G.nodes[n]["tf"]["module"] == block or G.nodes[n]["tf"]["module"].startswith(block + ".")) \
+    inside = (lambda n: G.nodes[n]["tf"].module == block or G.nodes[n]["tf"].module.startswith(block + ".")) \
         if block else (lambda n: False)
     while (node not in ctx.whole and node not in ctx.skips or inside(node)) and ctx.idom.get(node) is not None:
         node = ctx.idom[node]
-    while (not G.nodes[node]["tf"].get("outputs_of") and G.nodes[node]["tf"]["op"] in ("reshape", "permute", "identity")
+    while (not G.nodes[node]["tf"].outputs_of and G.nodes[node]["tf"].op in ("reshape", "permute", "identity")
            and _same_tensor(G, ctx, node)):
         node = ctx.idom[node]
     return node
@@ -65,7 +66,7 @@ def _same_tensor(G: nx.DiGraph, ctx: Context, node: str) -> bool:
     src = ctx.idom.get(node)
     if src is None or not ctx.sees_whole(src) or [p for p in G.predecessors(node) if p in ctx.idom] != [src]:
         return False
-    shape, src_shape = G.nodes[node]["tf"].get("shape"), G.nodes[src]["tf"].get("shape")
+    shape, src_shape = G.nodes[node]["tf"].shape, G.nodes[src]["tf"].shape
     return bool(shape) and bool(src_shape) and math.prod(shape) == math.prod(src_shape)
 
 
@@ -78,23 +79,23 @@ def _folded_from(G: nx.DiGraph, node: str) -> str | None:
     nearest ancestor up the first-input chain with a layout of the same spatial rank; ``None`` when
     the chain holds no reshape or permute or is longer than an attention block's (Hiera pools its
     queries inside the attention: 12 ops from the output projection back to the qkv projection)."""
-    spatial, folded = G.nodes[node]["tf"]["spatial"], False
+    spatial, folded = G.nodes[node]["tf"].spatial, False
     rank = len(spatial)
     for node in first_inputs(G, node, _FOLD_STEPS):
         info = G.nodes[node]["tf"]
-        if info.get("layout") not in (None, "flat") and len(info.get("spatial") or ()) == rank:
+        if info.layout not in (None, "flat") and len(info.spatial or ()) == rank:
             # a merge folds each axis by a whole factor (2×2 patches); other shapes of the same rank
             # are another arrangement of the tokens (Hiera's mask units: 3136×4 is not 56×56 × 4)
-            whole = all(b > 0 and a % b == 0 for a, b in zip(info["spatial"], spatial))
+            whole = all(b > 0 and a % b == 0 for a, b in zip(info.spatial, spatial))
             return node if folded and whole else None
-        folded = folded or info["op"] in ("reshape", "permute")   # layout-less, or folded to another rank
+        folded = folded or info.op in ("reshape", "permute")   # layout-less, or folded to another rank
     return None
 
 
 def _gate(info: dict) -> bool:
     """Whether a node turns features into weights in [0, 1]: a sigmoid or a softmax."""
-    target = str(info.get("target", "")).lower()
-    return info["op"] == "softmax" or (info["op"] == "act" and "sigmoid" in target and "logsigmoid" not in target)
+    target = str(info.target).lower()
+    return info.op == "softmax" or (info.op == "act" and "sigmoid" in target and "logsigmoid" not in target)
 
 
 def _restored(G: nx.DiGraph, ctx: Context, node: str, before: tuple) -> bool:
@@ -107,14 +108,14 @@ def _restored(G: nx.DiGraph, ctx: Context, node: str, before: tuple) -> bool:
     reached, later = {node}, None
     for m in ctx.order[ctx.rank[node] + 1:]:
         if any(p in reached for p in G.predecessors(m)):
-            if G.nodes[m]["tf"]["op"] == "upsample":
+            if G.nodes[m]["tf"].op == "upsample":
                 return False
             if not _gate(G.nodes[m]["tf"]):
                 reached.add(m)
         if ctx.sees_whole(m):
             later = m
             break
-    spatial = G.nodes[later]["tf"].get("spatial") if later is not None else None
+    spatial = G.nodes[later]["tf"].spatial if later is not None else None
     return bool(spatial) and math.prod(spatial) >= math.prod(before)   # a map or its tokens (PVT)
 
 
@@ -130,21 +131,21 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
         sources = list(G.predecessors(n))
         if sources and all(spatial_size(G.nodes[p]["tf"]) is None for p in sources):
             sources = [a for a in [_folded_from(G, n)] if a is not None]   # any op may end a fold
-        elif info["op"] not in _RESAMPLING_OPS:
+        elif info.op not in _RESAMPLING_OPS:
             continue
         for p in sources:
             pinfo = G.nodes[p]["tf"]
             psize = spatial_size(pinfo)
-            if psize is None or len(pinfo["spatial"]) != len(info["spatial"]):
+            if psize is None or len(pinfo.spatial) != len(info.spatial):
                 continue
-            change = f"{_fmt(pinfo['spatial'])} → {_fmt(info['spatial'])}"
+            change = f"{_fmt(pinfo.spatial)} → {_fmt(info.spatial)}"
             if 1 < size < psize:
-                if n not in ctx.whole and _restored(G, ctx, n, pinfo["spatial"]):
+                if n not in ctx.whole and _restored(G, ctx, n, pinfo.spatial):
                     continue
                 drops.setdefault(p, []).append((change, n))
                 findings.append(Finding(n, "downsampling", f"after downsampling {change} at {n}", 1.0,
                                         Kind.AFTER_DROP))
-            elif size > psize and info["op"] == "upsample":
+            elif size > psize and info.op == "upsample":
                 findings.append(Finding(p, "downsampling", f"before upsampling {change} at {n}", 1.0,
                                         Kind.BEFORE_RISE))
     entries: dict = {}

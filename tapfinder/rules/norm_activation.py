@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from . import Context, Finding, Kind, register_analyzer
+from ..context import Context
+from .findings import Finding, Kind, register_analyzer
 
 _CANONICAL = {"relu_": "relu", "hardswish_": "hardswish", "silu_": "silu", "gelu_": "gelu",
               "layernorm2d": "layernorm", "layer_norm": "layernorm", "batch_norm": "batchnorm",
@@ -31,16 +32,16 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
     current: dict[str, str] = {}
     for n in ctx.order:
         info = G.nodes[n]["tf"]
-        if info["op"] not in ("act", "norm"):
+        if info.op not in ("act", "norm"):
             continue
-        family = _family(info["target"], info["op"])
-        before = current.get(info["op"])
-        current[info["op"]] = family
+        family = _family(info.target, info.op)
+        before = current.get(info.op)
+        current[info.op] = family
         if before is None or before == family:
             continue
         entry = ctx.idom.get(n)
         if entry is not None:
-            what = "activation" if info["op"] == "act" else "normalization"
+            what = "activation" if info.op == "act" else "normalization"
             findings.append(Finding(entry, "norm_activation", f"{what} changes {before} → {family} at {n}", 0.5,
                                     Kind.REGIME_CHANGE))
     return findings

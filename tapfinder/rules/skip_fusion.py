@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from . import Context, Finding, Kind, register_analyzer
+from ..context import Context
+from .findings import Finding, Kind, register_analyzer
 
 _FUSION_OPS = {"add": ("residual add merges", 1.0), "cat": ("concatenation fuses", 1.5),
                "mul": ("product gates", 0.5)}
@@ -18,7 +19,7 @@ _FUSION_OPS = {"add": ("residual add merges", 1.0), "cat": ("concatenation fuses
 def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
     findings = []
     for n in ctx.order:
-        op = G.nodes[n]["tf"]["op"]
+        op = G.nodes[n]["tf"].op
         merged = [p for p in G.predecessors(n) if p in ctx.idom]
         if op in _FUSION_OPS and len(merged) >= 2:
             text, weight = _FUSION_OPS[op]

@@ -12,7 +12,8 @@ from collections import Counter
 
 import networkx as nx
 
-from . import Context, Finding, Kind, register_analyzer
+from ..context import Context
+from .findings import Finding, Kind, register_analyzer
 
 
 def _block_sequence(G: nx.DiGraph, path: str) -> tuple[str, int] | None:
@@ -30,7 +31,7 @@ def _block_sequence(G: nx.DiGraph, path: str) -> tuple[str, int] | None:
 def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
     findings = []
     for n in ctx.order:
-        paths = G.nodes[n]["tf"]["outputs_of"]
+        paths = G.nodes[n]["tf"].outputs_of
         stage = next(((p, s) for p in paths if (s := _block_sequence(G, p))), None)
         if stage:
             path, (cls, count) = stage

@@ -161,7 +161,7 @@ def test_a_finished_run_extends_where_its_schedule_allows(tmp_path):
 
 def test_json_to_stdout_and_quiet_print_only_the_result():
     result = runner.invoke(app, ["inspect", "tests/assets/model_file.py", "--json", "-"])
-    assert result.exit_code == 0 and json.loads(result.stdout)["format"] == "tapfinder.selection/1"
+    assert result.exit_code == 0 and json.loads(result.stdout)["format"] == "tapfinder.selection/2"
     assert "Chosen tap points" in result.stderr and not Path("-").exists()
     quiet = runner.invoke(app, ["inspect", "tests/assets/model_file.py", "--quiet"])
     assert quiet.exit_code == 0 and quiet.stdout.strip() == "features.4"

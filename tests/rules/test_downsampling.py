@@ -98,7 +98,7 @@ def test_another_arrangement_of_the_same_rank_is_no_drop():
         ("flat", "reshape", (2, 4, 8, 64), ["units"]),
         ("fc", "linear", (2, 4, 8, 16), ["flat"]),
     ])
-    assert G.nodes["flat"]["tf"]["layout"] is None and G.nodes["fc"]["tf"]["spatial"] == (4, 8)
+    assert G.nodes["flat"]["tf"].layout is None and G.nodes["fc"]["tf"].spatial == (4, 8)
     assert all("at fc" not in f.reason for f in analyze(G, context(G)))
 
 
@@ -114,7 +114,7 @@ def test_attention_over_split_heads_is_no_map():
         ("flat", "reshape", (2, 4, 4, 8), ["merge"]),
         ("proj", "linear", (2, 4, 4, 8), ["flat"]),
     ])
-    assert G.nodes["sdpa"]["tf"]["layout"] is None and G.nodes["proj"]["tf"]["spatial"] == (4, 4)
+    assert G.nodes["sdpa"]["tf"].layout is None and G.nodes["proj"]["tf"].spatial == (4, 4)
     assert all(f.reason.endswith(("at embed", "(at embed)")) for f in analyze(G, context(G)))
 
 

@@ -90,5 +90,5 @@ def test_a_transformers_residual_stream_is_no_long_skip():
     for batch in (1, 2, 5):
         sel = select_points(Encoder(), torch.zeros(batch, 7, 16))
         assert not any("skip source" in reason for c in sel.candidates for reason in c.reasons), batch
-        moved = [n for n, d in sel.graph.nodes(data=True) if d["tf"]["op"] == "linear" and d["tf"]["shape"][0] == 7]
-        assert len(moved) == 4 and all(sel.graph.nodes[n]["tf"]["spatial"] is None for n in moved)
+        moved = [n for n, d in sel.graph.nodes(data=True) if d["tf"].op == "linear" and d["tf"].shape[0] == 7]
+        assert len(moved) == 4 and all(sel.graph.nodes[n]["tf"].spatial is None for n in moved)

@@ -13,22 +13,22 @@ def test_nodes_are_named_by_module_path():
     assert {"stem", "layer1", "layer2", "layer3", "fc"} <= set(G.nodes)
     assert "layer1.0.add" in G           # an op inside a block: owner path + op name
     info = G.nodes["layer2"]["tf"]
-    assert info["shape"] == (2, 32, 16, 16) and info["spatial"] == (16, 16) and info["channels"] == 32
-    assert "layer2.1" in info["aliases"]  # the last block's output is the stage's output
+    assert info.shape == (2, 32, 16, 16) and info.spatial == (16, 16) and info.channels == 32
+    assert "layer2.1" in info.aliases  # the last block's output is the stage's output
 
 
 def test_graph_holds_only_tensor_dataflow():
     G = build_graph(TinyTransformer(), X)
-    assert all(G.nodes[n]["tf"]["shape"] is not None or G.out_degree(n) for n in G)
+    assert all(G.nodes[n]["tf"].shape is not None or G.out_degree(n) for n in G)
     assert G.graph["outputs"] == ["head"] and G.graph["inputs"] == ["x"]
 
 
 def test_weighted_nodes_and_layout():
     G = build_graph(TinyTransformer(hand=False), X)
-    assert G.nodes["embed"]["tf"]["weighted"] and not G.nodes["blocks.0.norm1"]["tf"]["weighted"]
-    assert G.nodes["blocks.0.attn"]["tf"]["op"] == "attention"
+    assert G.nodes["embed"]["tf"].weighted and not G.nodes["blocks.0.norm1"]["tf"].weighted
+    assert G.nodes["blocks.0.attn"]["tf"].op == "attention"
     tokens = G.nodes["blocks.0"]["tf"]
-    assert tokens["layout"] == "channels_last" and tokens["channels"] == 16 and tokens["spatial"] == (64,)
+    assert tokens.layout == "channels_last" and tokens.channels == 16 and tokens.spatial == (64,)
 
 
 def test_model_is_left_as_found():
@@ -87,7 +87,7 @@ class EmptyShortcuts(torch.nn.Module):
 def test_a_block_output_is_named_after_the_block_not_the_next_blocks_shortcut(method):
     G = build_graph(EmptyShortcuts(), X, methods=(method,))
     assert {"stem", "blocks.0", "blocks.1"} <= set(G.nodes)
-    assert "blocks.1.0.shortcut" in G.nodes["blocks.0"]["tf"]["aliases"]
+    assert "blocks.1.0.shortcut" in G.nodes["blocks.0"]["tf"].aliases
 
 
 @pytest.mark.parametrize("method", ["fx", "export", "record"])
@@ -102,22 +102,22 @@ def test_shared_modules_are_left_as_found(method):
 
 def test_a_channel_shuffle_keeps_the_layout():
     G = build_graph(SharedBlocks(), X)
-    shuffled = [n for n in G if G.nodes[n]["tf"]["op"] == "reshape" and G.nodes[n]["tf"]["shape"] == (2, 8, 32, 32)]
-    assert shuffled and all(G.nodes[n]["tf"]["layout"] == "channels_first" for n in shuffled)
-    five_d = [n for n in G if len(G.nodes[n]["tf"]["shape"] or ()) == 5]
-    assert five_d and all(G.nodes[n]["tf"]["layout"] is None for n in five_d)
+    shuffled = [n for n in G if G.nodes[n]["tf"].op == "reshape" and G.nodes[n]["tf"].shape == (2, 8, 32, 32)]
+    assert shuffled and all(G.nodes[n]["tf"].layout == "channels_first" for n in shuffled)
+    five_d = [n for n in G if len(G.nodes[n]["tf"].shape or ()) == 5]
+    assert five_d and all(G.nodes[n]["tf"].layout is None for n in five_d)
 
 
 def test_shapes_fall_back_to_real_tensors_when_meta_cannot_run():
     G = build_graph(ValueDependent(), X)
     assert G.graph["shape_method"] in ("fake", "real")
-    assert G.nodes["conv"]["tf"]["shape"] == (2, 8, 32, 32)
+    assert G.nodes["conv"]["tf"].shape == (2, 8, 32, 32)
 
 
 def test_one_dimensional_signals():
     G = build_graph(Plain1D(), torch.randn(2, 1, 64))
-    assert G.nodes["features.9"]["tf"]["spatial"] == (32,)    # after the first stride-2 conv
-    assert G.nodes["features.17"]["tf"]["spatial"] == (16,)   # after the second
+    assert G.nodes["features.9"]["tf"].spatial == (32,)    # after the first stride-2 conv
+    assert G.nodes["features.17"]["tf"].spatial == (16,)   # after the second
 
 
 def test_unet_skip_sources_found():

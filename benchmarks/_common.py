@@ -1,11 +1,12 @@
 """Shared helpers for the benchmark scripts: timing, tables, results files."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 import platform
-import subprocess
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
@@ -22,19 +23,27 @@ def code_version() -> dict:
     for path in sorted([*ROOT.glob("tapfinder/**/*.py"), *ROOT.glob("deepsup/**/*.py")]):
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
-                                text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return {"code": digest.hexdigest()[:12], "commit": commit or "unknown"}
 
 
 def same_code(rows: list[dict], version: dict) -> list[dict]:
-    """The earlier results made by the code of ``version``; the others are said and left out (run again)."""
+    """The earlier results made by the code of ``version``; the others are said and left out (run
+    again)."""
     kept = [r for r in rows if r.get("code") == version["code"]]
     if len(kept) < len(rows):
-        print(f"  {len(rows) - len(kept)} earlier results come from other code than {version['code']} "
-              "and are run again")
+        print(
+            f"  {len(rows) - len(kept)} earlier results come from other code than "
+            f"{version['code']} "
+            "and are run again"
+        )
     return kept
 
 
@@ -50,12 +59,43 @@ def median_time(fn, repeat: int = 5, warmup: int = 1) -> float:
 
 
 # two-sided 95 % Student t quantiles by degrees of freedom (1-30); beyond 30 the normal 1.96
-_T95 = (12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.20, 2.18, 2.16, 2.14, 2.13,
-        2.12, 2.11, 2.10, 2.09, 2.09, 2.08, 2.07, 2.07, 2.06, 2.06, 2.06, 2.05, 2.05, 2.05, 2.04)
+_T95 = (
+    12.71,
+    4.30,
+    3.18,
+    2.78,
+    2.57,
+    2.45,
+    2.36,
+    2.31,
+    2.26,
+    2.23,
+    2.20,
+    2.18,
+    2.16,
+    2.14,
+    2.13,
+    2.12,
+    2.11,
+    2.10,
+    2.09,
+    2.09,
+    2.08,
+    2.07,
+    2.07,
+    2.06,
+    2.06,
+    2.06,
+    2.05,
+    2.05,
+    2.05,
+    2.04,
+)
 
 
 def ci95(values: list[float]) -> float:
-    """Half-width of the 95 % confidence interval of the mean of paired differences (t distribution).
+    """Half-width of the 95 % confidence interval of the mean of paired differences (t
+    distribution).
 
     >>> round(ci95([1.0, 2.0, 3.0]), 2)
     2.48
@@ -68,7 +108,9 @@ def ci95(values: list[float]) -> float:
 
 def print_table(title: str, header: list[str], rows: list[list]) -> None:
     cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(header)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(header)
+    ]
     print(f"\n{title}")
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     print("  ".join("-" * w for w in widths))
@@ -80,8 +122,13 @@ def write_results(name: str, data: dict, quiet: bool = False) -> Path:
     import torch
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    data = {"machine": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "when": time.strftime("%Y-%m-%d %H:%M:%S"), **data}
+    data = {
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **data,
+    }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=1, default=str))
     if not quiet:

@@ -6,10 +6,12 @@ Memory is counted, not sampled, so it is exact and repeatable on the CPU: the by
 holds at its peak, i.e. parameters + gradients + optimizer state + the activations autograd saves
 for the backward pass (distinct storages, counted through ``saved_tensors_hooks``). The process's
 resident-set size is useless here (torch's own libraries are most of it). Ratios are against the
-baseline in the same run. Adapters: the light 1×1 head and the heavy DKS head, each with the dks loss.
+baseline in the same run. Adapters: the light 1×1 head and the heavy DKS head, each with the dks
+loss.
 
     python benchmarks/cost.py [--steps 30]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import print_table, write_results  # noqa: E402
 
-MODELS = {"plain1d48": (128, (1, 40), 10), "resnet1d32": (128, (1, 40), 10),
-          "cifar_resnet32": (128, (3, 32, 32), 100), "resnet18": (32, (3, 64, 64), 1000)}
+MODELS = {
+    "plain1d48": (128, (1, 40), 10),
+    "resnet1d32": (128, (1, 40), 10),
+    "cifar_resnet32": (128, (3, 32, 32), 100),
+    "resnet18": (32, (3, 64, 64), 1000),
+}
 ARMS = ("baseline", "light", "dks")
 
 
@@ -82,13 +88,20 @@ def measure(model_name: str, steps: int) -> list[dict]:
     rows = []
     for arm, (net, loss, opt) in arms.items():
         saved: list = []
-        _step(net, loss, opt, x, y, saved)    # warm-up, and the optimizer state exists after it
+        _step(net, loss, opt, x, y, saved)  # warm-up, and the optimizer state exists after it
         params = list(net.parameters())
         state = [v for s in opt.state.values() for v in s.values() if isinstance(v, torch.Tensor)]
-        rows.append({"model": model_name, "arm": arm, "params_mib": _bytes(params) / 2**20,
-                     "activations_mib": _bytes(saved, skip=params) / 2**20,
-                     "memory_mib": (2 * _bytes(params) + _bytes(state) + _bytes(saved, skip=params)) / 2**20,
-                     "times": []})
+        rows.append(
+            {
+                "model": model_name,
+                "arm": arm,
+                "params_mib": _bytes(params) / 2**20,
+                "activations_mib": _bytes(saved, skip=params) / 2**20,
+                "memory_mib": (2 * _bytes(params) + _bytes(state) + _bytes(saved, skip=params))
+                / 2**20,
+                "times": [],
+            }
+        )
     for _ in range(steps):
         for row, (net, loss, opt) in zip(rows, arms.values()):
             start = time.perf_counter()
@@ -108,12 +121,30 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args()
     rows = [r for m in args.models.split(",") for r in measure(m, args.steps)]
-    print_table("Training step cost with taps (dks loss) vs baseline, 1 thread, interleaved steps, median",
-                ["model", "adapter", "step", "time ratio (≤ 1.3)", "train memory", "of which activations",
-                 "memory ratio (≤ 1.3)"],
-                [[r["model"], r["arm"], f"{r['step_s'] * 1000:.1f} ms", f"{r['time_ratio']:.2f}×",
-                  f"{r['memory_mib']:.1f} MiB", f"{r['activations_mib']:.1f} MiB", f"{r['memory_ratio']:.2f}×"]
-                 for r in rows])
+    print_table(
+        "Training step cost with taps (dks loss) vs baseline, 1 thread, interleaved steps, median",
+        [
+            "model",
+            "adapter",
+            "step",
+            "time ratio (≤ 1.3)",
+            "train memory",
+            "of which activations",
+            "memory ratio (≤ 1.3)",
+        ],
+        [
+            [
+                r["model"],
+                r["arm"],
+                f"{r['step_s'] * 1000:.1f} ms",
+                f"{r['time_ratio']:.2f}×",
+                f"{r['memory_mib']:.1f} MiB",
+                f"{r['activations_mib']:.1f} MiB",
+                f"{r['memory_ratio']:.2f}×",
+            ]
+            for r in rows
+        ],
+    )
     write_results("cost", {"steps": args.steps, "rows": rows})
 
 

@@ -5,6 +5,7 @@ variant only adds graph outputs. Both exporters, resnet18 and a transformer (vit
 
     python benchmarks/onnx_export.py
 """
+
 from __future__ import annotations
 
 import sys
@@ -32,14 +33,46 @@ def main() -> None:
             sel = select_points(model, x.repeat(2, 1, 1, 1))
             for dynamo in (True, False):
                 plain = export_onnx(model, (x,), f"{tmp}/{name}_{dynamo}.onnx", dynamo=dynamo)
-                tapped = export_onnx(model, (x,), f"{tmp}/{name}_{dynamo}_taps.onnx", selection=sel, dynamo=dynamo)
-                rows.append(dict(model=name, exporter="dynamo" if dynamo else "torchscript", nodes=plain.nodes,
-                                 nodes_with_taps=tapped.nodes, outputs_with_taps=tapped.outputs,
-                                 diff=plain.max_abs_diff, diff_with_taps=tapped.max_abs_diff))
-    print_table("ONNX export: untapped vs taps as extra outputs",
-                ["model", "exporter", "nodes", "nodes with taps", "equal", "|ort - torch|", "with taps", "outputs"],
-                [[r["model"], r["exporter"], r["nodes"], r["nodes_with_taps"], r["nodes"] == r["nodes_with_taps"],
-                  f"{r['diff']:.1e}", f"{r['diff_with_taps']:.1e}", ",".join(r["outputs_with_taps"])] for r in rows])
+                tapped = export_onnx(
+                    model, (x,), f"{tmp}/{name}_{dynamo}_taps.onnx", selection=sel, dynamo=dynamo
+                )
+                rows.append(
+                    dict(
+                        model=name,
+                        exporter="dynamo" if dynamo else "torchscript",
+                        nodes=plain.nodes,
+                        nodes_with_taps=tapped.nodes,
+                        outputs_with_taps=tapped.outputs,
+                        diff=plain.max_abs_diff,
+                        diff_with_taps=tapped.max_abs_diff,
+                    )
+                )
+    print_table(
+        "ONNX export: untapped vs taps as extra outputs",
+        [
+            "model",
+            "exporter",
+            "nodes",
+            "nodes with taps",
+            "equal",
+            "|ort - torch|",
+            "with taps",
+            "outputs",
+        ],
+        [
+            [
+                r["model"],
+                r["exporter"],
+                r["nodes"],
+                r["nodes_with_taps"],
+                r["nodes"] == r["nodes_with_taps"],
+                f"{r['diff']:.1e}",
+                f"{r['diff_with_taps']:.1e}",
+                ",".join(r["outputs_with_taps"]),
+            ]
+            for r in rows
+        ],
+    )
     write_results("onnx_export", {"rows": rows})
 
 

@@ -1,4 +1,5 @@
-"""The paired-seed protocol of the classification benchmarks: arms × seeds, paired against a baseline.
+"""The paired-seed protocol of the classification benchmarks: arms × seeds, paired against a
+baseline.
 
 A *regime* is a model trained on one data set for a number of epochs. An *arm* says how it trains:
 ``recipe[@points][~adapter][:option=value...]``:
@@ -12,9 +13,11 @@ A *regime* is a model trained on one data set for a number of epochs. An *arm* s
 - ``:option=value``: loss options (``deepsup.losses.READ_BY``), e.g. ``dsn:alpha_decay=1``.
 
 Every (regime, arm, seed) trains once in its own process (one torch thread), seeds paired across
-arms. Results carry a digest of ``tapfinder/`` and ``deepsup/``; ``--merge`` adds new arms to earlier
+arms. Results carry a digest of ``tapfinder/`` and ``deepsup/``; ``--merge`` adds new arms to
+earlier
 results files and runs again those made by other code, so paired arms share their code.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,13 +34,13 @@ from benchmarks._common import RESULTS, ci95, code_version, print_table, same_co
 __all__ = ["Regime", "parse_arm", "summarize", "main"]
 
 PROTOCOL_SEEDS = 5
-CHANCE_MARGIN = 5.0   # a main head within this many points of chance "stays at chance"
+CHANCE_MARGIN = 5.0  # a main head within this many points of chance "stays at chance"
 
 
 @dataclass(frozen=True)
 class Regime:
-    model: str                 # a registered model (tapfinder.models)
-    data: str                  # a deepsup.data built-in set
+    model: str  # a registered model (tapfinder.models)
+    data: str  # a deepsup.data built-in set
     epochs: int
     arms: tuple
 
@@ -75,25 +78,39 @@ def _points(model, x, how: str, seed: int):
     if how == "auto":
         return auto
     modules = dict(model.named_modules())
-    whole = sorted((auto.depths[n], n) for n in auto.whole
-                   if n in modules and auto.graph.nodes[n]["tf"].spatial
-                   and 0.05 <= auto.depths[n] / auto.depth <= 0.95)
+    whole = sorted(
+        (auto.depths[n], n)
+        for n in auto.whole
+        if n in modules
+        and auto.graph.nodes[n]["tf"].spatial
+        and 0.05 <= auto.depths[n] / auto.depth <= 0.95
+    )
     m = auto.m
-    if "+" in how or how in modules:   # named points: dks@layer2+layer3
+    if "+" in how or how in modules:  # named points: dks@layer2+layer3
         return select_points(model, x, points=how.split("+"))
-    if how.startswith("random"):   # random, random2, random3: independent draws for one seed
-        draw = int(how[len("random"):] or 1)
+    if how.startswith("random"):  # random, random2, random3: independent draws for one seed
+        draw = int(how[len("random") :] or 1)
         names = random.Random(seed + 1000 * (draw - 1)).sample([n for _, n in whole], m)
-    else:   # evenly spaced along depth
-        names = [min(whole, key=lambda dn: abs(dn[0] / auto.depth - (k + 1) / (m + 1)))[1] for k in range(m)]
+    else:  # evenly spaced along depth
+        names = [
+            min(whole, key=lambda dn: abs(dn[0] / auto.depth - (k + 1) / (m + 1)))[1]
+            for k in range(m)
+        ]
     return select_points(model, x, points=sorted(set(names), key=[n for _, n in whole].index))
 
 
 def _curve(history: list[dict]) -> list[dict]:
-    """Per epoch: every head's validation accuracy and the main head's training loss (for diagnosis)."""
+    """Per epoch: every head's validation accuracy and the main head's training loss (for
+    diagnosis)."""
     keep = ("epoch", "loss_main", "guard")
-    return [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()
-             if k in keep or k.startswith("val_acc_")} for row in history]
+    return [
+        {
+            k: (round(v, 4) if isinstance(v, float) else v)
+            for k, v in row.items()
+            if k in keep or k.startswith("val_acc_")
+        }
+        for row in history
+    ]
 
 
 def run_job(job) -> dict:
@@ -122,33 +139,66 @@ def run_job(job) -> dict:
         net.aux_grad = options.pop("aux_grad", 1.0)
         loss = make_loss(recipe, layouts=layouts, **options)
     start = time.perf_counter()
-    hist = Trainer(net, loss, data.train, data.val, TrainConfig(epochs=epochs, seed=seed),
-                   num_classes=data.num_classes).fit()
-    return dict(regime=regime_name, arm=arm, seed=seed, points=points, acc=100 * hist[-1]["val_acc_main"],
-                best=100 * max(h["val_acc_main"] for h in hist), seconds=round(time.perf_counter() - start, 1),
-                curve=_curve(hist), **version)
+    hist = Trainer(
+        net,
+        loss,
+        data.train,
+        data.val,
+        TrainConfig(epochs=epochs, seed=seed),
+        num_classes=data.num_classes,
+    ).fit()
+    return dict(
+        regime=regime_name,
+        arm=arm,
+        seed=seed,
+        points=points,
+        acc=100 * hist[-1]["val_acc_main"],
+        best=100 * max(h["val_acc_main"] for h in hist),
+        seconds=round(time.perf_counter() - start, 1),
+        curve=_curve(hist),
+        **version,
+    )
 
 
 def _paired_mean(results, regime, arm, draws) -> list[float]:
-    """Per-seed ``arm`` minus the mean of the ``draws`` arms, over seeds where all ran with its code."""
+    """Per-seed ``arm`` minus the mean of the ``draws`` arms, over seeds where all ran with its
+    code."""
     a = {r["seed"]: r for r in results if r["regime"] == regime and r["arm"] == arm}
     by = [{r["seed"]: r for r in results if r["regime"] == regime and r["arm"] == d} for d in draws]
-    return [a[s]["acc"] - statistics.mean(b[s]["acc"] for b in by) for s in sorted(a)
-            if all(s in b and b[s].get("code") == a[s].get("code") for b in by)]
+    return [
+        a[s]["acc"] - statistics.mean(b[s]["acc"] for b in by)
+        for s in sorted(a)
+        if all(s in b and b[s].get("code") == a[s].get("code") for b in by)
+    ]
 
 
 def _views(regime, auto, other, d) -> list[dict]:
     """All seeds, and the protocol seeds 0-4 when there are more (more seeds narrow the noise)."""
     views = [("all", d)] + ([("0-4", d[:PROTOCOL_SEEDS])] if len(d) > PROTOCOL_SEEDS else [])
-    return [dict(regime=regime, auto=auto, other=other, seeds=seeds, diff=statistics.mean(x) if x else 0.0,
-                 ci95=ci95(x), wins=sum(v > 0 for v in x), ties=sum(v == 0 for v in x), n=len(x),
-                 per_seed=[round(v, 1) for v in x]) for seeds, x in views]
+    return [
+        dict(
+            regime=regime,
+            auto=auto,
+            other=other,
+            seeds=seeds,
+            diff=statistics.mean(x) if x else 0.0,
+            ci95=ci95(x),
+            wins=sum(v > 0 for v in x),
+            ties=sum(v == 0 for v in x),
+            n=len(x),
+            per_seed=[round(v, 1) for v in x],
+        )
+        for seeds, x in views
+    ]
 
 
 def _harm(results, regime, arm, chance: float) -> dict:
-    """The never-harm counts of an arm: seeds where the baseline trains (above 50 %) and the arm ends
+    """The never-harm counts of an arm: seeds where the baseline trains (above 50 %) and the arm
+    ends
     more than 2 points below it, and seeds where the arm's main head stays at chance."""
-    base = {r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == "baseline"}
+    base = {
+        r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == "baseline"
+    }
     mine = {r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == arm}
     harmed = [s for s, acc in mine.items() if s in base and base[s] > 50 and acc < base[s] - 2]
     dead = [s for s, acc in mine.items() if acc < chance + CHANCE_MARGIN]
@@ -156,80 +206,173 @@ def _harm(results, regime, arm, chance: float) -> dict:
 
 
 def summarize(results: list[dict], chance: float = 10.0) -> tuple[list[dict], list[dict]]:
-    """Each arm against its regime's baseline, and auto points against other placements of one recipe."""
+    """Each arm against its regime's baseline, and auto points against other placements of one
+    recipe."""
     summary, placement = [], []
     for regime in dict.fromkeys(r["regime"] for r in results):
         arms = list(dict.fromkeys(r["arm"] for r in results if r["regime"] == regime))
         for arm in sorted(arms, key=lambda a: (a != "baseline", "@" in a, "~" in a, ":" in a)):
             accs = [r["acc"] for r in results if r["regime"] == regime and r["arm"] == arm]
             diffs = _paired_mean(results, regime, arm, ["baseline"])
-            summary.append(dict(regime=regime, arm=arm, mean=statistics.mean(accs), std=statistics.pstdev(accs),
-                                seeds=len(accs), diff=statistics.mean(diffs) if diffs else 0.0,
-                                ci95=ci95(diffs), positive=sum(d > 0 for d in diffs), n=len(diffs),
-                                per_seed=[round(d, 1) for d in diffs], **_harm(results, regime, arm, chance)))
+            summary.append(
+                dict(
+                    regime=regime,
+                    arm=arm,
+                    mean=statistics.mean(accs),
+                    std=statistics.pstdev(accs),
+                    seeds=len(accs),
+                    diff=statistics.mean(diffs) if diffs else 0.0,
+                    ci95=ci95(diffs),
+                    positive=sum(d > 0 for d in diffs),
+                    n=len(diffs),
+                    per_seed=[round(d, 1) for d in diffs],
+                    **_harm(results, regime, arm, chance),
+                )
+            )
             recipe, _, how = arm.partition("@")
             if how and recipe in arms:
-                placement += _views(regime, recipe, arm, _paired_mean(results, regime, recipe, [arm]))
+                placement += _views(
+                    regime, recipe, arm, _paired_mean(results, regime, recipe, [arm])
+                )
         for recipe in [a for a in arms if "@" not in a and "~" not in a]:
             draws = sorted(a for a in arms if a.startswith(f"{recipe}@random"))
             if len(draws) > 1:
-                placement += _views(regime, recipe, f"{recipe}@random (mean of {len(draws)} draws)",
-                                    _paired_mean(results, regime, recipe, draws))
+                placement += _views(
+                    regime,
+                    recipe,
+                    f"{recipe}@random (mean of {len(draws)} draws)",
+                    _paired_mean(results, regime, recipe, draws),
+                )
     return summary, placement
 
 
 def print_summary(summary: list[dict], placement: list[dict], title: str) -> None:
-    print_table(title, ["regime", "arm", "accuracy", "seeds", "Δ vs baseline (95% CI)", "better", "harmed",
-                        "dead", "per-seed Δ"],
-                [[s["regime"], s["arm"], f"{s['mean']:.1f} ± {s['std']:.1f}", s["seeds"],
-                  f"{s['diff']:+.1f} ± {s['ci95']:.1f}", f"{s['positive']}/{s['n']}",
-                  len(s.get("harmed", [])), len(s.get("dead", [])),
-                  " ".join(f"{d:+.1f}" for d in s["per_seed"])] for s in summary])
+    print_table(
+        title,
+        [
+            "regime",
+            "arm",
+            "accuracy",
+            "seeds",
+            "Δ vs baseline (95% CI)",
+            "better",
+            "harmed",
+            "dead",
+            "per-seed Δ",
+        ],
+        [
+            [
+                s["regime"],
+                s["arm"],
+                f"{s['mean']:.1f} ± {s['std']:.1f}",
+                s["seeds"],
+                f"{s['diff']:+.1f} ± {s['ci95']:.1f}",
+                f"{s['positive']}/{s['n']}",
+                len(s.get("harmed", [])),
+                len(s.get("dead", [])),
+                " ".join(f"{d:+.1f}" for d in s["per_seed"]),
+            ]
+            for s in summary
+        ],
+    )
     if placement:
-        print_table("Auto points against other placements (same recipe, same count, paired seeds)",
-                    ["regime", "auto", "other", "seeds", "auto − other (95% CI)", "auto better (tied)", "per-seed"],
-                    [[p["regime"], p["auto"], p["other"], p["seeds"], f"{p['diff']:+.1f} ± {p['ci95']:.1f}",
-                      f"{p['wins']}/{p['n']} ({p.get('ties', 0)})",
-                      " ".join(f"{d:+.1f}" for d in p["per_seed"])] for p in placement])
+        print_table(
+            "Auto points against other placements (same recipe, same count, paired seeds)",
+            [
+                "regime",
+                "auto",
+                "other",
+                "seeds",
+                "auto − other (95% CI)",
+                "auto better (tied)",
+                "per-seed",
+            ],
+            [
+                [
+                    p["regime"],
+                    p["auto"],
+                    p["other"],
+                    p["seeds"],
+                    f"{p['diff']:+.1f} ± {p['ci95']:.1f}",
+                    f"{p['wins']}/{p['n']} ({p.get('ties', 0)})",
+                    " ".join(f"{d:+.1f}" for d in p["per_seed"]),
+                ]
+                for p in placement
+            ],
+        )
 
 
 def main(regimes: dict[str, Regime], default_regimes: str, default_name: str, doc: str) -> None:
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=PROTOCOL_SEEDS)
-    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (add seeds to a --merge)")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds run from here (add seeds to a --merge)"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="instead of each regime's own")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--regimes", default=default_regimes, help=f"comma-separated, from {', '.join(regimes)}")
-    parser.add_argument("--arms", default="", help="comma-separated arms instead of the defaults, e.g. dks~light")
-    parser.add_argument("--merge", default="", help="comma-separated results JSONs of earlier runs to add to")
-    parser.add_argument("--name", default=default_name, help="results file name under benchmarks/results/")
+    parser.add_argument(
+        "--regimes", default=default_regimes, help=f"comma-separated, from {', '.join(regimes)}"
+    )
+    parser.add_argument(
+        "--arms", default="", help="comma-separated arms instead of the defaults, e.g. dks~light"
+    )
+    parser.add_argument(
+        "--merge", default="", help="comma-separated results JSONs of earlier runs to add to"
+    )
+    parser.add_argument(
+        "--name", default=default_name, help="results file name under benchmarks/results/"
+    )
     args = parser.parse_args()
     chosen = [r for r in args.regimes.split(",") if r]
     if set(chosen) - set(regimes):
-        parser.error(f"unknown regime {', '.join(sorted(set(chosen) - set(regimes)))}; pick from {', '.join(regimes)}")
+        parser.error(
+            f"unknown regime {', '.join(sorted(set(chosen) - set(regimes)))}; pick from "
+            f"{', '.join(regimes)}"
+        )
     version = code_version()
     earlier = []
     for path in filter(None, args.merge.split(",")):
         earlier += json.loads(Path(path).read_text())["results"]
-    earlier = same_code(earlier, version)   # a result of other code is not paired with this code's
-    firsts: dict[tuple, dict] = {}   # one result per (regime, arm, seed): the first file wins
+    earlier = same_code(earlier, version)  # a result of other code is not paired with this code's
+    firsts: dict[tuple, dict] = {}  # one result per (regime, arm, seed): the first file wins
     for x in earlier:
         firsts.setdefault((x["regime"], x["arm"], x["seed"]), x)
     earlier, done = list(firsts.values()), set(firsts)
     arms = {r: (args.arms.split(",") if args.arms else list(regimes[r].arms)) for r in chosen}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    jobs = [(r, regimes[r], a, s, args.epochs or regimes[r].epochs, version) for r in chosen for a in arms[r]
-            for s in seeds if (r, a, s) not in done]
+    jobs = [
+        (r, regimes[r], a, s, args.epochs or regimes[r].epochs, version)
+        for r in chosen
+        for a in arms[r]
+        for s in seeds
+        if (r, a, s) not in done
+    ]
     results = list(earlier)
     with mp.get_context("spawn").Pool(args.workers) as pool:
         for r in pool.imap_unordered(run_job, jobs):
             results.append(r)
-            print(f"  {r['regime']:8s} {r['arm']:14s} seed {r['seed']}: {r['acc']:.1f}% ({r['seconds']} s) "
-                  f"{','.join(r['points'])}", flush=True)
+            print(
+                f"  {r['regime']:8s} {r['arm']:14s} seed {r['seed']}: {r['acc']:.1f}% "
+                f"({r['seconds']} s) "
+                f"{','.join(r['points'])}",
+                flush=True,
+            )
             write_results(f"{args.name}.partial", {"results": results}, quiet=True)
     summary, placement = summarize(results)
     epochs = {r: args.epochs or regimes[r].epochs for r in chosen}
-    print_summary(summary, placement, f"Final validation accuracy of the main head, paired seeds (epochs {epochs})")
-    (RESULTS / f"{args.name}.partial.json").unlink(missing_ok=True)   # the whole run is saved below
-    write_results(args.name, {"epochs": epochs, **version, "results": results, "summary": summary,
-                              "placement": placement})
+    print_summary(
+        summary,
+        placement,
+        f"Final validation accuracy of the main head, paired seeds (epochs {epochs})",
+    )
+    (RESULTS / f"{args.name}.partial.json").unlink(missing_ok=True)  # the whole run is saved below
+    write_results(
+        args.name,
+        {
+            "epochs": epochs,
+            **version,
+            "results": results,
+            "summary": summary,
+            "placement": placement,
+        },
+    )

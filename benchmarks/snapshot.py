@@ -4,9 +4,11 @@ For every registered model and the zoo benchmark's sample (torchvision, a strati
 ``hf:``), records D, the chosen points and every candidate with its score and eligibility. Run it
 on two trees and compare: a change meant to keep behaviour (a refactor) must show no difference.
 
-    python benchmarks/snapshot.py --out before.json [--workers 2] [--sources registered,torchvision,timm,hf]
+    python benchmarks/snapshot.py --out before.json [--workers 2] [--sources
+    registered,torchvision,timm,hf]
     python benchmarks/snapshot.py --compare before.json after.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,13 +26,19 @@ from benchmarks.zoo import TIMEOUT_S, _build, _init, _sample  # noqa: E402
 def _jobs(sources: list[str], per_family: int) -> list[tuple[str, str, str]]:
     from tapfinder.models import list_models
 
-    jobs = [("registered", "tapfinder", n) for n in list_models()] if "registered" in sources else []
+    jobs = (
+        [("registered", "tapfinder", n) for n in list_models()] if "registered" in sources else []
+    )
     return jobs + [j for j in _sample(per_family) if j[0] in sources and j[0] != "onnx"]
 
 
 def _decisions(sel) -> dict:
-    return {"depth": sel.depth, "points": sel.names, "window": list(sel.window),
-            "candidates": [[c.name, c.score, c.note, list(c.rules)] for c in sel.candidates]}
+    return {
+        "depth": sel.depth,
+        "points": sel.names,
+        "window": list(sel.window),
+        "candidates": [[c.name, c.score, c.note, list(c.rules)] for c in sel.candidates],
+    }
 
 
 def _run(job):
@@ -56,7 +64,9 @@ def _run(job):
         except Exception:
             if source in ("registered", "hf"):
                 raise
-            model, x, _ = _build(source, name, device="cpu")   # the recorded forward needs real weights
+            model, x, _ = _build(
+                source, name, device="cpu"
+            )  # the recorded forward needs real weights
             out.update(_decisions(select_points(model.train(), x)))
     except Exception as e:
         out["error"] = f"{type(e).__name__}: {str(e)[:200]}"
@@ -73,8 +83,14 @@ def compare(before: Path, after: Path) -> int:
     for model in sorted(a.keys() | b.keys()):
         if a.get(model) != b.get(model):
             differ += 1
-            keys = sorted({k for r in (a.get(model, {}), b.get(model, {})) for k in r
-                           if a.get(model, {}).get(k) != b.get(model, {}).get(k)})
+            keys = sorted(
+                {
+                    k
+                    for r in (a.get(model, {}), b.get(model, {}))
+                    for k in r
+                    if a.get(model, {}).get(k) != b.get(model, {}).get(k)
+                }
+            )
             print(f"{model}: differs in {', '.join(keys)}")
     print(f"{len(a.keys() | b.keys())} models, {differ} differ")
     return differ

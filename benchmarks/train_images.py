@@ -10,6 +10,7 @@ ResNet-38 with BatchNorm). Regimes are named ``<net>-<data>``: ``plain-mnist``, 
 
     python benchmarks/train_images.py [--seeds 5] [--workers 2] [--regimes plain-mnist] [--arms ...]
 """
+
 from __future__ import annotations
 
 import sys
@@ -20,8 +21,13 @@ from benchmarks.paired import Regime, main  # noqa: E402
 
 _ARMS = ("baseline", "auto", "dsn", "dks", "imachsr")
 _NETS = {"plain": "plain2d40", "bn": "plain2d40_bn", "res": "resnet2d38"}
-REGIMES = {f"{net}-{data}": Regime(model, data, 10, _ARMS + (("auto@even", "auto@random") if net == "plain" else ()))
-           for data in ("mnist5k", "digits") for net, model in _NETS.items()}
+REGIMES = {
+    f"{net}-{data}": Regime(
+        model, data, 10, _ARMS + (("auto@even", "auto@random") if net == "plain" else ())
+    )
+    for data in ("mnist5k", "digits")
+    for net, model in _NETS.items()
+}
 REGIMES = {name.replace("mnist5k", "mnist"): regime for name, regime in REGIMES.items()}
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ al.'s CIFAR ResNet-32 in 1D). In these three the stages are even, so evenly spac
 differ (``--regimes plain34,resnet34 --name train_mnist1d_uneven``). Arms and the protocol are in
 :mod:`benchmarks.paired`; Adam, OneCycle (max lr 1e-3), batch 128, 20 epochs, seeds 0..4.
 
-    python benchmarks/train_mnist1d.py [--seeds 5] [--workers 2] [--regimes plain,bn,resnet] [--arms ...]
+    python benchmarks/train_mnist1d.py [--seeds 5] [--workers 2] [--regimes plain,bn,resnet] [--arms
+    ...]
 """
+
 from __future__ import annotations
 
 import sys

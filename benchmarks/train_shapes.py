@@ -2,15 +2,20 @@
 
 The UNet's auto points are its decoder stages (``dec3``, ``dec2``); heads are FCN heads whose
 logits are upsampled to the target. ``--points enc1,enc3`` runs the taps elsewhere (the encoder
-skip sources, say); ``recipe~light`` uses the light 1×1 heads, ``dks/top-down`` one synergy direction;
+skip sources, say); ``recipe~light`` uses the light 1×1 heads, ``dks/top-down`` one synergy
+direction;
 ``--merge`` adds to earlier results (those of other code are run again; pairs share their code)
-(``results/train_shapes_encoder_points.json`` holds the runs with heads on the encoder). Two schedules are
+(``results/train_shapes_encoder_points.json`` holds the runs with heads on the encoder). Two
+schedules are
 stored: 15 epochs (``train_shapes.json``: the baseline reaches 75 mIoU and deep supervision adds
-under 1 point) and 5 epochs (``train_shapes_5epochs.json``, ``--epochs 5 --name train_shapes_5epochs``:
-the baseline is at 46 and the decoder heads add about 8). Adam, OneCycle (max lr 3e-3), batch 32, paired seeds, mIoU on the held-out set.
+under 1 point) and 5 epochs (``train_shapes_5epochs.json``, ``--epochs 5 --name
+train_shapes_5epochs``:
+the baseline is at 46 and the decoder heads add about 8). Adam, OneCycle (max lr 3e-3), batch 32,
+paired seeds, mIoU on the held-out set.
 
     python benchmarks/train_shapes.py [--seeds 3] [--epochs 15] [--workers 2] [--arms baseline,dsn]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +35,7 @@ ARMS = ("baseline", "dsn", "dks", "imachsr")
 def _run(job):
     arm, seed, epochs, points, version = job
     recipe, _, adapter = arm.partition("~")
-    recipe, _, direction = recipe.partition("/")   # dks/top-down: DKS synergy in one direction
+    recipe, _, direction = recipe.partition("/")  # dks/top-down: DKS synergy in one direction
     import torch
 
     torch.set_num_threads(1)
@@ -49,13 +54,25 @@ def _run(job):
     else:
         sel = select_points(model, torch.randn(*shape), points=points or "auto")
         net = attach(model, sel, task="segmentation", num_classes=5, adapter=adapter or "dks")
-        points, loss = sel.names, make_loss(recipe, layouts=["channels_first"] * sel.m,
-                                              **({"direction": direction} if direction else {}))
+        points, loss = (
+            sel.names,
+            make_loss(
+                recipe,
+                layouts=["channels_first"] * sel.m,
+                **({"direction": direction} if direction else {}),
+            ),
+        )
     start = time.perf_counter()
     cfg = TrainConfig(epochs=epochs, batch_size=32, lr=3e-3, seed=seed)
     hist = Trainer(net, loss, data.train, data.val, cfg, task="segmentation", num_classes=5).fit()
-    return dict(arm=arm, seed=seed, points=points, miou=100 * hist[-1]["val_miou"],
-                seconds=round(time.perf_counter() - start, 1), **version)
+    return dict(
+        arm=arm,
+        seed=seed,
+        points=points,
+        miou=100 * hist[-1]["val_miou"],
+        seconds=round(time.perf_counter() - start, 1),
+        **version,
+    )
 
 
 def main() -> None:
@@ -65,37 +82,68 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--points", default="", help="comma-separated point names instead of auto")
-    parser.add_argument("--merge", default="", help="comma-separated results JSONs of earlier runs to add to")
-    parser.add_argument("--name", default="train_shapes", help="results file name under benchmarks/results/")
+    parser.add_argument(
+        "--merge", default="", help="comma-separated results JSONs of earlier runs to add to"
+    )
+    parser.add_argument(
+        "--name", default="train_shapes", help="results file name under benchmarks/results/"
+    )
     args = parser.parse_args()
     version = code_version()
-    earlier = [r for path in filter(None, args.merge.split(",")) for r in json.loads(Path(path).read_text())["results"]]
-    earlier = same_code(earlier, version)   # a result of other code is not paired with this code's
+    earlier = [
+        r
+        for path in filter(None, args.merge.split(","))
+        for r in json.loads(Path(path).read_text())["results"]
+    ]
+    earlier = same_code(earlier, version)  # a result of other code is not paired with this code's
     arms = list(dict.fromkeys(["baseline", *(r["arm"] for r in earlier), *args.arms.split(",")]))
     points = [p for p in args.points.split(",") if p]
     done = {(r["arm"], r["seed"]) for r in earlier}
-    jobs = [(a, s, args.epochs, points, version) for a in args.arms.split(",") for s in range(args.seeds) if (a, s) not in done]
+    jobs = [
+        (a, s, args.epochs, points, version)
+        for a in args.arms.split(",")
+        for s in range(args.seeds)
+        if (a, s) not in done
+    ]
     with mp.get_context("spawn").Pool(args.workers) as pool:
         results = list(earlier)
         for r in pool.imap_unordered(_run, jobs):
             results.append(r)
-            print(f"  {r['arm']:8s} seed {r['seed']}: mIoU {r['miou']:.1f} ({r['seconds']} s) {','.join(r['points'])}",
-                  flush=True)
-            write_results(f"{args.name}.partial", {"epochs": args.epochs, "results": results}, quiet=True)
+            print(
+                f"  {r['arm']:8s} seed {r['seed']}: mIoU {r['miou']:.1f} ({r['seconds']} s) "
+                f"{','.join(r['points'])}",
+                flush=True,
+            )
+            write_results(
+                f"{args.name}.partial", {"epochs": args.epochs, "results": results}, quiet=True
+            )
     base = {r["seed"]: r for r in results if r["arm"] == "baseline"}
     rows = []
     for arm in arms:
         v = {r["seed"]: r for r in results if r["arm"] == arm}
         if not v:
             continue
-        diffs = [v[s]["miou"] - base[s]["miou"] for s in sorted(v) if s in base and v[s].get("code") == base[s].get("code")]
+        diffs = [
+            v[s]["miou"] - base[s]["miou"]
+            for s in sorted(v)
+            if s in base and v[s].get("code") == base[s].get("code")
+        ]
         mious = [r["miou"] for r in v.values()]
-        rows.append([arm, f"{statistics.mean(mious):.1f} ± {statistics.pstdev(mious):.1f}",
-                     f"{statistics.mean(diffs):+.1f}" if diffs else "no baseline run",
-                     f"{sum(d > 0 for d in diffs)}/{len(diffs)}", " ".join(f"{d:+.1f}" for d in diffs)])
-    print_table(f"Shapes segmentation (UNet), mIoU, {len(base)} paired seeds, {args.epochs} epochs",
-                ["arm", "mIoU", "Δ vs baseline", "seeds better", "per-seed Δ"], rows)
-    (RESULTS / f"{args.name}.partial.json").unlink(missing_ok=True)   # the whole run is saved below
+        rows.append(
+            [
+                arm,
+                f"{statistics.mean(mious):.1f} ± {statistics.pstdev(mious):.1f}",
+                f"{statistics.mean(diffs):+.1f}" if diffs else "no baseline run",
+                f"{sum(d > 0 for d in diffs)}/{len(diffs)}",
+                " ".join(f"{d:+.1f}" for d in diffs),
+            ]
+        )
+    print_table(
+        f"Shapes segmentation (UNet), mIoU, {len(base)} paired seeds, {args.epochs} epochs",
+        ["arm", "mIoU", "Δ vs baseline", "seeds better", "per-seed Δ"],
+        rows,
+    )
+    (RESULTS / f"{args.name}.partial.json").unlink(missing_ok=True)  # the whole run is saved below
     write_results(args.name, {"epochs": args.epochs, **version, "results": results, "rows": rows})
 
 

@@ -1,4 +1,5 @@
 """``tapfinder export``: forward to :func:`deepsup.export.export` and say what was written."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,20 +9,49 @@ from rich.console import Console
 __all__ = ["run_export"]
 
 
-def run_export(source: str, *, out: Path, model: str | None, fmt: str, with_taps: bool, points: str,
-               input_shape: str | None, dynamo: bool, best: bool) -> None:
+def run_export(
+    source: str,
+    *,
+    out: Path,
+    model: str | None,
+    fmt: str,
+    with_taps: bool,
+    points: str,
+    input_shape: str | None,
+    dynamo: bool,
+    best: bool,
+) -> None:
     from deepsup.export import export
     from tapfinder.sources import parse_input_shape
 
     shape = parse_input_shape(input_shape) if input_shape else None
-    done = export(source, out, model=model, fmt=fmt, with_taps=with_taps, points=points, input_shape=shape,
-                  dynamo=dynamo, best=best)
+    done = export(
+        source,
+        out,
+        model=model,
+        fmt=fmt,
+        with_taps=with_taps,
+        points=points,
+        input_shape=shape,
+        dynamo=dynamo,
+        best=best,
+    )
     console = Console()
     if done.format == "state_dict":
-        console.print(f"wrote {done.path}: the original architecture's state_dict (heads dropped); it loads "
-                      "with strict=True into a freshly built model", highlight=False)
+        console.print(
+            f"wrote {done.path}: the original architecture's state_dict (heads dropped); it loads "
+            "with strict=True into a freshly built model",
+            highlight=False,
+        )
         return
     report = done.report
-    diff = "not checked (install onnxruntime)" if report.max_abs_diff is None else f"{report.max_abs_diff:.2e}"
-    console.print(f"wrote {report.path}: {report.nodes} ONNX nodes, outputs {', '.join(report.outputs)}; "
-                  f"max |onnxruntime - PyTorch| = {diff}", highlight=False)
+    diff = (
+        "not checked (install onnxruntime)"
+        if report.max_abs_diff is None
+        else f"{report.max_abs_diff:.2e}"
+    )
+    console.print(
+        f"wrote {report.path}: {report.nodes} ONNX nodes, outputs {', '.join(report.outputs)}; "
+        f"max |onnxruntime - PyTorch| = {diff}",
+        highlight=False,
+    )

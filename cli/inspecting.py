@@ -1,4 +1,5 @@
 """``tapfinder inspect``: analyse a model behind a spinner, then render the choice."""
+
 from __future__ import annotations
 
 import contextlib
@@ -13,7 +14,8 @@ __all__ = ["run_inspect", "stages"]
 
 @contextlib.contextmanager
 def stages(console: Console, first: str = "starting") -> Iterator[None]:
-    """A spinner on ``console`` naming each stage the library reports (nothing when it is no terminal)."""
+    """A spinner on ``console`` naming each stage the library reports (nothing when it is no
+    terminal)."""
     from tapfinder.progress import reporting
 
     if not console.is_terminal:
@@ -33,13 +35,22 @@ def _json_target(json_out: str | None) -> Path | None:
     if path.is_dir():
         raise ConfigError(f"cannot write {path}: it is a folder; give a file as `json_out`")
     if not path.parent.is_dir():
-        raise ConfigError(f"cannot write {path}: folder {path.parent} does not exist; create it or choose "
-                          "another `json_out`")
+        raise ConfigError(
+            f"cannot write {path}: folder {path.parent} does not exist; create it or choose "
+            "another `json_out`"
+        )
     return path
 
 
-def run_inspect(model: str, *, points: str, input_shape: str | None, all_candidates: bool,
-                json_out: str | None, quiet: bool) -> None:
+def run_inspect(
+    model: str,
+    *,
+    points: str,
+    input_shape: str | None,
+    all_candidates: bool,
+    json_out: str | None,
+    quiet: bool,
+) -> None:
     from tapfinder.api import select_points
     from tapfinder.errors import ConfigError
     from tapfinder.profile import depth_profile
@@ -63,7 +74,9 @@ def run_inspect(model: str, *, points: str, input_shape: str | None, all_candida
     elif not quiet:
         console.print(render_summary(sel, seconds))
         console.print(render_points(sel))
-        console.print(render_profile(depth_profile(sel, width=min(60, max(console.width - 14, 20)))))
+        console.print(
+            render_profile(depth_profile(sel, width=min(60, max(console.width - 14, 20))))
+        )
         for note in sel.notes:
             console.print(f"[yellow]note:[/] {note}", highlight=False)
         if all_candidates:
@@ -75,6 +88,8 @@ def run_inspect(model: str, *, points: str, input_shape: str | None, all_candida
         try:
             target.write_text(text)
         except OSError as e:
-            raise ConfigError(f"cannot write {target}: {e.strerror}; choose another `json_out`") from e
+            raise ConfigError(
+                f"cannot write {target}: {e.strerror}; choose another `json_out`"
+            ) from e
         if not quiet:
             console.print(f"selection written to {target}")

@@ -1,4 +1,5 @@
 """Pure renderers: library values in, Rich renderables out. No analysis happens here."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,16 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["render_summary", "render_points", "render_profile", "render_candidates", "render_heads",
-           "render_train_row", "render_run_end", "render_training"]
+__all__ = [
+    "render_summary",
+    "render_points",
+    "render_profile",
+    "render_candidates",
+    "render_heads",
+    "render_train_row",
+    "render_run_end",
+    "render_training",
+]
 
 _SHADES = " ▁▂▃▄▅▆▇█"
 
@@ -27,28 +36,44 @@ def render_summary(sel, wall: float) -> Table:
     table.add_row("input", ", ".join(str(tuple(s)) for s in sel.inputs))
     table.add_row("depth D", f"{sel.depth} weighted layers on the longest path")
     table.add_row("points M", f"{sel.m}  (auto: ⌊log₂D / 2⌋ = ⌊log₄ {sel.depth}⌋, 1..5)")
-    table.add_row("candidates", f"{len(sel.candidates)} marked by the rules, {eligible} eligible "
-                                f"(whole signal, depth {sel.window[0]:.0%}–{sel.window[1]:.0%})")
-    method = {"fx": "torch.fx trace", "export": "torch.export (non-strict)", "record": "recorded forward pass",
-              "onnx": "ONNX graph"}.get(sel.method, sel.method)
-    shapes = "from ONNX shape inference" if sel.method == "onnx" else f"on {sel.shape_method} tensors"
+    table.add_row(
+        "candidates",
+        f"{len(sel.candidates)} marked by the rules, {eligible} eligible "
+        f"(whole signal, depth {sel.window[0]:.0%}–{sel.window[1]:.0%})",
+    )
+    method = {
+        "fx": "torch.fx trace",
+        "export": "torch.export (non-strict)",
+        "record": "recorded forward pass",
+        "onnx": "ONNX graph",
+    }.get(sel.method, sel.method)
+    shapes = (
+        "from ONNX shape inference" if sel.method == "onnx" else f"on {sel.shape_method} tensors"
+    )
     table.add_row("graph", f"{method}, shapes {shapes}, {sel.graph.number_of_nodes()} nodes")
     for frontend, why in sel.fallbacks:
         table.add_row("", Text(f"{frontend} failed: {why}", style="yellow"))
     t = sel.timings
-    table.add_row("time", f"{t.get('graph', 0) + t.get('rules', 0):.2f} s analysis (trace + shapes "
-                          f"{t.get('graph', 0):.2f} s, rules + selection {t.get('rules', 0):.3f} s); "
-                          f"model built in {t.get('load', 0):.2f} s; {wall:.1f} s in all")
+    table.add_row(
+        "time",
+        f"{t.get('graph', 0) + t.get('rules', 0):.2f} s analysis (trace + shapes "
+        f"{t.get('graph', 0):.2f} s, rules + selection {t.get('rules', 0):.3f} s); "
+        f"model built in {t.get('load', 0):.2f} s; {wall:.1f} s in all",
+    )
     return table
 
 
-def _rows(header: list[str], rows: list[tuple], notes: list[str], right: set[int], indent: int) -> Group:
+def _rows(
+    header: list[str], rows: list[tuple], notes: list[str], right: set[int], indent: int
+) -> Group:
     """A table laid out for narrow terminals: short columns on one line, each row's long text
     (its reasons) wrapped beneath it, ``indent`` columns in."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
 
     def line(cells, style=None):
-        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ]
         return Text("  ".join(parts).rstrip(), style=style)
 
     out = [line(header, "bold cyan")]
@@ -66,19 +91,31 @@ def _reasons(point) -> str:
 
 
 def render_points(sel) -> Group:
-    """The chosen points: name, features, depth and score on one line, the rules and reasons beneath."""
-    rows = [(str(i), p.name, _shape(p.shape), f"{p.depth_frac:.0%}", f"{p.score:g}")
-            for i, p in enumerate(sel.points, 1)]
+    """The chosen points: name, features, depth and score on one line, the rules and reasons
+    beneath."""
+    rows = [
+        (str(i), p.name, _shape(p.shape), f"{p.depth_frac:.0%}", f"{p.score:g}")
+        for i, p in enumerate(sel.points, 1)
+    ]
     notes = [_reasons(p) or "named by you" for p in sel.points]
     title = Text("Chosen tap points", style="bold")
     if not rows:
         return Group(title, Text("  none", style="dim"))
-    return Group(title, _rows(["#", "point", "output", "depth", "score"], rows, notes, {0, 3, 4},
-                             indent=len(rows[-1][0]) + 2))
+    return Group(
+        title,
+        _rows(
+            ["#", "point", "output", "depth", "score"],
+            rows,
+            notes,
+            {0, 3, 4},
+            indent=len(rows[-1][0]) + 2,
+        ),
+    )
 
 
 def render_profile(columns) -> Group:
-    """Three strips along depth: resolution (taller = finer), channels (taller = wider), points (▲)."""
+    """Three strips along depth: resolution (taller = finer), channels (taller = wider), points
+    (▲)."""
     spatials = [c.spatial for c in columns if c.spatial]
     sizes = [math.prod(s) for s in spatials]
     chans = [c.channels for c in columns if c.channels]
@@ -99,13 +136,17 @@ def render_profile(columns) -> Group:
     fmt = lambda s: "×".join(map(str, s)) if s else "flat"  # noqa: E731
     finest = max(spatials, key=math.prod, default=None)
     coarsest = min(spatials, key=math.prod, default=None)
-    legend = Text(f"           resolution {fmt(finest)} → {fmt(coarsest)}, "
-                  f"channels {min(chans, default=0)} → {max(chans, default=0)}", style="dim")
+    legend = Text(
+        f"           resolution {fmt(finest)} → {fmt(coarsest)}, "
+        f"channels {min(chans, default=0)} → {max(chans, default=0)}",
+        style="dim",
+    )
     return Group(Text("Depth profile", style="bold"), scale, res, ch, marks, legend)
 
 
 def render_candidates(sel) -> Group:
-    """Every candidate: whether it was chosen or why it may not be, its rules and reasons beneath."""
+    """Every candidate: whether it was chosen or why it may not be, its rules and reasons
+    beneath."""
     chosen = set(sel.names)
     rows, notes = [], []
     for c in sel.candidates:
@@ -127,14 +168,25 @@ def _si(n: float) -> str:
 
 def render_heads(run) -> Table:
     """The auxiliary heads: parameters and FLOPs, and their share of the model's."""
-    design = "FCN" if run.data.task == "segmentation" else run.spec.adapter   # dense heads have one design
-    table = Table(title=f"Auxiliary heads ({design}, recipe {run.spec.recipe}); removed after training",
-                  title_justify="left", header_style="bold cyan")
+    design = (
+        "FCN" if run.data.task == "segmentation" else run.spec.adapter
+    )  # dense heads have one design
+    table = Table(
+        title=f"Auxiliary heads ({design}, recipe {run.spec.recipe}); removed after training",
+        title_justify="left",
+        header_style="bold cyan",
+    )
     for col in ("point", "head", "params", "share", "FLOPs", "share"):
         table.add_column(col, justify="left" if col in ("point", "head") else "right")
     for point, params, flops, design in run.heads:
-        table.add_row(point, design, _si(params), f"{params / max(run.model_params, 1):.1%}", _si(flops),
-                      f"{flops / max(run.model_flops, 1):.1%}")
+        table.add_row(
+            point,
+            design,
+            _si(params),
+            f"{params / max(run.model_params, 1):.1%}",
+            _si(flops),
+            f"{flops / max(run.model_flops, 1):.1%}",
+        )
     table.add_row("model", "", _si(run.model_params), "", _si(run.model_flops), "", style="dim")
     return table
 
@@ -143,10 +195,15 @@ def render_training(run) -> str:
     """One line: how it trains (epochs, steps, optimizer, schedule, device, precision)."""
     cfg, device = run.spec.train, run.device
     steps = -(-len(run.data.train) // cfg.batch_size)
-    text = (f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''} × {steps} steps of {cfg.batch_size}, {cfg.optimizer} "
-            f"lr {cfg.lr:g}" + (f" wd {cfg.weight_decay:g}" if cfg.weight_decay else "")
-            + (f", {cfg.schedule} schedule" if cfg.schedule != "none" else ", constant lr")
-            + (f", clip {cfg.clip_grad:g}" if cfg.clip_grad else "") + f", seed {cfg.seed}, on {device}")
+    text = (
+        f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''} × {steps} steps of {cfg.batch_size}, "
+        f"{cfg.optimizer} "
+        f"lr {cfg.lr:g}"
+        + (f" wd {cfg.weight_decay:g}" if cfg.weight_decay else "")
+        + (f", {cfg.schedule} schedule" if cfg.schedule != "none" else ", constant lr")
+        + (f", clip {cfg.clip_grad:g}" if cfg.clip_grad else "")
+        + f", seed {cfg.seed}, on {device}"
+    )
     if cfg.amp:
         text += ", mixed precision" if device.type == "cuda" else " in fp32 (--amp needs CUDA)"
     if cfg.compile:
@@ -157,15 +214,19 @@ def render_training(run) -> str:
 def render_train_row(row: dict, epochs: int) -> Text:
     heads = " ".join(f"{k[8:]} {v:.1%}" for k, v in row.items() if k.startswith("val_acc_"))
     if "val_miou" in row:
-        heads = "mIoU " + " ".join(f"{k[9:] or 'main'} {100 * v:.1f}" for k, v in row.items()
-                                   if k.startswith("val_miou"))
+        heads = "mIoU " + " ".join(
+            f"{k[9:] or 'main'} {100 * v:.1f}" for k, v in row.items() if k.startswith("val_miou")
+        )
     losses = " ".join(f"{k[5:]} {v:.3f}" for k, v in row.items() if k.startswith("loss_"))
-    return Text(f"epoch {row['epoch']:>3}/{epochs}  loss {row['loss']:.3f} ({losses})  val {heads}  "
-                f"{row['seconds']:.1f} s")
+    return Text(
+        f"epoch {row['epoch']:>3}/{epochs}  loss {row['loss']:.3f} ({losses})  val {heads}  "
+        f"{row['seconds']:.1f} s"
+    )
 
 
 def render_run_end(history: list[dict]) -> Table:
-    """The end of a run: the main head's last and best validation score, every head's last, the time."""
+    """The end of a run: the main head's last and best validation score, every head's last, the
+    time."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
@@ -176,10 +237,24 @@ def render_run_end(history: list[dict]) -> Table:
     key = main_score_key(history[-1])
     fmt = (lambda v: f"{v:.1%}") if key == "val_acc_main" else (lambda v: f"{100 * v:.1f} mIoU")  # noqa: E731
     best = max(history, key=lambda row: row.get(key, -math.inf))
-    table.add_row("epochs", f"{history[-1]['epoch']} ({sum(row['seconds'] for row in history):.0f} s)")
-    table.add_row("main head", f"{fmt(history[-1][key])} at the end, best {fmt(best[key])} at epoch {best['epoch']}")
+    table.add_row(
+        "epochs", f"{history[-1]['epoch']} ({sum(row['seconds'] for row in history):.0f} s)"
+    )
+    table.add_row(
+        "main head",
+        f"{fmt(history[-1][key])} at the end, best {fmt(best[key])} at epoch {best['epoch']}",
+    )
     aux = {k[8:]: f"{v:.1%}" for k, v in history[-1].items() if k.startswith("val_acc_aux")}
-    aux.update({k[9:]: f"{100 * v:.1f} mIoU" for k, v in history[-1].items() if k.startswith("val_miou_aux")})
+    aux.update(
+        {
+            k[9:]: f"{100 * v:.1f} mIoU"
+            for k, v in history[-1].items()
+            if k.startswith("val_miou_aux")
+        }
+    )
     if aux:
-        table.add_row("aux heads", "  ".join(f"{name} {v}" for name, v in aux.items()) + "  (dropped on export)")
+        table.add_row(
+            "aux heads",
+            "  ".join(f"{name} {v}" for name, v in aux.items()) + "  (dropped on export)",
+        )
     return table

@@ -1,4 +1,5 @@
 """``tapfinder train``: check every input, preview, ask, train with a progress bar, summarise."""
+
 from __future__ import annotations
 
 import contextlib
@@ -45,7 +46,9 @@ def _sigterm_as_interrupt():
         came.append(signum)
         raise KeyboardInterrupt
 
-    if threading.current_thread() is not threading.main_thread():   # only the main thread may set handlers
+    if (
+        threading.current_thread() is not threading.main_thread()
+    ):  # only the main thread may set handlers
         yield came
         return
     before = signal.signal(signal.SIGTERM, stop)
@@ -62,12 +65,23 @@ def _prepare(opts: TrainOptions, console: Console):
     from tapfinder.errors import ConfigError
 
     if world()[1] > 1 and not opts.yes:
-        raise ConfigError("under torchrun every process would ask; look with `tapfinder inspect` first and "
-                          "pass `yes`")
+        raise ConfigError(
+            "under torchrun every process would ask; look with `tapfinder inspect` first and "
+            "pass `yes`"
+        )
     cfg = TrainConfig(**opts.train)
     check_out(opts.out, opts.resume)
-    spec = RunSpec(model=opts.model, data=opts.data, points=opts.points, recipe=opts.recipe, adapter=opts.adapter,
-                   train=cfg, image_size=opts.image_size, loss=opts.loss, device=opts.device)
+    spec = RunSpec(
+        model=opts.model,
+        data=opts.data,
+        points=opts.points,
+        recipe=opts.recipe,
+        adapter=opts.adapter,
+        train=cfg,
+        image_size=opts.image_size,
+        loss=opts.loss,
+        device=opts.device,
+    )
     with stages(Console(stderr=True, quiet=console.quiet), "loading the data"):
         run = prepare(spec)
     if opts.resume:
@@ -84,12 +98,16 @@ def _preview(run, console: Console, seconds: float) -> None:
     if run.selection is not None:
         console.print(render_summary(run.selection, seconds))
         console.print(render_points(run.selection))
-        console.print(render_profile(depth_profile(run.selection, width=min(60, max(console.width - 14, 20)))))
+        console.print(
+            render_profile(depth_profile(run.selection, width=min(60, max(console.width - 14, 20))))
+        )
         for note in run.selection.notes:
             console.print(f"[yellow]note:[/] {note}", highlight=False)
     if run.data.description:
         console.print(f"[bold]data[/]  {run.data.description}", highlight=False)
-    console.print(f"[bold]loss[/]  {run.spec.recipe}: {describe(run.loss, run.data.task)}", highlight=False)
+    console.print(
+        f"[bold]loss[/]  {run.spec.recipe}: {describe(run.loss, run.data.task)}", highlight=False
+    )
     console.print(f"[bold]train[/] {render_training(run)}", highlight=False)
     if run.heads:
         console.print(render_heads(run))
@@ -98,8 +116,11 @@ def _preview(run, console: Console, seconds: float) -> None:
 def _confirmed() -> bool:
     try:
         return typer.confirm("Train with these points?", default=True)
-    except typer.Abort:   # no terminal to answer on (a script, a pipe)
-        fail("nothing answered 'Train with these points?' (no terminal); add --yes to train without asking")
+    except typer.Abort:  # no terminal to answer on (a script, a pipe)
+        fail(
+            "nothing answered 'Train with these points?' (no terminal); add --yes to train "
+            "without asking"
+        )
         return False
 
 
@@ -110,25 +131,41 @@ def run_train(opts: TrainOptions) -> None:
 
     from .render import render_run_end, render_train_row
 
-    console = Console(quiet=opts.quiet or world()[0] != 0)   # under torchrun only rank 0 speaks
+    console = Console(quiet=opts.quiet or world()[0] != 0)  # under torchrun only rank 0 speaks
     started = time.perf_counter()
     run = _prepare(opts, console)
     _preview(run, console, time.perf_counter() - started)
     if not opts.yes and not _confirmed():
         raise typer.Exit(code=0)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     epochs = run.spec.train.epochs
-    progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn(), console=console,
-                        transient=True)
+    progress = Progress(
+        TextColumn("epoch {task.fields[epoch]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
     bar = progress.add_task("train", total=1, epoch=0, loss=float("nan"))
 
     def step(epoch, done, total, loss):
         progress.update(bar, completed=done, total=total, epoch=f"{epoch + 1}/{epochs}", loss=loss)
 
-    trainer = trainer_for(run, opts.out, on_epoch=lambda row: progress.console.print(render_train_row(row, epochs)),
-                          on_step=step)
+    trainer = trainer_for(
+        run,
+        opts.out,
+        on_epoch=lambda row: progress.console.print(render_train_row(row, epochs)),
+        on_step=step,
+    )
     try:
         with _sigterm_as_interrupt() as terminated, progress:
             history = trainer.fit(resume=opts.resume)
@@ -136,14 +173,23 @@ def run_train(opts: TrainOptions) -> None:
         raise
     except KeyboardInterrupt:
         why = "terminated" if terminated else "interrupted"
-        Console(stderr=True).print(f"[yellow]{why}:[/] the checkpoint of epoch {trainer.epoch} is in "
-                                   f"{opts.out}/last.pt; continue with --resume", highlight=False)
+        Console(stderr=True).print(
+            f"[yellow]{why}:[/] the checkpoint of epoch {trainer.epoch} is in "
+            f"{opts.out}/last.pt; continue with --resume",
+            highlight=False,
+        )
         raise typer.Exit(code=143 if terminated else 130) from None
     result = Console(quiet=world()[0] != 0)
     epochs_run = f"{len(history)} epoch{'s' * (len(history) != 1)}"
-    result.print(f"[bold]done[/]: {epochs_run}; run in {opts.out} (metrics.jsonl, last.pt, best.pt)", highlight=False,
-                 soft_wrap=True)
+    result.print(
+        f"[bold]done[/]: {epochs_run}; run in {opts.out} (metrics.jsonl, last.pt, best.pt)",
+        highlight=False,
+        soft_wrap=True,
+    )
     if not opts.quiet:
         console.print(render_run_end(history))
-        console.print(f"export the model without heads with `tapfinder export {opts.out} --out model.pt` "
-                      "(add --best for the best epoch)", highlight=False)
+        console.print(
+            f"export the model without heads with `tapfinder export {opts.out} --out model.pt` "
+            "(add --best for the best epoch)",
+            highlight=False,
+        )

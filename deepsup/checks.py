@@ -5,6 +5,7 @@ images; targets integer class ids in ``[0, num_classes)``: one per sample for cl
 per pixel (a map of the input's spatial size) for segmentation. A ``TensorDataset`` (or a subset of
 one) is checked whole; other datasets on up to :data:`SAMPLES` items spread over them.
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,49 +40,67 @@ def sample_pair(item, where: str) -> tuple:
     """(input tensor, target tensor) of one dataset item, or a one-line error saying what it is."""
     if isinstance(item, dict):
         keys = ", ".join(map(str, list(item)[:6]))
-        raise ConfigError(f"{where} is a dict (keys {keys}); the trainer takes (input, target) pairs: "
-                          "make the dataset's __getitem__ return (x, y)")
+        raise ConfigError(
+            f"{where} is a dict (keys {keys}); the trainer takes (input, target) pairs: "
+            "make the dataset's __getitem__ return (x, y)"
+        )
     if not isinstance(item, (tuple, list)) or len(item) != 2:
-        what = f"a {type(item).__name__}" + (f" of {len(item)}" if isinstance(item, (tuple, list)) else "")
+        what = f"a {type(item).__name__}" + (
+            f" of {len(item)}" if isinstance(item, (tuple, list)) else ""
+        )
         raise ConfigError(f"{where} is {what}; the trainer takes (input, target) pairs")
     x, y = item
     if not isinstance(x, torch.Tensor):
-        raise ConfigError(f"{where}: the input is a {type(x).__name__}, not a tensor; convert it in the "
-                          "dataset (torch.as_tensor, or torchvision's ToTensor for images)")
+        raise ConfigError(
+            f"{where}: the input is a {type(x).__name__}, not a tensor; convert it in the "
+            "dataset (torch.as_tensor, or torchvision's ToTensor for images)"
+        )
     return x, torch.as_tensor(y)
 
 
 def _check_input(x: torch.Tensor, where: str) -> None:
     if not x.is_floating_point():
-        return   # token ids and the like: the model says what it takes
+        return  # token ids and the like: the model says what it takes
     if x.dim() == 3 and x.shape[-1] in _IMAGE_CHANNELS and min(x.shape[:2]) > max(_IMAGE_CHANNELS):
-        raise ConfigError(f"{where}: the input {tuple(x.shape)} looks like a channels-last image "
-                          f"[H, W, C]; give images channels first [C, H, W] (x.permute(2, 0, 1))")
+        raise ConfigError(
+            f"{where}: the input {tuple(x.shape)} looks like a channels-last image "
+            f"[H, W, C]; give images channels first [C, H, W] (x.permute(2, 0, 1))"
+        )
 
 
-def _check_targets(y: torch.Tensor, x_shape: tuple, task: str, num_classes: int, where: str) -> None:
+def _check_targets(
+    y: torch.Tensor, x_shape: tuple, task: str, num_classes: int, where: str
+) -> None:
     if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
-        raise ConfigError(f"{where}: targets are {str(y.dtype).replace('torch.', '')}; give integer class ids "
-                          "(torch.long)")
-    if task == "segmentation" and tuple(y.shape[-len(x_shape) + 1:]) != tuple(x_shape[1:]):
-        raise ConfigError(f"{where}: a target map of shape {tuple(y.shape)} for an input of {tuple(x_shape)}; "
-                          "a segmentation target holds one class id per pixel of the input")
+        raise ConfigError(
+            f"{where}: targets are {str(y.dtype).replace('torch.', '')}; give integer class ids "
+            "(torch.long)"
+        )
+    if task == "segmentation" and tuple(y.shape[-len(x_shape) + 1 :]) != tuple(x_shape[1:]):
+        raise ConfigError(
+            f"{where}: a target map of shape {tuple(y.shape)} for an input of {tuple(x_shape)}; "
+            "a segmentation target holds one class id per pixel of the input"
+        )
     if y.numel() == 0:
         return
     low, high = int(y.min()), int(y.max())
     if low < 0 or high >= num_classes:
         bad = low if low < 0 else high
-        raise ConfigError(f"{where}: label {bad} is outside 0..{num_classes - 1} (NUM_CLASSES = {num_classes}); "
-                          "labels are class ids from 0 to NUM_CLASSES - 1")
+        raise ConfigError(
+            f"{where}: label {bad} is outside 0..{num_classes - 1} (NUM_CLASSES = {num_classes}); "
+            "labels are class ids from 0 to NUM_CLASSES - 1"
+        )
 
 
 def check_dataset(dataset: Dataset, name: str, task: str, num_classes: int) -> None:
-    """Refuse a data set the trainer cannot use, in one line naming the item (see the module docstring).
+    """Refuse a data set the trainer cannot use, in one line naming the item (see the module
+    docstring).
 
     >>> check_dataset(TensorDataset(torch.zeros(4, 1, 8), torch.tensor([0, 1, 2, 3])), "train",
     ...               "classification", 3)
     Traceback (most recent call last):
-    tapfinder.errors.ConfigError: train: label 3 is outside 0..2 (NUM_CLASSES = 3); labels are class ids from 0 to NUM_CLASSES - 1
+    tapfinder.errors.ConfigError: train: label 3 is outside 0..2 (NUM_CLASSES = 3); labels are class
+    ids from 0 to NUM_CLASSES - 1
     """
     if len(dataset) == 0:
         raise ConfigError(f"the {name} set is empty")
@@ -97,7 +116,9 @@ def check_dataset(dataset: Dataset, name: str, task: str, num_classes: int) -> N
         x, y = sample_pair(dataset[i], where)
         first_shape = first_shape or tuple(x.shape)
         if tuple(x.shape) != first_shape:
-            raise ConfigError(f"{where}: input of shape {tuple(x.shape)}, but {name}[0] has {first_shape}; "
-                              "the trainer batches samples of one shape")
+            raise ConfigError(
+                f"{where}: input of shape {tuple(x.shape)}, but {name}[0] has {first_shape}; "
+                "the trainer batches samples of one shape"
+            )
         _check_input(x, where)
         _check_targets(y, tuple(x.shape), task, num_classes, where)

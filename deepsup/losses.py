@@ -1,25 +1,12 @@
 """Deep-supervision losses, composable, computed in fp32 (KL and entropy are unstable in half).
 
-Recipes (:data:`RECIPES`):
-
-``baseline``  cross-entropy on the main head only (no taps).
-``dsn``       + α Σ_m [CE(aux_m, y) − γ]₊ (DSN; α from the anchors, 0.3; optional linear decay of α
-              to 0 over training and the margin γ).
-``dks``       CE on every head (α = 1, DKS §3.2) + synergy: Σ over ordered pairs (m → n) of
-              KL(p_m.detach() ‖ p_n); bi-directional, top-down or bottom-up. The default, ``auto``,
-              is bi-directional (DKS's choice, for classifiers) between vectors and top-down between
-              maps: on the shapes set (``benchmarks/train_shapes.py``) coarse decoder heads teaching
-              the full-resolution main head cost 4.4 mIoU (3 of 3 seeds), top-down cost nothing.
-``imachsr``   + Σ_m α_m CE(q_m(z_m), y) (the adapter's cross-entropy as the MI term) + λ_m NE(z_m),
-              NE the negative entropy of the channel softmax of the tapped features.
-Any recipe can add ``kd``: KL from the main head's detached, temperature-softened prediction to
-each aux head.
-
-A dense head coarser than the target is scored on its upsampled logits (default) or, with
-``dense="downsample"``, against the target downsampled to its resolution (nearest), as nnU-Net does.
-Every aux head's loss is always computed, with a zero weight when α has decayed to 0, so DDP never
-sees an unused parameter.
+Recipes (:data:`RECIPES`): ``baseline`` (CE on the main head), ``dsn`` (+ α Σ [CE(aux) − γ]₊),
+``dks`` (CE on every head + KL synergy between heads), ``imachsr`` (+ α Σ CE(aux) + λ Σ negative
+entropy of the tapped features); any of them may add ``kd`` (main → aux distillation). Every aux
+head's loss is always computed, with a zero weight when α has decayed, so DDP never sees an unused
+parameter. Each term, its weights and the evidence for the defaults: ``docs/recipes.md``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,58 +16,96 @@ import torch.nn.functional as F
 
 from tapfinder.errors import ConfigError
 
-__all__ = ["LossConfig", "DeepSupervisionLoss", "RECIPES", "describe", "loss_config", "make_loss", "main_logits",
-           "negative_entropy", "synergy"]
+__all__ = [
+    "LossConfig",
+    "DeepSupervisionLoss",
+    "RECIPES",
+    "describe",
+    "loss_config",
+    "make_loss",
+    "main_logits",
+    "negative_entropy",
+    "synergy",
+]
 
 RECIPES = ("baseline", "dsn", "dks", "imachsr")
 DIRECTIONS = ("auto", "bi", "top-down", "bottom-up")
 _AUX = ("dsn", "dks", "imachsr")
 # the recipes that read each option; setting one that the recipe ignores is a mistake worth saying
-READ_BY = {"alpha": _AUX, "alpha_decay": _AUX, "gamma": ("dsn",), "direction": ("dks",), "beta": ("dks",),
-           "lam": ("imachsr",), "kd": _AUX, "temperature": _AUX, "dense": _AUX}
+READ_BY = {
+    "alpha": _AUX,
+    "alpha_decay": _AUX,
+    "gamma": ("dsn",),
+    "direction": ("dks",),
+    "beta": ("dks",),
+    "lam": ("imachsr",),
+    "kd": _AUX,
+    "temperature": _AUX,
+    "dense": _AUX,
+}
 
 
 @dataclass(frozen=True)
 class LossConfig:
     recipe: str = "dks"
-    alpha: float | None = None      # aux CE weight; None: the recipe's default (dsn 0.3, dks 1.0, imachsr 0.3)
-    alpha_decay: bool = False       # linear decay of alpha to 0 over training (dsn)
-    gamma: float = 0.0              # DSN margin: aux loss below gamma is not pushed further
-    direction: str = "auto"         # DKS synergy pairs; auto: bi between vectors, top-down between maps
-    beta: float = 1.0               # DKS synergy weight
-    lam: float = 0.01               # iMacHSR negative-entropy weight
-    kd: float = 0.0                 # weight of main → aux distillation (0: off)
+    alpha: float | None = (
+        None  # aux CE weight; None: the recipe's default (dsn 0.3, dks 1.0, imachsr 0.3)
+    )
+    alpha_decay: bool = False  # linear decay of alpha to 0 over training (dsn)
+    gamma: float = 0.0  # DSN margin: aux loss below gamma is not pushed further
+    direction: str = "auto"  # DKS synergy pairs; auto: bi between vectors, top-down between maps
+    beta: float = 1.0  # DKS synergy weight
+    lam: float = 0.01  # iMacHSR negative-entropy weight
+    kd: float = 0.0  # weight of main → aux distillation (0: off)
     temperature: float = 2.0
-    dense: str = "upsample"         # a coarse dense head: "upsample" its logits, or "downsample" the target
+    dense: str = (
+        "upsample"  # a coarse dense head: "upsample" its logits, or "downsample" the target
+    )
 
     def __post_init__(self):
         if self.recipe not in RECIPES:
             raise ConfigError(f"unknown recipe {self.recipe!r}; use one of {', '.join(RECIPES)}")
         if self.dense not in ("upsample", "downsample"):
-            raise ConfigError(f"dense must be 'upsample' (logits to the target) or 'downsample' (the target "
-                              f"to the logits), got {self.dense!r}")
+            raise ConfigError(
+                f"dense must be 'upsample' (logits to the target) or 'downsample' (the target "
+                f"to the logits), got {self.dense!r}"
+            )
         if self.direction not in DIRECTIONS:
-            raise ConfigError(f"DKS direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
+            raise ConfigError(
+                f"DKS direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}"
+            )
         for name in ("alpha", "gamma", "beta", "lam", "kd"):
             value = getattr(self, name)
-            if value is not None and not value >= 0:   # NaN fails too
+            if value is not None and not value >= 0:  # NaN fails too
                 raise ConfigError(f"the loss's {name} must be 0 or more, got {value}")
         if not self.temperature > 0:
-            raise ConfigError(f"the distillation temperature must be above 0, got {self.temperature}")
+            raise ConfigError(
+                f"the distillation temperature must be above 0, got {self.temperature}"
+            )
 
     @property
     def aux_weight(self) -> float:
-        return self.alpha if self.alpha is not None else {"dsn": 0.3, "dks": 1.0, "imachsr": 0.3}.get(self.recipe, 0.0)
+        return (
+            self.alpha
+            if self.alpha is not None
+            else {"dsn": 0.3, "dks": 1.0, "imachsr": 0.3}.get(self.recipe, 0.0)
+        )
 
 
 def _ce(logits: torch.Tensor, target: torch.Tensor, dense: str = "upsample") -> torch.Tensor:
     logits = logits.float()
-    if logits.dim() > 2 and logits.shape[2:] != target.shape[1:]:   # dense heads read coarser maps
-        if dense == "downsample":   # nearest labels at the head's resolution (nnU-Net's way)
-            target = F.interpolate(target[:, None].float(), size=logits.shape[2:], mode="nearest")[:, 0].long()
+    if logits.dim() > 2 and logits.shape[2:] != target.shape[1:]:  # dense heads read coarser maps
+        if dense == "downsample":  # nearest labels at the head's resolution (nnU-Net's way)
+            target = F.interpolate(target[:, None].float(), size=logits.shape[2:], mode="nearest")[
+                :, 0
+            ].long()
         else:
-            logits = F.interpolate(logits, size=target.shape[1:], mode="bilinear" if logits.dim() == 4 else "linear",
-                                   align_corners=False)
+            logits = F.interpolate(
+                logits,
+                size=target.shape[1:],
+                mode="bilinear" if logits.dim() == 4 else "linear",
+                align_corners=False,
+            )
     return F.cross_entropy(logits, target)
 
 
@@ -89,14 +114,15 @@ def _kl(teacher: torch.Tensor, student: torch.Tensor, temperature: float = 1.0) 
     t = F.log_softmax(teacher.detach().float() / temperature, dim=1)
     s = F.log_softmax(student.float() / temperature, dim=1)
     kl = (t.exp() * (t - s)).sum(1)
-    return kl.mean() * temperature ** 2
+    return kl.mean() * temperature**2
 
 
 def resolved_direction(direction: str, dense: bool) -> str:
     """What the DKS ``direction`` means for heads that predict maps (``dense``) or class vectors.
 
-    >>> resolved_direction("auto", dense=True), resolved_direction("auto", dense=False), resolved_direction("bi", True)
-    ('top-down', 'bi', 'bi')
+    >>> cases = (("auto", True), ("auto", False), ("bi", True))
+    >>> [resolved_direction(d, dense) for d, dense in cases]
+    ['top-down', 'bi', 'bi']
     """
     return ("top-down" if dense else "bi") if direction == "auto" else direction
 
@@ -111,7 +137,11 @@ def synergy(logits: list[torch.Tensor], direction: str = "auto") -> torch.Tensor
     total = logits[0].new_zeros((), dtype=torch.float32)
     for m, teacher in enumerate(logits):
         for n, student in enumerate(logits):
-            if m == n or (direction == "top-down" and m < n) or (direction == "bottom-up" and m > n):
+            if (
+                m == n
+                or (direction == "top-down" and m < n)
+                or (direction == "bottom-up" and m > n)
+            ):
                 continue
             total = total + _kl(teacher, _match(student, teacher))
     return total
@@ -119,13 +149,17 @@ def synergy(logits: list[torch.Tensor], direction: str = "auto") -> torch.Tensor
 
 def _match(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     if student.dim() > 2 and student.shape[2:] != teacher.shape[2:]:
-        return F.interpolate(student.float(), size=teacher.shape[2:], mode="bilinear", align_corners=False)
+        return F.interpolate(
+            student.float(), size=teacher.shape[2:], mode="bilinear", align_corners=False
+        )
     return student
 
 
 def main_logits(out) -> torch.Tensor:
-    """The main prediction in what a model (or a tapped model) returns: a tensor, the ``out`` entry of
-    a dict (torchvision's segmentation models), ``logits`` (Hugging Face), or a tuple's first tensor.
+    """The main prediction in what a model (or a tapped model) returns: a tensor, the ``out`` entry
+    of
+    a dict (torchvision's segmentation models), ``logits`` (Hugging Face), or a tuple's first
+    tensor.
 
     >>> x = torch.zeros(1, 3)
     >>> all(main_logits(o) is x for o in (x, {"out": x, "aux": x}, (x, 1), {"logits": x}))
@@ -138,8 +172,10 @@ def main_logits(out) -> torch.Tensor:
     if isinstance(out, (list, tuple)):
         out = next((t for t in out if isinstance(t, torch.Tensor)), out)
     if not isinstance(out, torch.Tensor):
-        raise ConfigError(f"cannot find the prediction in the model's {type(out).__name__} output; return a "
-                          "tensor, or a dict with 'out' or 'logits'")
+        raise ConfigError(
+            f"cannot find the prediction in the model's {type(out).__name__} output; return a "
+            "tensor, or a dict with 'out' or 'logits'"
+        )
     return out
 
 
@@ -180,7 +216,9 @@ class DeepSupervisionLoss:
         if cfg.recipe == "imachsr":
             feats = list(getattr(out, "features", []) or [])
             for i, f in enumerate(feats):
-                ne = negative_entropy(f, self.layouts[i] if i < len(self.layouts) else "channels_first")
+                ne = negative_entropy(
+                    f, self.layouts[i] if i < len(self.layouts) else "channels_first"
+                )
                 terms[f"ne{i}"] = ne
                 total = total + cfg.lam * ne
         if cfg.kd > 0:
@@ -191,21 +229,25 @@ class DeepSupervisionLoss:
 
 
 def loss_config(recipe: str = "dks", **options) -> LossConfig:
-    """The loss settings of ``recipe`` with ``options`` changed from its defaults; an option the recipe
+    """The loss settings of ``recipe`` with ``options`` changed from its defaults; an option the
+    recipe
     does not read is refused rather than silently ignored.
 
     >>> loss_config("dsn", alpha=0.4, alpha_decay=True).aux_weight
     0.4
     >>> loss_config("dsn", direction="top-down")
     Traceback (most recent call last):
-    tapfinder.errors.ConfigError: the loss option direction does nothing in recipe dsn (only dks reads it); drop it or use that recipe
+    tapfinder.errors.ConfigError: the loss option direction does nothing in recipe dsn (only dks
+    reads it); drop it or use that recipe
     """
     for name in options:
         if name not in READ_BY:
             raise ConfigError(f"unknown loss option {name!r}; use {', '.join(READ_BY)}")
         if recipe in RECIPES and recipe not in READ_BY[name]:
-            raise ConfigError(f"the loss option {name} does nothing in recipe {recipe} (only "
-                              f"{', '.join(READ_BY[name])} reads it); drop it or use that recipe")
+            raise ConfigError(
+                f"the loss option {name} does nothing in recipe {recipe} (only "
+                f"{', '.join(READ_BY[name])} reads it); drop it or use that recipe"
+            )
     return LossConfig(recipe=recipe, **options)
 
 
@@ -214,9 +256,11 @@ def describe(cfg: LossConfig, task: str | None = None) -> str:
     that ``auto`` resolves to.
 
     >>> describe(LossConfig("dks"))
-    'CE on the main head + 1 × CE on each aux head + 1 × KL synergy between all heads (bi-directional; between maps deeper heads teach shallower)'
+    'CE on the main head + 1 × CE on each aux head + 1 × KL synergy between all heads
+    (bi-directional; between maps deeper heads teach shallower)'
     >>> describe(LossConfig("dsn", alpha_decay=True, gamma=0.5, kd=0.5))
-    'CE on the main head + 0.3 × CE on each aux head, decayed linearly to 0, margin γ 0.5 + 0.5 × KD main → aux (T 2)'
+    'CE on the main head + 0.3 × CE on each aux head, decayed linearly to 0, margin γ 0.5 + 0.5 × KD
+    main → aux (T 2)'
     >>> describe(LossConfig("dks"), task="segmentation").endswith("(deeper heads teach shallower)")
     True
     """
@@ -230,10 +274,17 @@ def describe(cfg: LossConfig, task: str | None = None) -> str:
         aux += f", margin γ {cfg.gamma:g}"
     parts.append(aux)
     if cfg.recipe == "dks":
-        direction = cfg.direction if task is None else resolved_direction(cfg.direction, task == "segmentation")
-        pairs = {"auto": "bi-directional; between maps deeper heads teach shallower",
-                 "bi": "bi-directional", "top-down": "deeper heads teach shallower",
-                 "bottom-up": "shallower heads teach deeper"}[direction]
+        direction = (
+            cfg.direction
+            if task is None
+            else resolved_direction(cfg.direction, task == "segmentation")
+        )
+        pairs = {
+            "auto": "bi-directional; between maps deeper heads teach shallower",
+            "bi": "bi-directional",
+            "top-down": "deeper heads teach shallower",
+            "bottom-up": "shallower heads teach deeper",
+        }[direction]
         parts.append(f"{cfg.beta:g} × KL synergy between all heads ({pairs})")
     if cfg.recipe == "imachsr":
         parts.append(f"{cfg.lam:g} × negative entropy of the tapped features")

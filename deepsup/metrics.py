@@ -1,4 +1,5 @@
 """Small metric helpers: running means, top-1 accuracy, confusion matrix and mIoU."""
+
 from __future__ import annotations
 
 import torch
@@ -33,10 +34,13 @@ def accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
     return float((logits.argmax(1) == target).float().mean())
 
 
-def confusion(logits: torch.Tensor, target: torch.Tensor, k: int, conf: torch.Tensor | None = None) -> torch.Tensor:
+def confusion(
+    logits: torch.Tensor, target: torch.Tensor, k: int, conf: torch.Tensor | None = None
+) -> torch.Tensor:
     if logits.shape[2:] != target.shape[1:]:
-        logits = torch.nn.functional.interpolate(logits.float(), size=target.shape[1:], mode="bilinear",
-                                                 align_corners=False)
+        logits = torch.nn.functional.interpolate(
+            logits.float(), size=target.shape[1:], mode="bilinear", align_corners=False
+        )
     pred = logits.argmax(1).flatten()
     idx = target.flatten() * k + pred
     counts = torch.bincount(idx, minlength=k * k).reshape(k, k)
@@ -58,7 +62,9 @@ def miou(conf: torch.Tensor) -> float:
 def main_score_key(row: dict) -> str:
     """The metrics row's key of the main head's validation score: top-1, or mIoU for segmentation.
 
-    >>> main_score_key({"val_acc_main": 0.9, "val_acc_aux0": 0.8}), main_score_key({"val_miou": 0.5})
-    ('val_acc_main', 'val_miou')
+    >>> main_score_key({"val_acc_main": 0.9, "val_acc_aux0": 0.8})
+    'val_acc_main'
+    >>> main_score_key({"val_miou": 0.5})
+    'val_miou'
     """
     return "val_acc_main" if "val_acc_main" in row else "val_miou"

@@ -3,6 +3,7 @@
 A run folder holds ``last.pt`` (the checkpoint), ``metrics.jsonl``, ``selection.json`` and
 ``run.json`` (what was asked for, so ``export`` and ``--resume`` can rebuild the same model).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,18 @@ from .distributed import process_device
 from .losses import RECIPES, LossConfig, loss_config, main_logits, make_loss
 from .trainer import FREE_ON_RESUME, TrainConfig, Trainer, extension_refused
 
-__all__ = ["RunSpec", "PreparedRun", "SettingsMismatch", "check_out", "check_resume", "prepare", "trainer_for",
-           "trained_model", "export_run", "resolve_recipe"]
+__all__ = [
+    "RunSpec",
+    "PreparedRun",
+    "SettingsMismatch",
+    "check_out",
+    "check_resume",
+    "prepare",
+    "trainer_for",
+    "trained_model",
+    "export_run",
+    "resolve_recipe",
+]
 
 # what ``--recipe auto`` trains with, per task: the best recipe of the benchmarks here
 # (benchmarks/train_mnist1d.py: dks in the plain, BatchNorm and ResNet regimes; benchmarks/
@@ -53,23 +64,25 @@ class RunSpec:
     adapter: str = "dks"
     train: TrainConfig = field(default_factory=TrainConfig)
     image_size: int = 32
-    loss: dict = field(default_factory=dict)   # the recipe's options changed from their defaults (losses.READ_BY)
-    device: str = "auto"                       # where it trains; a resume may move it
+    loss: dict = field(
+        default_factory=dict
+    )  # the recipe's options changed from their defaults (losses.READ_BY)
+    device: str = "auto"  # where it trains; a resume may move it
 
 
 @dataclass
 class PreparedRun:
     spec: RunSpec
-    model: nn.Module              # the original architecture (tapped.model when tapped)
-    net: nn.Module                # what trains: the model or a TappedModel
+    model: nn.Module  # the original architecture (tapped.model when tapped)
+    net: nn.Module  # what trains: the model or a TappedModel
     data: DataSpec
     selection: object | None
-    heads: list                   # (point, params, flops, design) per head
+    heads: list  # (point, params, flops, design) per head
     model_params: int
     model_flops: int
     loss: LossConfig | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    build: object = None          # tapfinder.sources.Build: what the model was built with
+    build: object = None  # tapfinder.sources.Build: what the model was built with
 
 
 def _flops(module: nn.Module, shape: tuple) -> int:
@@ -92,7 +105,8 @@ def check_out(out: str | Path, resume: bool) -> None:
 
 
 def _check_writable(folder: Path) -> None:
-    """Whether ``folder`` (or the folder it would be made in) takes new files: a probe made and removed."""
+    """Whether ``folder`` (or the folder it would be made in) takes new files: a probe made and
+    removed."""
     import tempfile
 
     base = folder
@@ -103,8 +117,9 @@ def _check_writable(folder: Path) -> None:
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".tapfinder-probe-", dir=base))
     except OSError as e:
-        raise ConfigError(f"cannot write the run to {folder}: {e.strerror or e} in {base}; "
-                          "give another `out`") from e
+        raise ConfigError(
+            f"cannot write the run to {folder}: {e.strerror or e} in {base}; give another `out`"
+        ) from e
 
 
 def _check_fits(model: nn.Module, example: torch.Tensor, data: DataSpec) -> None:
@@ -113,21 +128,31 @@ def _check_fits(model: nn.Module, example: torch.Tensor, data: DataSpec) -> None
         with in_mode(model, False), torch.no_grad():
             out = model(example)
     except Exception as e:
-        raise ConfigError(f"the model cannot take the data's samples of shape {tuple(data.input_shape)}: "
-                          f"{type(e).__name__}: {str(e).splitlines()[0][:160]}") from e
+        raise ConfigError(
+            f"the model cannot take the data's samples of shape {tuple(data.input_shape)}: "
+            f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+        ) from e
     out = main_logits(out)
     shape = list(out.shape)
     if data.task == "segmentation" and out.dim() != example.dim():
-        raise ConfigError(f"the data is segmentation (a label per pixel) but the model predicts {shape}, not a map "
-                          f"[N, {', '.join(map(str, [data.num_classes, *example.shape[2:]]))}]; use a segmentation model such as "
-                          "unet_small or a torchvision segmentation model")
+        raise ConfigError(
+            f"the data is segmentation (a label per pixel) but the model predicts {shape}, not a "
+            "map "
+            f"[N, {', '.join(map(str, [data.num_classes, *example.shape[2:]]))}]; use a "
+            "segmentation model such as "
+            "unet_small or a torchvision segmentation model"
+        )
     if data.task == "classification" and out.dim() != 2:
-        raise ConfigError(f"the data is classification (a label per sample) but the model predicts {shape}, not "
-                          f"[N, {data.num_classes}]; give it a pooled classifier head")
+        raise ConfigError(
+            f"the data is classification (a label per sample) but the model predicts {shape}, not "
+            f"[N, {data.num_classes}]; give it a pooled classifier head"
+        )
     if out.shape[1] != data.num_classes:
-        raise ConfigError(f"the model predicts {out.shape[1]} classes but the data has {data.num_classes}; "
-                          "give its class or build_model() a num_classes argument, or build it for "
-                          f"{data.num_classes} classes")
+        raise ConfigError(
+            f"the model predicts {out.shape[1]} classes but the data has {data.num_classes}; "
+            "give its class or build_model() a num_classes argument, or build it for "
+            f"{data.num_classes} classes"
+        )
 
 
 def build_for(input_shape: tuple, num_classes: int, channels_last: bool = False):
@@ -141,8 +166,11 @@ def build_for(input_shape: tuple, num_classes: int, channels_last: bool = False)
     """
     from tapfinder.sources import Build
 
-    return Build(num_classes, input_shape[-1] if channels_last else input_shape[0],
-                 tuple(input_shape[1:]) if len(input_shape) == 3 else None)
+    return Build(
+        num_classes,
+        input_shape[-1] if channels_last else input_shape[0],
+        tuple(input_shape[1:]) if len(input_shape) == 3 else None,
+    )
 
 
 def _readings(input_shape: tuple, num_classes: int) -> list:
@@ -159,24 +187,28 @@ def prepare(spec: RunSpec) -> PreparedRun:
     from tapfinder.adapters import adapter_cost, describe_adapter
     from tapfinder.api import select_points
     from tapfinder.selector import normalize_points
-    from tapfinder.sources import load_model
+    from tapfinder.sources import absolute_spec, load_model
     from tapfinder.taps import attach
 
-    from tapfinder.sources import absolute_spec
-
     device = process_device(spec.device)
-    if resolve_recipe(spec.recipe, "classification") == spec.recipe:   # bad names and options fail before
-        loss_config(spec.recipe, **spec.loss)                             # the data is built
+    if (
+        resolve_recipe(spec.recipe, "classification") == spec.recipe
+    ):  # bad names and options fail before
+        loss_config(spec.recipe, **spec.loss)  # the data is built
     data = load_data(spec.data, spec.image_size)
     check_dataset(data.train, "train", data.task, data.num_classes)
     check_dataset(data.val, "val", data.task, data.num_classes)
     # run.json keeps what trained, and paths that hold from any folder
-    spec = replace(spec, recipe=resolve_recipe(spec.recipe, data.task), model=absolute_spec(spec.model),
-                   data=absolute_data(spec.data))
+    spec = replace(
+        spec,
+        recipe=resolve_recipe(spec.recipe, data.task),
+        model=absolute_spec(spec.model),
+        data=absolute_data(spec.data),
+    )
     loss = loss_config(spec.recipe, **spec.loss)
     example = torch.zeros(2, *data.input_shape)
     failed = []
-    for build in _readings(data.input_shape, data.num_classes):   # the first reading the model takes
+    for build in _readings(data.input_shape, data.num_classes):  # the first reading the model takes
         torch.manual_seed(spec.train.seed)
         model = load_model(spec.model, build).model
         try:
@@ -189,12 +221,27 @@ def prepare(spec: RunSpec) -> PreparedRun:
     selection, net, heads = None, model, []
     if spec.recipe != "baseline":
         selection = select_points(model, example, points=normalize_points(spec.points))
-        net = attach(model, selection, task=data.task, num_classes=data.num_classes, adapter=spec.adapter)
+        net = attach(
+            model, selection, task=data.task, num_classes=data.num_classes, adapter=spec.adapter
+        )
         for point, name in zip(selection.points, net.points):
             head = net.head(name)
-            heads.append((point.name, *adapter_cost(head, tuple(point.shape)), describe_adapter(head)))
-    return PreparedRun(spec, model, net, data, selection, heads, sum(p.numel() for p in model.parameters()),
-                       _flops(model, data.input_shape), loss, device, build)
+            heads.append(
+                (point.name, *adapter_cost(head, tuple(point.shape)), describe_adapter(head))
+            )
+    return PreparedRun(
+        spec,
+        model,
+        net,
+        data,
+        selection,
+        heads,
+        sum(p.numel() for p in model.parameters()),
+        _flops(model, data.input_shape),
+        loss,
+        device,
+        build,
+    )
 
 
 _LOSS_DEFAULTS = {k: v for k, v in asdict(LossConfig()).items() if k != "recipe"}
@@ -207,22 +254,31 @@ def _settings(spec: dict) -> dict:
     """A run spec as flat settings, named as the parameters that set them (the loss options with
     their defaults filled in), without those a resume may change.
 
-    >>> s = _settings({"model": "m.py", "image_size": 32, "train": {"epochs": 2, "seed": 1}, "loss": {"kd": 1}})
+    >>> train = {"epochs": 2, "seed": 1}
+    >>> spec = {"model": "m.py", "image_size": 32, "train": train, "loss": {"kd": 1}}
+    >>> s = _settings(spec)
     >>> {k: s[k] for k in ("image_size", "seed", "kd", "alpha")}, "model" in s, "epochs" in s
     ({'image_size': 32, 'seed': 1, 'kd': 1, 'alpha': None}, False, False)
     """
-    flat = {**{k: v for k, v in spec.items() if k not in ("train", "loss")}, **spec.get("train", {}),
-            **_LOSS_DEFAULTS, **spec.get("loss", {})}
+    flat = {
+        **{k: v for k, v in spec.items() if k not in ("train", "loss")},
+        **spec.get("train", {}),
+        **_LOSS_DEFAULTS,
+        **spec.get("loss", {}),
+    }
     return {k: v for k, v in flat.items() if k not in _FREE}
 
 
 class SettingsMismatch(ConfigError):
-    """A resume asked for other settings than the run was trained with; ``changed`` holds the saved ones."""
+    """A resume asked for other settings than the run was trained with; ``changed`` holds the saved
+    ones."""
 
     def __init__(self, out, changed: dict):
         self.changed = changed
         was = " ".join(f"`{k}={v}`" for k, v in changed.items())
-        super().__init__(f"{out} was trained with {was}; pass the same to resume it, or train into a new `out`")
+        super().__init__(
+            f"{out} was trained with {was}; pass the same to resume it, or train into a new `out`"
+        )
 
 
 def _architecture(state: dict) -> dict:
@@ -247,15 +303,18 @@ def check_resume(out: str | Path, run: PreparedRun) -> None:
     preview: ``trainer_for`` rewrites ``run.json``).
 
     Raises:
-        SettingsMismatch: other settings. ConfigError: another architecture, or epochs it cannot reach.
+        SettingsMismatch: other settings. ConfigError: another architecture, or epochs it cannot
+        reach.
     """
     path = Path(out) / "run.json"
     if not path.is_file():
         return
     raw = json.loads(path.read_text())
     saved, now = _settings(raw["spec"]), _settings(asdict(run.spec))
-    if "loss_config" in raw:   # the loss as it trained: a default may differ in another version
-        saved.update(_settings({"loss": raw["loss_config"]}))   # (``now`` has this version's defaults filled in)
+    if "loss_config" in raw:  # the loss as it trained: a default may differ in another version
+        saved.update(
+            _settings({"loss": raw["loss_config"]})
+        )  # (``now`` has this version's defaults filled in)
     changed = {k: saved[k] for k in now if k in saved and saved[k] != now[k]}
     if changed:
         raise SettingsMismatch(out, changed)
@@ -263,53 +322,90 @@ def check_resume(out: str | Path, run: PreparedRun) -> None:
     if not checkpoint.is_file():
         return
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    difference = _first_difference(_architecture(state["model"]), _architecture(run.model.state_dict()))
+    difference = _first_difference(
+        _architecture(state["model"]), _architecture(run.model.state_dict())
+    )
     if difference:
-        raise ConfigError(f"{checkpoint} does not fit the model {run.spec.model}: {difference}; give the "
-                          "`model` the run trained")
-    refused = extension_refused(state["config"]["train"], run.spec.train, state["epoch"], run.loss.alpha_decay)
+        raise ConfigError(
+            f"{checkpoint} does not fit the model {run.spec.model}: {difference}; give the "
+            "`model` the run trained"
+        )
+    refused = extension_refused(
+        state["config"]["train"], run.spec.train, state["epoch"], run.loss.alpha_decay
+    )
     if refused:
         raise ConfigError(f"{out} cannot go on to {run.spec.train.epochs} epochs: {refused}")
 
 
 def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None, on_step=None) -> Trainer:
     """The trainer of a prepared run; it writes ``run.json`` and ``selection.json`` into ``out``."""
-    layouts = [run.selection.graph.nodes[p.name]["tf"].layout or "channels_first"
-               for p in run.selection.points] if run.selection is not None else []
+    layouts = (
+        [
+            run.selection.graph.nodes[p.name]["tf"].layout or "channels_first"
+            for p in run.selection.points
+        ]
+        if run.selection is not None
+        else []
+    )
     loss = make_loss(run.spec.recipe, layouts=layouts, **run.spec.loss)
-    spec = {"spec": asdict(run.spec), "input_shape": list(run.data.input_shape), "task": run.data.task,
-            "num_classes": run.data.num_classes, "build": asdict(run.build) if run.build is not None else None,
-            "loss_config": {k: v for k, v in asdict(run.loss).items() if k != "recipe"}}
+    spec = {
+        "spec": asdict(run.spec),
+        "input_shape": list(run.data.input_shape),
+        "task": run.data.task,
+        "num_classes": run.data.num_classes,
+        "build": asdict(run.build) if run.build is not None else None,
+        "loss_config": {k: v for k, v in asdict(run.loss).items() if k != "recipe"},
+    }
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "run.json").write_text(json.dumps(spec, indent=1))
         if run.selection is not None:
             (out / "selection.json").write_text(run.selection.to_json())
-    return Trainer(run.net, loss, run.data.train, run.data.val, run.spec.train, out=out, task=run.data.task,
-                   num_classes=run.data.num_classes, device=run.device, extra={"run": spec}, on_epoch=on_epoch,
-                   on_step=on_step)
+    return Trainer(
+        run.net,
+        loss,
+        run.data.train,
+        run.data.val,
+        run.spec.train,
+        out=out,
+        task=run.data.task,
+        num_classes=run.data.num_classes,
+        device=run.device,
+        extra={"run": spec},
+        on_epoch=on_epoch,
+        on_step=on_step,
+    )
 
 
 def load_run_spec(folder: str | Path) -> tuple[RunSpec, dict]:
     """(the run's spec, what its data looked like: input_shape, task, num_classes)."""
     path = Path(folder) / "run.json"
     if not path.is_file():
-        raise ConfigError(f"{folder} is not a training run (no run.json); give the folder a training run wrote "
-                          "(tapfinder train --out DIR)")
+        raise ConfigError(
+            f"{folder} is not a training run (no run.json); give the folder a training run wrote "
+            "(tapfinder train --out DIR)"
+        )
     raw = json.loads(path.read_text())
     spec = raw["spec"]
-    return RunSpec(**{**spec, "train": TrainConfig(**spec["train"])}), {k: v for k, v in raw.items() if k != "spec"}
+    return RunSpec(**{**spec, "train": TrainConfig(**spec["train"])}), {
+        k: v for k, v in raw.items() if k != "spec"
+    }
 
 
 def _saved_build(shapes: dict):
-    """The build a run's model was made with (runs from before ``run.json`` kept it: channels first)."""
+    """The build a run's model was made with (runs from before ``run.json`` kept it: channels
+    first)."""
     from tapfinder.sources import Build
 
     saved = shapes.get("build")
     if not saved:
         return build_for(tuple(shapes["input_shape"]), shapes["num_classes"])
-    return Build(saved["num_classes"], saved["in_channels"], tuple(saved["image_size"]) if saved["image_size"] else None)
+    return Build(
+        saved["num_classes"],
+        saved["in_channels"],
+        tuple(saved["image_size"]) if saved["image_size"] else None,
+    )
 
 
 def _model_file_missing(spec: str) -> bool:
@@ -317,7 +413,9 @@ def _model_file_missing(spec: str) -> bool:
     return path.endswith(".py") and not Path(path).is_file()
 
 
-def trained_model(folder: str | Path, checkpoint: str = "last", model: str | None = None) -> nn.Module:
+def trained_model(
+    folder: str | Path, checkpoint: str = "last", model: str | None = None
+) -> nn.Module:
     """The run's model with the weights of its ``checkpoint`` (``last`` or ``best``), built from the
     run's model spec or from ``model`` (the same architecture, its file moved since).
 
@@ -337,17 +435,27 @@ def trained_model(folder: str | Path, checkpoint: str = "last", model: str | Non
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["model"]
     difference = _first_difference(_architecture(state), _architecture(built.state_dict()))
     if difference:
-        raise ConfigError(f"{ckpt} does not fit the model {source} (changed since the run trained?): "
-                          f"{difference}; give the `model` the run trained")
+        raise ConfigError(
+            f"{ckpt} does not fit the model {source} (changed since the run trained?): "
+            f"{difference}; give the `model` the run trained"
+        )
     built.load_state_dict(state, strict=True)
     return built
 
 
-def export_run(folder: str | Path, out: str | Path, fmt: str = "state_dict", dynamo: bool = True,
-               checkpoint: str = "last", model: str | None = None):
-    """Write the trained model without its heads: a ``state_dict`` that loads strictly into a freshly
+def export_run(
+    folder: str | Path,
+    out: str | Path,
+    fmt: str = "state_dict",
+    dynamo: bool = True,
+    checkpoint: str = "last",
+    model: str | None = None,
+):
+    """Write the trained model without its heads: a ``state_dict`` that loads strictly into a
+    freshly
     built original, or an ONNX graph of exactly the original's nodes. ``checkpoint``: ``last`` or
-    ``best`` (the epoch with the best main-head validation score); ``model``: see :func:`trained_model`.
+    ``best`` (the epoch with the best main-head validation score); ``model``: see
+    :func:`trained_model`.
     Nothing is left behind when it fails."""
     out = Path(out)
     if fmt not in ("state_dict", "onnx"):
@@ -360,7 +468,9 @@ def export_run(folder: str | Path, out: str | Path, fmt: str = "state_dict", dyn
         from tapfinder.sources import random_input
 
         shapes = load_run_spec(folder)[1]
-        return out, export_onnx(trained, (random_input((1, *shapes["input_shape"])),), out, dynamo=dynamo)
+        return out, export_onnx(
+            trained, (random_input((1, *shapes["input_shape"])),), out, dynamo=dynamo
+        )
     tmp = out.with_suffix(out.suffix + ".tmp")
     try:
         torch.save(trained.state_dict(), tmp)

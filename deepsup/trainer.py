@@ -1,4 +1,5 @@
-"""The training loop: ``train_one_epoch``, ``evaluate``, ``fit``; checkpoints every epoch; exact resume.
+"""The training loop: ``train_one_epoch``, ``evaluate``, ``fit``; checkpoints every epoch; exact
+resume.
 
 Checkpoints hold fixed keys (``model``, ``aux_heads``, ``optimizer``, ``lr_scheduler``, ``scaler``,
 ``epoch``, ``config``, ``rng``) and are written to ``last.pt`` (and to ``best.pt`` when the main
@@ -8,6 +9,7 @@ the RNG state is saved, so ``resume`` continues exactly where an uninterrupted r
 non-finite loss stops training with a clear message and the last good checkpoint intact. Under
 ``torchrun`` the same code runs with DDP (see :mod:`deepsup.distributed`).
 """
+
 from __future__ import annotations
 
 import json
@@ -39,24 +41,26 @@ class TrainingError(TapfinderError):
 class TrainConfig:
     epochs: int = 20
     batch_size: int = 128
-    optimizer: str = "adam"          # adam | adamw | sgd
+    optimizer: str = "adam"  # adam | adamw | sgd
     lr: float = 1e-3
     weight_decay: float = 0.0
     momentum: float = 0.9
-    schedule: str = "onecycle"       # onecycle | cosine | step | none
+    schedule: str = "onecycle"  # onecycle | cosine | step | none
     step_size: int = 10
-    clip_grad: float = 0.0           # max grad norm; 0: off
-    amp: bool = False                # mixed precision where the device supports it
+    clip_grad: float = 0.0  # max grad norm; 0: off
+    amp: bool = False  # mixed precision where the device supports it
     seed: int = 0
     workers: int = 0
-    sync_bn: bool = True             # under torchrun on CUDA: BatchNorm statistics over all processes
-    compile: bool = False            # run the (tapped, DDP-wrapped) model through torch.compile
-    limit_batches: int = 0           # at most this many batches per epoch, train and val (0: all)
+    sync_bn: bool = True  # under torchrun on CUDA: BatchNorm statistics over all processes
+    compile: bool = False  # run the (tapped, DDP-wrapped) model through torch.compile
+    limit_batches: int = 0  # at most this many batches per epoch, train and val (0: all)
 
     def __post_init__(self):
         for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
             if getattr(self, name) not in choices:
-                raise ConfigError(f"unknown `{name}` {getattr(self, name)!r}; use {', '.join(choices)}")
+                raise ConfigError(
+                    f"unknown `{name}` {getattr(self, name)!r}; use {', '.join(choices)}"
+                )
         for name in ("epochs", "batch_size", "step_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"`{name}` must be at least 1, got {getattr(self, name)}")
@@ -78,19 +82,24 @@ EXTENDABLE_SCHEDULES = ("none", "step")
 
 def extension_refused(saved: dict, cfg: TrainConfig, done: int, decays: bool = False) -> str | None:
     """Why a run trained with ``saved`` settings (``done`` epochs of them) cannot go on to
-    ``cfg.epochs``, or None when it can (the same epochs, or a schedule that does not depend on them).
+    ``cfg.epochs``, or None when it can (the same epochs, or a schedule that does not depend on
+    them).
 
-    >>> extension_refused({"epochs": 2, "schedule": "none"}, TrainConfig(epochs=4, schedule="none"), 2)
+    >>> constant = {"epochs": 2, "schedule": "none"}
+    >>> extension_refused(constant, TrainConfig(epochs=4, schedule="none"), 2)
     >>> extension_refused({"epochs": 2, "schedule": "onecycle"}, TrainConfig(epochs=4), 2)
-    'its onecycle schedule is laid out over 2 epochs; only runs with `schedule` none or step can be extended'
+    'its onecycle schedule is laid out over 2 epochs; only runs with `schedule` none or step can be
+    extended'
     """
     if saved.get("epochs", cfg.epochs) == cfg.epochs:
         return None
     if cfg.epochs < done:
         return f"it has trained {done} epochs already; ask for as many or more `epochs`"
     if saved.get("schedule") not in EXTENDABLE_SCHEDULES:
-        return (f"its {saved.get('schedule')} schedule is laid out over {saved.get('epochs')} epochs; "
-                f"only runs with `schedule` {' or '.join(EXTENDABLE_SCHEDULES)} can be extended")
+        return (
+            f"its {saved.get('schedule')} schedule is laid out over {saved.get('epochs')} epochs; "
+            f"only runs with `schedule` {' or '.join(EXTENDABLE_SCHEDULES)} can be extended"
+        )
     if decays:
         return f"its aux weight decays over {saved.get('epochs')} epochs (`alpha_decay`)"
     return None
@@ -98,7 +107,9 @@ def extension_refused(saved: dict, cfg: TrainConfig, done: int, decays: bool = F
 
 def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True)
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True
+        )
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
@@ -110,7 +121,9 @@ def _scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total, 1))
     if cfg.schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size * steps_per_epoch, gamma=0.1)
+        return torch.optim.lr_scheduler.StepLR(
+            opt, step_size=cfg.step_size * steps_per_epoch, gamma=0.1
+        )
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
 
@@ -122,12 +135,32 @@ def _decays(loss) -> bool:
 class Trainer:
     """Trains ``model`` (a plain module or a :class:`tapfinder.taps.TappedModel`) with ``loss``."""
 
-    def __init__(self, model: nn.Module, loss, train: Dataset, val: Dataset, config: TrainConfig,
-                 out: str | Path | None = None, task: str = "classification", num_classes: int = 10,
-                 device: str | torch.device = "cpu", extra: dict | None = None, on_epoch=None, on_step=None):
-        self.model, self.loss, self.cfg, self.task, self.num_classes = model, loss, config, task, num_classes
+    def __init__(
+        self,
+        model: nn.Module,
+        loss,
+        train: Dataset,
+        val: Dataset,
+        config: TrainConfig,
+        out: str | Path | None = None,
+        task: str = "classification",
+        num_classes: int = 10,
+        device: str | torch.device = "cpu",
+        extra: dict | None = None,
+        on_epoch=None,
+        on_step=None,
+    ):
+        self.model, self.loss, self.cfg, self.task, self.num_classes = (
+            model,
+            loss,
+            config,
+            task,
+            num_classes,
+        )
         self.device = torch.device(device)
-        if self.device.type == "cuda" and self.device.index is None:   # DDP and the RNG state need the index
+        if (
+            self.device.type == "cuda" and self.device.index is None
+        ):  # DDP and the RNG state need the index
             self.device = distributed.process_device("cuda")
         self.out = Path(out) if out else None
         self.extra = extra or {}
@@ -140,11 +173,23 @@ class Trainer:
         self.train_set, self.val_set = train, val
         # one shuffling for one process or many: the global batch at step k is the same chunk of the
         # epoch's permutation either way, so torchrun reproduces the single-process run
-        self.sampler = DistributedSampler(train, self.world, self.rank, shuffle=True, seed=config.seed)
-        self.train_loader = DataLoader(train, max(config.batch_size // self.world, 1), sampler=self.sampler,
-                                       num_workers=config.workers)
-        val_sampler = DistributedSampler(val, self.world, self.rank, shuffle=False) if self.world > 1 else None
-        self.val_loader = DataLoader(val, max(config.batch_size, 256), sampler=val_sampler, num_workers=config.workers)
+        self.sampler = DistributedSampler(
+            train, self.world, self.rank, shuffle=True, seed=config.seed
+        )
+        self.train_loader = DataLoader(
+            train,
+            max(config.batch_size // self.world, 1),
+            sampler=self.sampler,
+            num_workers=config.workers,
+        )
+        val_sampler = (
+            DistributedSampler(val, self.world, self.rank, shuffle=False)
+            if self.world > 1
+            else None
+        )
+        self.val_loader = DataLoader(
+            val, max(config.batch_size, 256), sampler=val_sampler, num_workers=config.workers
+        )
         self.optimizer = _optimizer(config, self.model.parameters())
         self.scheduler = _scheduler(config, self.optimizer, self.steps_per_epoch)
         amp = config.amp and self.device.type == "cuda"
@@ -167,20 +212,28 @@ class Trainer:
 
     def _non_finite(self, value: float, step: int) -> TrainingError:
         saved = self.out is not None and (self.out / "last.pt").is_file()
-        kept = f"the checkpoint of epoch {self.epoch} is kept in {self.out}" if saved else "no checkpoint was written"
-        return TrainingError(f"the loss became {value} at epoch {self.epoch + 1}, step {step + 1} ({kept}); "
-                             "lower the learning rate `lr` or clip gradients with `clip_grad`")
+        kept = (
+            f"the checkpoint of epoch {self.epoch} is kept in {self.out}"
+            if saved
+            else "no checkpoint was written"
+        )
+        return TrainingError(
+            f"the loss became {value} at epoch {self.epoch + 1}, step {step + 1} ({kept}); "
+            "lower the learning rate `lr` or clip gradients with `clip_grad`"
+        )
 
     # ---------------------------------------------------------------- loop
     def train_one_epoch(self) -> dict:
         self.model.train()
-        self.sampler.set_epoch(self.epoch)   # shuffling depends on the seed and the epoch only
+        self.sampler.set_epoch(self.epoch)  # shuffling depends on the seed and the epoch only
         meter, steps = Meter(), self.steps_per_epoch
         for step, (x, y) in enumerate(self._batches(self.train_loader)):
             x, y = x.to(self.device), y.to(self.device)
             with self.autocast:
                 out = self.net(x)
-                total, terms = self.loss(out, y, progress=(self.epoch * steps + step) / max(self.cfg.epochs * steps, 1))
+                total, terms = self.loss(
+                    out, y, progress=(self.epoch * steps + step) / max(self.cfg.epochs * steps, 1)
+                )
             if distributed.any_true(not math.isfinite(float(total.detach()))):
                 raise self._non_finite(float(total.detach()), step)
             self.optimizer.zero_grad(set_to_none=True)
@@ -191,7 +244,13 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()
-            meter.add({"loss": float(total.detach()), **{f"loss_{k}": float(v.detach()) for k, v in terms.items()}}, len(y))
+            meter.add(
+                {
+                    "loss": float(total.detach()),
+                    **{f"loss_{k}": float(v.detach()) for k, v in terms.items()},
+                },
+                len(y),
+            )
             if self.on_step and self.rank == 0:
                 self.on_step(self.epoch, step + 1, steps, float(total.detach()))
         return meter.reduced()
@@ -206,14 +265,18 @@ class Trainer:
             heads = {"main": main_logits(out)}
             heads.update({f"aux{i}": a for i, a in enumerate(getattr(out, "aux", []) or [])})
             if self.task == "segmentation":
-                confs = {k: confusion(v, y, self.num_classes, confs.get(k)) for k, v in heads.items()}
+                confs = {
+                    k: confusion(v, y, self.num_classes, confs.get(k)) for k, v in heads.items()
+                }
             else:
                 meter.add({f"acc_{k}": accuracy(v, y) for k, v in heads.items()}, len(y))
-        if self.task == "segmentation":   # val_miou is the main head's; val_miou_auxN an aux head's
+        if self.task == "segmentation":  # val_miou is the main head's; val_miou_auxN an aux head's
             if self.world > 1:
                 for conf in confs.values():
                     torch.distributed.all_reduce(conf)
-            return {("miou" if k == "main" else f"miou_{k}"): miou(conf) for k, conf in confs.items()}
+            return {
+                ("miou" if k == "main" else f"miou_{k}"): miou(conf) for k, conf in confs.items()
+            }
         return meter.reduced()
 
     def fit(self, resume: bool = False) -> list[dict]:
@@ -224,8 +287,13 @@ class Trainer:
             train = self.train_one_epoch()
             val = self.evaluate()
             self.epoch += 1
-            row = {"epoch": self.epoch, **train, **{f"val_{k}": v for k, v in val.items()},
-                   "lr": self.optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - start, 3)}
+            row = {
+                "epoch": self.epoch,
+                **train,
+                **{f"val_{k}": v for k, v in val.items()},
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "seconds": round(time.perf_counter() - start, 3),
+            }
             self.history.append(row)
             self.save_checkpoint()
             self._log(row)
@@ -235,7 +303,7 @@ class Trainer:
 
     # ---------------------------------------------------------------- checkpoints
     def _model_and_heads(self):
-        inner = getattr(self.model, "module", self.model)        # DDP
+        inner = getattr(self.model, "module", self.model)  # DDP
         base = getattr(inner, "model", inner)
         heads = getattr(inner, "heads", None)
         return base, heads
@@ -246,18 +314,28 @@ class Trainer:
             return
         self.out.mkdir(parents=True, exist_ok=True)
         base, heads = self._model_and_heads()
-        state = {"model": base.state_dict(), "aux_heads": heads.state_dict() if heads is not None else None,
-                 "optimizer": self.optimizer.state_dict(), "lr_scheduler": self.scheduler.state_dict(),
-                 "scaler": self.scaler.state_dict(), "epoch": self.epoch,
-                 "config": {"train": asdict(self.cfg), **self.extra}, "history": self.history,
-                 "rng": torch.get_rng_state(),
-                 "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
+        state = {
+            "model": base.state_dict(),
+            "aux_heads": heads.state_dict() if heads is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "lr_scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "config": {"train": asdict(self.cfg), **self.extra},
+            "history": self.history,
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device)
+            if self.device.type == "cuda"
+            else None,
+        }
         tmp = self.out / "last.pt.tmp"
         torch.save(state, tmp)
         os.replace(tmp, self.out / "last.pt")
         key = main_score_key((self.history or [{}])[-1])
         scores = [row.get(key, -math.inf) for row in self.history]
-        if scores and scores[-1] >= max(scores):   # the best epoch so far (the later one on a tie): a copy
+        if scores and scores[-1] >= max(
+            scores
+        ):  # the best epoch so far (the later one on a tie): a copy
             shutil.copyfile(self.out / "last.pt", self.out / "best.pt.tmp")
             os.replace(self.out / "best.pt.tmp", self.out / "best.pt")
         distributed.barrier()
@@ -269,34 +347,43 @@ class Trainer:
         try:
             state = torch.load(path, map_location=self.device, weights_only=False)
         except Exception as e:
-            raise TrainingError(f"cannot read {path} ({type(e).__name__}); delete it to start over") from e
+            raise TrainingError(
+                f"cannot read {path} ({type(e).__name__}); delete it to start over"
+            ) from e
         saved = state.get("config", {}).get("train", {})
         refused = extension_refused(saved, self.cfg, state["epoch"], _decays(self.loss))
         if refused:
             raise TrainingError(f"{path} cannot go on to {self.cfg.epochs} epochs: {refused}")
-        changed = [k for k, v in asdict(self.cfg).items()
-                   if k not in (*FREE_ON_RESUME, "epochs") and k in saved and saved[k] != v]
+        changed = [
+            k
+            for k, v in asdict(self.cfg).items()
+            if k not in (*FREE_ON_RESUME, "epochs") and k in saved and saved[k] != v
+        ]
         if changed:
             was = ", ".join(f"{k}={saved[k]}" for k in changed)
             now = ", ".join(f"{k}={getattr(self.cfg, k)}" for k in changed)
-            raise TrainingError(f"{path} was trained with {was}, not {now}; resume with the same settings "
-                                "(an exact resume needs them) or train into a new folder")
+            raise TrainingError(
+                f"{path} was trained with {was}, not {now}; resume with the same settings "
+                "(an exact resume needs them) or train into a new folder"
+            )
         base, heads = self._model_and_heads()
         try:
             base.load_state_dict(state["model"])
             if heads is not None and state["aux_heads"] is not None:
                 heads.load_state_dict(state["aux_heads"])
         except RuntimeError as e:
-            raise TrainingError(f"{path} was written for another model or other tap points; "
-                                "use a new `out` or the same `model` and `points`") from e
+            raise TrainingError(
+                f"{path} was written for another model or other tap points; "
+                "use a new `out` or the same `model` and `points`"
+            ) from e
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["lr_scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.history = state["epoch"], state.get("history", [])
-        torch.set_rng_state(state["rng"].cpu())   # map_location moved it along with the tensors
+        torch.set_rng_state(state["rng"].cpu())  # map_location moved it along with the tensors
         if self.device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
-        if self.rank == 0:   # a run killed between its checkpoint and its log line loses no row
+        if self.rank == 0:  # a run killed between its checkpoint and its log line loses no row
             tmp = self.out / "metrics.jsonl.tmp"
             tmp.write_text("".join(json.dumps(row) + "\n" for row in self.history))
             os.replace(tmp, self.out / "metrics.jsonl")

@@ -1,7 +1,8 @@
 """Write a small image folder to try `tapfinder train --data FOLDER`: one sub-folder per class.
 
-    python examples/make_image_folder.py imgs/      # 30 PNGs of each digit, from scikit-learn's set
+python examples/make_image_folder.py imgs/      # 30 PNGs of each digit, from scikit-learn's set
 """
+
 import sys
 from pathlib import Path
 
@@ -19,7 +20,9 @@ def main(folder: str, per_class: int = 30) -> None:
         out = Path(folder) / str(label)
         out.mkdir(parents=True, exist_ok=True)
         pixels = (image * 255 / 16).astype("uint8")
-        Image.fromarray(pixels).convert("RGB").resize((32, 32)).save(out / f"{counts[label]:03d}.png")
+        Image.fromarray(pixels).convert("RGB").resize((32, 32)).save(
+            out / f"{counts[label]:03d}.png"
+        )
     print(f"wrote {sum(counts.values())} images in {len(counts)} class folders under {folder}")
 
 

@@ -3,6 +3,7 @@
 Real handwritten digits that scikit-learn ships (8×8, 1797 of them), as [1, 8, 8] tensors in [0, 1];
 every fifth image validates.
 """
+
 import torch
 from torch.utils.data import TensorDataset
 

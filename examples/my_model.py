@@ -3,6 +3,7 @@
 `tapfinder` builds it with the data's classes and channels because the class takes `num_classes`
 and `in_channels`; `example_input()` says what it takes when no data is given (`tapfinder inspect`).
 """
+
 import torch
 from torch import nn
 
@@ -14,8 +15,11 @@ class Block(nn.Module):
         self.bn1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
-        self.short = nn.Sequential() if stride == 1 and cin == cout else nn.Sequential(
-            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.short = (
+            nn.Sequential()
+            if stride == 1 and cin == cout
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        )
 
     def forward(self, x):
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -25,11 +29,16 @@ class Block(nn.Module):
 class MyNet(nn.Module):
     def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 16):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
-                                  nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+        )
         self.layer1 = nn.Sequential(*[Block(width, width) for _ in range(3)])
-        self.layer2 = nn.Sequential(Block(width, 2 * width, 2), *[Block(2 * width, 2 * width) for _ in range(2)])
-        self.layer3 = nn.Sequential(Block(2 * width, 4 * width, 2), *[Block(4 * width, 4 * width) for _ in range(2)])
+        self.layer2 = nn.Sequential(
+            Block(width, 2 * width, 2), *[Block(2 * width, 2 * width) for _ in range(2)]
+        )
+        self.layer3 = nn.Sequential(
+            Block(2 * width, 4 * width, 2), *[Block(4 * width, 4 * width) for _ in range(2)]
+        )
         self.fc = nn.Linear(4 * width, num_classes)
 
     def forward(self, x):

@@ -6,10 +6,12 @@ head's width, then global pooling and a linear layer, so every path from the inp
 crosses the same number of downsamplings (DKS §3.3; its Table 3 shows simple pooling+linear heads
 *hurt* while such heads help). ``light``: a 1×1 conv, pooling and a linear layer. Token sequences
 [B, T, C]: LayerNorm, mean pooling (or the class token), linear. Channels-last maps [B, H, W, C]
-(Swin's stages) are moved to channels first and get the feature-map heads. Segmentation: an FCN head (3×3 conv
+(Swin's stages) are moved to channels first and get the feature-map heads. Segmentation: an FCN head
+(3×3 conv
 to C/4, BN, ReLU, dropout, 1×1 conv to K classes), or with ``light`` a single 1×1 conv to K
 classes; the loss upsamples its logits to the target (or downsamples the target).
 """
+
 from __future__ import annotations
 
 import math
@@ -19,10 +21,17 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
-from .graph import info
 from .frontends.modes import in_mode
+from .graph import info
 
-__all__ = ["AdapterSpec", "build_adapter", "adapter_cost", "describe_adapter", "main_head_input", "reads_class_token"]
+__all__ = [
+    "AdapterSpec",
+    "build_adapter",
+    "adapter_cost",
+    "describe_adapter",
+    "main_head_input",
+    "reads_class_token",
+]
 
 TASKS = ("classification", "segmentation")
 KINDS = ("dks", "light")
@@ -32,9 +41,9 @@ KINDS = ("dks", "light")
 class AdapterSpec:
     """What an adapter reads and what it must produce."""
 
-    shape: tuple          # the point's output shape, batch first
-    layout: str           # "channels_first" | "channels_last" | "flat"
-    main_shape: tuple     # the main head's input features, batch first, same layout
+    shape: tuple  # the point's output shape, batch first
+    layout: str  # "channels_first" | "channels_last" | "flat"
+    main_shape: tuple  # the main head's input features, batch first, same layout
     task: str = "classification"
     num_classes: int = 10
     kind: str = "dks"
@@ -50,8 +59,11 @@ class AdapterSpec:
 
 
 def _conv_nd(dims: int):
-    return {1: (nn.Conv1d, nn.BatchNorm1d, nn.AdaptiveAvgPool1d), 2: (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d),
-            3: (nn.Conv3d, nn.BatchNorm3d, nn.AdaptiveAvgPool3d)}[dims]
+    return {
+        1: (nn.Conv1d, nn.BatchNorm1d, nn.AdaptiveAvgPool1d),
+        2: (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d),
+        3: (nn.Conv3d, nn.BatchNorm3d, nn.AdaptiveAvgPool3d),
+    }[dims]
 
 
 class _Tokens(nn.Module):
@@ -75,10 +87,19 @@ class _ChannelsFirst(nn.Module):
 
 def _channels_first(spec: AdapterSpec) -> AdapterSpec:
     """The spec of the same features seen channels first."""
+
     def move(shape):
         return (shape[0], shape[-1], *shape[1:-1]) if len(shape) >= 3 else tuple(shape)
-    return AdapterSpec(move(spec.shape), "channels_first", move(spec.main_shape), spec.task, spec.num_classes,
-                       spec.kind, spec.cls_token)
+
+    return AdapterSpec(
+        move(spec.shape),
+        "channels_first",
+        move(spec.main_shape),
+        spec.task,
+        spec.num_classes,
+        spec.kind,
+        spec.cls_token,
+    )
 
 
 def _feature_map_classifier(spec: AdapterSpec) -> nn.Module:
@@ -94,7 +115,11 @@ def _feature_map_classifier(spec: AdapterSpec) -> nn.Module:
         widths = [round(c * (cm / c) ** ((i + 1) / steps)) for i in range(steps)] if steps else [cm]
         cin = c
         for i, w in enumerate(widths):
-            layers += [conv(cin, w, 3, stride=2 if steps else 1, padding=1, bias=False), bn(w), nn.ReLU(inplace=True)]
+            layers += [
+                conv(cin, w, 3, stride=2 if steps else 1, padding=1, bias=False),
+                bn(w),
+                nn.ReLU(inplace=True),
+            ]
             cin = w
     layers += [pool(1), nn.Flatten(1), nn.Linear(cm, spec.num_classes)]
     return nn.Sequential(*layers)
@@ -106,8 +131,13 @@ def _segmentation_head(spec: AdapterSpec) -> nn.Module:
     if spec.kind == "light":
         return conv(c, spec.num_classes, 1)
     mid = max(c // 4, 8)
-    return nn.Sequential(conv(c, mid, 3, padding=1, bias=False), bn(mid), nn.ReLU(inplace=True),
-                         nn.Dropout(0.1), conv(mid, spec.num_classes, 1))
+    return nn.Sequential(
+        conv(c, mid, 3, padding=1, bias=False),
+        bn(mid),
+        nn.ReLU(inplace=True),
+        nn.Dropout(0.1),
+        conv(mid, spec.num_classes, 1),
+    )
 
 
 def build_adapter(spec: AdapterSpec) -> nn.Module:
@@ -120,23 +150,31 @@ def build_adapter(spec: AdapterSpec) -> nn.Module:
         return nn.Sequential(_ChannelsFirst(), build_adapter(_channels_first(spec)))
     if spec.task == "segmentation":
         if spec.layout != "channels_first" or len(spec.shape) < 3:
-            raise ConfigError(f"segmentation needs feature maps at every point; got shape {spec.shape}")
+            raise ConfigError(
+                f"segmentation needs feature maps at every point; got shape {spec.shape}"
+            )
         return _segmentation_head(spec)
     if spec.layout == "channels_last" and len(spec.shape) == 3:
         return _Tokens(spec.shape[-1], spec.num_classes, spec.cls_token)
     if spec.layout == "channels_first" and len(spec.shape) >= 3:
         return _feature_map_classifier(spec)
     if len(spec.shape) == 2:
-        return nn.Sequential(nn.LayerNorm(spec.shape[1]), nn.Linear(spec.shape[1], spec.num_classes))
-    raise ConfigError(f"no adapter for features of shape {spec.shape} ({spec.layout}); choose another point")
+        return nn.Sequential(
+            nn.LayerNorm(spec.shape[1]), nn.Linear(spec.shape[1], spec.num_classes)
+        )
+    raise ConfigError(
+        f"no adapter for features of shape {spec.shape} ({spec.layout}); choose another point"
+    )
 
 
 def describe_adapter(adapter: nn.Module) -> str:
     """What a head built by :func:`build_adapter` does, in a few words (for the preview).
 
-    >>> describe_adapter(build_adapter(AdapterSpec((2, 16, 32, 32), "channels_first", (2, 64, 8, 8))))
+    >>> maps = AdapterSpec((2, 16, 32, 32), "channels_first", (2, 64, 8, 8))
+    >>> describe_adapter(build_adapter(maps))
     '2× conv3 s2 16→32→64, pool, linear'
-    >>> describe_adapter(build_adapter(AdapterSpec((2, 50, 32), "channels_last", (2, 50, 32), cls_token=True)))
+    >>> tokens = AdapterSpec((2, 50, 32), "channels_last", (2, 50, 32), cls_token=True)
+    >>> describe_adapter(build_adapter(tokens))
     'LayerNorm, class token, linear'
     """
     if isinstance(adapter, _Tokens):
@@ -146,13 +184,18 @@ def describe_adapter(adapter: nn.Module) -> str:
     if parts and isinstance(parts[0], _ChannelsFirst):
         prefix, parts = "channels first, ", list(parts[1])
     convs = [m for m in parts if isinstance(m, nn.modules.conv._ConvNd)]
-    pooled = any(isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)) for m in parts)
+    pooled = any(
+        isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d))
+        for m in parts
+    )
     if not convs:
         return prefix + "LayerNorm, linear"
     k = convs[0].kernel_size[0]
     widths = "→".join(str(c) for c in [convs[0].in_channels, *(m.out_channels for m in convs)])
-    if not pooled:   # dense: an FCN head or one 1×1 conv to the classes
-        return prefix + (f"conv{k} BN ReLU dropout, conv1 {widths}" if len(convs) > 1 else f"conv1 {widths}")
+    if not pooled:  # dense: an FCN head or one 1×1 conv to the classes
+        return prefix + (
+            f"conv{k} BN ReLU dropout, conv1 {widths}" if len(convs) > 1 else f"conv1 {widths}"
+        )
     strided = any(m.stride[0] == 2 for m in convs)
     return prefix + f"{len(convs)}× conv{k}{' s2' if strided else ''} {widths}, pool, linear"
 
@@ -170,8 +213,10 @@ def adapter_cost(adapter: nn.Module, shape: tuple) -> tuple[int, int]:
 def main_head_input(selection, layout: str, spatial_rank: int | None = None) -> tuple | None:
     """The deepest whole-signal feature shape before global pooling: what the main head reads.
 
-    With ``spatial_rank`` only maps of that many spatial dims count, in either layout: a ``flatten(2)``
-    before the pooling turns an 8×8 map into a length-64 one, which is no resolution to downsample toward.
+    With ``spatial_rank`` only maps of that many spatial dims count, in either layout: a
+    ``flatten(2)``
+    before the pooling turns an 8×8 map into a length-64 one, which is no resolution to downsample
+    toward.
     """
     best = None
     for node in selection.whole:

@@ -1,4 +1,5 @@
 """The public entry points: :func:`select_points` and :func:`node_names`."""
+
 from __future__ import annotations
 
 import time
@@ -8,11 +9,11 @@ import networkx as nx
 import torch
 from torch import nn
 
+from .context import build_context
 from .errors import ConfigError, TraceError
 from .frontends import build_model_graph
 from .frontends.modes import in_mode
 from .progress import report
-from .context import build_context
 from .rules import run_analyzers
 from .selection import Selection
 from .selector import candidates_from, choose, normalize_points
@@ -26,7 +27,10 @@ def _as_inputs(example_inputs) -> tuple:
         return (example_inputs,)
     if isinstance(example_inputs, (tuple, list)):
         return tuple(example_inputs)
-    raise ConfigError(f"example_inputs must be a tensor or a tuple of tensors, got {type(example_inputs).__name__}")
+    raise ConfigError(
+        "example_inputs must be a tensor or a tuple of tensors, got "
+        f"{type(example_inputs).__name__}"
+    )
 
 
 def _resolve(model, example_inputs, input_shape):
@@ -45,17 +49,25 @@ def _resolve(model, example_inputs, input_shape):
     return model, _as_inputs(example_inputs), name
 
 
-def build_graph(model: nn.Module, example_inputs, methods: tuple[str, ...] = ("fx", "export", "record"),
-                ) -> nx.DiGraph:
+def build_graph(
+    model: nn.Module,
+    example_inputs,
+    methods: tuple[str, ...] = ("fx", "export", "record"),
+) -> nx.DiGraph:
     """The model graph of ``model`` in train mode (the graph that taps train on), from the first
     frontend in ``methods`` that can build it (see :mod:`tapfinder.frontends`)."""
     with in_mode(model, True):
         try:
             return build_model_graph(model, _as_inputs(example_inputs), methods)
         except TraceError as e:
-            shapes = ", ".join(str(tuple(x.shape)) for x in _as_inputs(example_inputs)
-                               if isinstance(x, torch.Tensor))
-            raise TraceError(f"{e} (example input {shapes}; give one the model takes with `input_shape`)") from e
+            shapes = ", ".join(
+                str(tuple(x.shape))
+                for x in _as_inputs(example_inputs)
+                if isinstance(x, torch.Tensor)
+            )
+            raise TraceError(
+                f"{e} (example input {shapes}; give one the model takes with `input_shape`)"
+            ) from e
 
 
 def select_points(model, example_inputs=None, points="auto", *, input_shape=None) -> Selection:
@@ -77,8 +89,9 @@ def select_points(model, example_inputs=None, points="auto", *, input_shape=None
     Examples
     --------
     >>> from torch import nn
-    >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3), nn.ReLU(),
-    ...                     nn.MaxPool2d(2), nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(128, 10))
+    >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2),
+    ...                     nn.Conv2d(8, 8, 3), nn.ReLU(), nn.MaxPool2d(2),
+    ...                     nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(128, 10))
     >>> sel = select_points(net, torch.randn(2, 3, 32, 32))
     >>> sel.depth, sel.names
     (4, ['4'])
@@ -103,13 +116,26 @@ def select_points(model, example_inputs=None, points="auto", *, input_shape=None
     candidates, window = candidates_from(G, ctx, findings)
     chosen, notes = choose(G, ctx, candidates, window, wanted)
     end = time.perf_counter()
-    return Selection(model=name, points=chosen, candidates=candidates, depth=ctx.D, graph=G,
-                     depths={n: ctx.depth.get(n, 0) for n in G}, whole=frozenset(filter(ctx.sees_whole, G)),
-                     method=G.graph["method"], shape_method=G.graph["shape_method"], window=window,
-                     inputs=shapes,
-                     timings={"load": round(t_resolved - start, 4), "graph": round(t_graph - t_resolved, 4),
-                              "rules": round(end - t_graph, 4)}, notes=notes,
-                     fallbacks=[tuple(f) for f in G.graph.get("fallbacks", [])])
+    return Selection(
+        model=name,
+        points=chosen,
+        candidates=candidates,
+        depth=ctx.D,
+        graph=G,
+        depths={n: ctx.depth.get(n, 0) for n in G},
+        whole=frozenset(filter(ctx.sees_whole, G)),
+        method=G.graph["method"],
+        shape_method=G.graph["shape_method"],
+        window=window,
+        inputs=shapes,
+        timings={
+            "load": round(t_resolved - start, 4),
+            "graph": round(t_graph - t_resolved, 4),
+            "rules": round(end - t_graph, 4),
+        },
+        notes=notes,
+        fallbacks=[tuple(f) for f in G.graph.get("fallbacks", [])],
+    )
 
 
 def node_names(model: nn.Module, example_inputs=None) -> list[str]:

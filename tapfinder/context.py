@@ -1,5 +1,6 @@
 """The analyses every rule shares, computed once per graph: dominators, the whole-signal chain,
 long skips, decoder stages, depths and which node is each module's output."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,16 +18,17 @@ __all__ = ["Context", "build_context"]
 class Context:
     """Analyses shared by all rules, computed once per graph (rules must not recompute them)."""
 
-    order: tuple                      # reachable nodes in topological order
-    idom: dict                        # immediate dominators from the inputs
-    whole: frozenset                  # nodes that carry the whole signal
-    skips: dict                       # encoder-decoder skip source -> fusion node
-    depth: dict                       # node -> weighted-layer depth
-    module_output: dict = field(default_factory=dict)   # module path -> node key
+    order: tuple  # reachable nodes in topological order
+    idom: dict  # immediate dominators from the inputs
+    whole: frozenset  # nodes that carry the whole signal
+    skips: dict  # encoder-decoder skip source -> fusion node
+    depth: dict  # node -> weighted-layer depth
+    module_output: dict = field(default_factory=dict)  # module path -> node key
     decoder: frozenset = frozenset()  # decoder stages of an encoder-decoder with a dense output
 
     def sees_whole(self, node) -> bool:
-        """Whether a head at ``node`` sees the whole signal (a dominator, skip source or decoder stage)."""
+        """Whether a head at ``node`` sees the whole signal (a dominator, skip source or decoder
+        stage)."""
         return node in self.whole or node in self.skips or node in self.decoder
 
     @cached_property
@@ -50,6 +52,12 @@ def build_context(G: nx.DiGraph) -> Context:
         for path in G.nodes[n]["tf"].aliases:
             module_output.setdefault(path, n)
     skips = skip_sources(G, idom)
-    return Context(order=order, idom=idom, whole=frozenset(whole_signal(G, idom)), skips=skips,
-                   depth=node_depths(G), module_output=module_output,
-                   decoder=frozenset(decoder_stages(G, idom, skips)))
+    return Context(
+        order=order,
+        idom=idom,
+        whole=frozenset(whole_signal(G, idom)),
+        skips=skips,
+        depth=node_depths(G),
+        module_output=module_output,
+        decoder=frozenset(decoder_stages(G, idom, skips)),
+    )

@@ -1,12 +1,8 @@
 """Depth: how many weighted layers (convs, linears, embeddings, attention) the signal has crossed.
 
-The depth of a node is the largest number of weighted nodes on any path from an input to it, itself
-included; the model's depth D is that of its main output. For a torchvision ResNet-50 that is 50:
-the stem conv, 16 bottlenecks of 3 convs, and the classifier (the parallel downsample convs do not
-lengthen the longest path).
+A node's depth is the largest number of weighted nodes on any path from an input to it, itself
+included; the model's depth D is its main output's (a torchvision ResNet-50 has D = 50).
 
-Examples
---------
 >>> import networkx as nx
 >>> from tapfinder.graph import NodeInfo
 >>> G = nx.DiGraph([("x", "c1"), ("c1", "r"), ("r", "c2"), ("c1", "c2")])
@@ -15,6 +11,7 @@ Examples
 >>> node_depths(G)
 {'x': 0, 'c1': 1, 'r': 1, 'c2': 2}
 """
+
 from __future__ import annotations
 
 import networkx as nx

@@ -1,30 +1,16 @@
 """Whole-signal analysis: which nodes carry the entire signal, found by graph dominance.
 
-A node *carries the whole signal* when every path from the model's inputs to its main output passes
-through it, i.e. it dominates the main output in the DAG (a virtual source feeds every input). A node
-inside one branch of a residual or multi-branch block does not: the other branch bypasses it, so an
-auxiliary head there would see only part of what the next layer sees.
+A node carries the whole signal when every path from the inputs to the main output passes through
+it (it dominates the output; a virtual source feeds every input). The exceptions the papers ask
+for, encoder-decoder skip sources and the decoder stages of a dense output, are found here too;
+``docs/rules.md`` says why and names the test that pins each.
 
-Encoder-decoder skip sources (UNet) are the exception the papers ask for: they do not dominate the
-output, because the long skip bypasses the inner network, yet they carry a whole resolution level.
-A node ``d`` is one when it is the immediate dominator of a fusion node ``m`` whose other branch
-drops below ``m``'s resolution before coming back up, all of it: a block whose attention weights
-are pooled while its values stay at full size (VOLO's outlook attention, PVT's reduced keys) keeps
-a path at ``m``'s resolution, and its input is a residual input, not a long skip.
-
-Decoder stages are the other exception, for dense outputs: with the long skips cut, the nodes that
-every path through the network's coarsest level passes after that level (``dec3``, ``dec2`` of a
-UNet) see the whole input through the bottleneck and predict at a resolution of their own; they are
-where encoder-decoder models are deeply supervised (nnU-Net, UNet++).
-
-Examples
---------
->>> import networkx as nx
->>> G = nx.DiGraph([("x", "a"), ("a", "b1"), ("a", "b2"), ("b1", "add"), ("b2", "add"), ("add", "y")])
->>> G.graph.update(inputs=["x"], outputs=["y"])
+>>> G = nx.DiGraph([("x", "a"), ("a", "b1"), ("a", "b2"), ("b1", "add"), ("b2", "add")])
+>>> G.graph.update(inputs=["x"], outputs=["add"])
 >>> sorted(whole_signal(G))
-['a', 'add', 'x', 'y']
+['a', 'add', 'x']
 """
+
 from __future__ import annotations
 
 import networkx as nx
@@ -61,14 +47,16 @@ def whole_signal(G: nx.DiGraph, idom: dict | None = None) -> set:
     outputs = G.graph.get("outputs") or []
     node = outputs[0] if outputs else None
     chain = _dominator_chain(idom, node)
-    while node is not None and node in idom:   # back to the output's fusion of exits, if it has one
+    while node is not None and node in idom:  # back to the output's fusion of exits, if it has one
         preds = [p for p in G.predecessors(node) if p in idom]
         if len(preds) >= 2:
             records = {n: G.nodes[n].get("tf", NodeInfo()) for n in (node, *preds)}
-            exits_are_vectors = not any(records[p].spatial for p in preds)   # exits: vectors, not maps
+            exits_are_vectors = not any(
+                records[p].spatial for p in preds
+            )  # exits: vectors, not maps
             if records[node].op in ("add", "cat") and exits_are_vectors:
                 exits = sorted((_dominator_chain(idom, p) for p in preds), key=len)
-                if len(exits[-1]) > max(len(exits[-2]), len(chain)):   # one exit is the deepest
+                if len(exits[-1]) > max(len(exits[-2]), len(chain)):  # one exit is the deepest
                     chain |= exits[-1]
             break
         node = preds[0] if preds else None
@@ -89,8 +77,10 @@ def skip_sources(G: nx.DiGraph, idom: dict) -> dict:
     For each add or concat ``m`` of two or more reachable inputs whose immediate dominator ``d`` has
     the same resolution, each input of ``m`` other than ``d`` is walked back towards ``d``; if every
     way back passes a node of lower resolution (but not a globally pooled 1×1 one, as in
-    squeeze-excitation), that branch went down and came back up, so ``d`` feeds a long skip. In pyramid decoders (FPN, SegFormer)
-    each coarser level reaches ``m`` through an upsampling chain; where that chain leaves the encoder
+    squeeze-excitation), that branch went down and came back up, so ``d`` feeds a long skip. In
+    pyramid decoders (FPN, SegFormer)
+    each coarser level reaches ``m`` through an upsampling chain; where that chain leaves the
+    encoder
     is a skip source too.
     """
     found: dict = {}
@@ -104,7 +94,7 @@ def skip_sources(G: nx.DiGraph, idom: dict) -> dict:
             continue
         if any(p != d and _cut_below(G, idom, d, p, size_m) for p in preds):
             found.setdefault(d, m)
-        for p in preds:   # pyramid decoders (FPN, SegFormer): a coarser level upsampled into m
+        for p in preds:  # pyramid decoders (FPN, SegFormer): a coarser level upsampled into m
             source = _upsampled_source(G, idom, p)
             if source is not None and (spatial_size(G.nodes[source]["tf"]) or size_m) < size_m:
                 found.setdefault(source, m)
@@ -131,7 +121,8 @@ def _cut_below(G: nx.DiGraph, idom: dict, d, start, size: int) -> bool:
 
 
 def dense_output(G: nx.DiGraph) -> bool:
-    """Whether the main output is a map at an input's resolution (segmentation, depth, denoising)."""
+    """Whether the main output is a map at an input's resolution (segmentation, depth,
+    denoising)."""
     outputs, inputs = G.graph.get("outputs") or [], G.graph.get("inputs") or []
     if not outputs:
         return False
@@ -140,7 +131,8 @@ def dense_output(G: nx.DiGraph) -> bool:
 
 
 def decoder_stages(G: nx.DiGraph, idom: dict, skips: dict) -> set:
-    """Decoder nodes of an encoder-decoder with a dense output (empty otherwise; see the module doc).
+    """Decoder nodes of an encoder-decoder with a dense output (empty otherwise; see the module
+    doc).
 
     Each long skip's own branch into its fusion node is cut; the whole-signal chain of what is left
     runs down the encoder, through the coarsest level and up the decoder. Its nodes after the
@@ -152,7 +144,7 @@ def decoder_stages(G: nx.DiGraph, idom: dict, skips: dict) -> set:
     H.add_nodes_from(G.nodes)
     H.graph.update(G.graph)
     for d, m in skips.items():
-        if idom.get(m) != d:   # pyramid laterals: no decoder path of their own to cut toward
+        if idom.get(m) != d:  # pyramid laterals: no decoder path of their own to cut toward
             continue
         size_m = spatial_size(G.nodes[m]["tf"]) or 0
         for p in [p for p in G.predecessors(m) if p in idom]:
@@ -165,22 +157,25 @@ def decoder_stages(G: nx.DiGraph, idom: dict, skips: dict) -> set:
     if not levels:
         return set()
     bottom = max(i for i, s in enumerate(sizes) if s == min(levels))
-    return {n for n in chain[bottom + 1:] if n not in G.graph["outputs"]}
+    return {n for n in chain[bottom + 1 :] if n not in G.graph["outputs"]}
 
 
 def _upsampled_source(G: nx.DiGraph, idom: dict, start):
-    """Walk a single-input chain back from ``start``; if it rises in resolution on the way and starts
-    at a branch point (the encoder level that also feeds deeper levels), that point is a skip source.
+    """Walk a single-input chain back from ``start``; if it rises in resolution on the way and
+    starts
+    at a branch point (the encoder level that also feeds deeper levels), that point is a skip
+    source.
     A chain that starts at a merge is a decoder's own upsampling path, not a lateral: None."""
     node, rose = start, False
     while True:
         preds = [p for p in G.predecessors(node) if p in idom]
         here = spatial_size(G.nodes[node]["tf"])
         if G.nodes[node]["tf"].op == "upsample" or any(
-                (spatial_size(G.nodes[p]["tf"]) or here or 0) < (here or 0) for p in preds):
+            (spatial_size(G.nodes[p]["tf"]) or here or 0) < (here or 0) for p in preds
+        ):
             rose = True
-        if node != start and G.out_degree(node) > 1:   # the branch point the lateral leaves from
+        if node != start and G.out_degree(node) > 1:  # the branch point the lateral leaves from
             return node if rose else None
-        if len(preds) != 1:                             # a merge: this is a decoder's own path
+        if len(preds) != 1:  # a merge: this is a decoder's own path
             return None
         node = preds[0]

@@ -4,6 +4,7 @@ Every error a user can cause (a bad model name, an untraceable model, a bad ``po
 input shape) raises a subclass of :class:`TapfinderError` whose message names the thing and the next
 step. The CLI prints the message in one line and exits with code 2.
 """
+
 from __future__ import annotations
 
 __all__ = ["TapfinderError", "ConfigError", "TraceError", "NodeNotFoundError"]

@@ -7,6 +7,7 @@ graph is a path of the signal. Each node holds one frozen :class:`NodeInfo` unde
 (cf. ``node.meta["tensor_meta"]`` in torch.fx); passes derive new records, never edit one.
 Graph-level attributes are listed in :func:`new_graph`.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,10 +17,24 @@ import networkx as nx
 
 from .ops import OP_KINDS
 
-__all__ = ["NodeInfo", "LAYOUTS", "new_graph", "add_op", "info", "numel_per_sample", "describe",
-           "spatial_size", "first_inputs"]
+__all__ = [
+    "NodeInfo",
+    "LAYOUTS",
+    "new_graph",
+    "add_op",
+    "info",
+    "numel_per_sample",
+    "describe",
+    "spatial_size",
+    "first_inputs",
+]
 
-LAYOUTS = ("channels_first", "channels_last", "flat", None)   # None: the batch axis moved, or unknown
+LAYOUTS = (
+    "channels_first",
+    "channels_last",
+    "flat",
+    None,
+)  # None: the batch axis moved, or unknown
 
 
 @dataclass(frozen=True)
@@ -34,23 +49,23 @@ class NodeInfo:
     """
 
     # what ran
-    op: str = "other"                # the op kind, one of tapfinder.ops.OP_KINDS
-    target: str = ""                 # module class, function or method name, ONNX op type
-    source: str = ""                 # the frontend's own name for the op (an fx node's), "" where none
-    order: int = 0                   # position in a topological order of the frontend's program
+    op: str = "other"  # the op kind, one of tapfinder.ops.OP_KINDS
+    target: str = ""  # module class, function or method name, ONNX op type
+    source: str = ""  # the frontend's own name for the op (an fx node's), "" where none
+    order: int = 0  # position in a topological order of the frontend's program
     # where it sits in the module tree
-    module: str = ""                 # path of the module whose forward ran it ("" for the root)
-    outputs_of: tuple = ()           # module paths (outermost first) whose forward returned it
-    aliases: tuple = ()              # other names it answers to (inner modules, the frontend's name)
+    module: str = ""  # path of the module whose forward ran it ("" for the root)
+    outputs_of: tuple = ()  # module paths (outermost first) whose forward returned it
+    aliases: tuple = ()  # other names it answers to (inner modules, the frontend's name)
     # what it holds
-    shape: tuple | None = None       # output shape, batch first (None: not a single tensor)
-    dtype: str | None = None         # "float32", "int64", ...
-    weighted: bool = False           # holds a weight matrix or kernel (conv, linear, embedding, ...)
-    token: int | None = None         # the index it picks along axis 1 (x[:, 0]: a class token)
+    shape: tuple | None = None  # output shape, batch first (None: not a single tensor)
+    dtype: str | None = None  # "float32", "int64", ...
+    weighted: bool = False  # holds a weight matrix or kernel (conv, linear, embedding, ...)
+    token: int | None = None  # the index it picks along axis 1 (x[:, 0]: a class token)
     # how its tensor reads (the layout pass fills these)
-    layout: str | None = "flat"      # one of LAYOUTS
-    spatial: tuple | None = None     # spatial extent (() for flat tensors, None when unknown)
-    channels: int | None = None      # channel / feature count (None when unknown)
+    layout: str | None = "flat"  # one of LAYOUTS
+    spatial: tuple | None = None  # spatial extent (() for flat tensors, None when unknown)
+    channels: int | None = None  # channel / feature count (None when unknown)
 
     def __post_init__(self):
         if self.op not in OP_KINDS:
@@ -70,13 +85,21 @@ class NodeInfo:
 
 
 def new_graph(method: str) -> nx.DiGraph:
-    """An empty model graph. Its attributes: ``method`` (the frontend), ``shape_method`` (meta, fake,
+    """An empty model graph. Its attributes: ``method`` (the frontend), ``shape_method`` (meta,
+    fake,
     real or ONNX shape inference), ``inputs``/``outputs`` (node keys, main output first),
     ``modules`` (path → class name), ``module_weights`` (path → weight matrices and kernels under
     it), ``children`` (container path → child paths) and, once built, ``fallbacks``."""
     G = nx.DiGraph()
-    G.graph.update(method=method, shape_method=None, inputs=[], outputs=[], modules={}, module_weights={},
-                   children={})
+    G.graph.update(
+        method=method,
+        shape_method=None,
+        inputs=[],
+        outputs=[],
+        modules={},
+        module_weights={},
+        children={},
+    )
     return G
 
 
@@ -125,7 +148,8 @@ def describe(record: NodeInfo) -> str:
 
 
 def first_inputs(G: nx.DiGraph, node, steps: int):
-    """The ancestors of ``node`` up the chain of first inputs (in program order), at most ``steps``."""
+    """The ancestors of ``node`` up the chain of first inputs (in program order), at most
+    ``steps``."""
     for _ in range(steps):
         parents = sorted(G.predecessors(node), key=lambda p: info(G, p).order)
         if not parents:

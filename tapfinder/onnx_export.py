@@ -1,5 +1,7 @@
 """ONNX out: export a model as it is (no heads: zero inference overhead), or with its tap points as
-extra graph outputs to look at in Netron, checked against PyTorch with onnxruntime when installed."""
+extra graph outputs to look at in Netron, checked against PyTorch with onnxruntime when
+installed."""
+
 from __future__ import annotations
 
 import warnings
@@ -19,13 +21,16 @@ __all__ = ["ExportReport", "export_onnx", "export_source", "onnx_node_count"]
 @dataclass(frozen=True)
 class ExportReport:
     path: Path
-    nodes: int                       # ONNX nodes in the written graph
+    nodes: int  # ONNX nodes in the written graph
     outputs: list = field(default_factory=list)
-    max_abs_diff: float | None = None   # onnxruntime vs PyTorch on the example input (None: not checked)
+    max_abs_diff: float | None = (
+        None  # onnxruntime vs PyTorch on the example input (None: not checked)
+    )
 
 
 class _WithTaps(nn.Module):
-    """Returns the model's output followed by the tapped module outputs, captured by forward hooks."""
+    """Returns the model's output followed by the tapped module outputs, captured by forward
+    hooks."""
 
     def __init__(self, model: nn.Module, modules: list[str]):
         super().__init__()
@@ -34,8 +39,12 @@ class _WithTaps(nn.Module):
 
     def forward(self, *inputs):
         captured: dict[str, torch.Tensor] = {}
-        handles = [self.model.get_submodule(p).register_forward_hook(
-            lambda m, a, out, p=p: captured.__setitem__(p, first_tensor(out))) for p in self.modules_]
+        handles = [
+            self.model.get_submodule(p).register_forward_hook(
+                lambda m, a, out, p=p: captured.__setitem__(p, first_tensor(out))
+            )
+            for p in self.modules_
+        ]
         try:
             out = self.model(*inputs)
         finally:
@@ -56,8 +65,10 @@ def _tap_modules(model: nn.Module, selection) -> list[str]:
     for p in selection.points:
         path = p.module if p.module in names and p.module else (p.name if p.name in names else None)
         if path is None:
-            raise ConfigError(f"tap point {p.name!r} is not the output of a module, so it cannot be exported as "
-                              "an extra output; pick module outputs with `points`")
+            raise ConfigError(
+                f"tap point {p.name!r} is not the output of a module, so it cannot be exported as "
+                "an extra output; pick module outputs with `points`"
+            )
         modules.append(path)
     return modules
 
@@ -72,9 +83,16 @@ def _run_onnxruntime(path: Path, inputs: tuple) -> list | None:
     return session.run(None, feed)
 
 
-def export_onnx(model: nn.Module, example_inputs: tuple, path: str | Path, *, selection=None,
-                dynamo: bool = True) -> ExportReport:
-    """Export ``model`` in eval mode to ``path``; with ``selection``, its points become extra outputs.
+def export_onnx(
+    model: nn.Module,
+    example_inputs: tuple,
+    path: str | Path,
+    *,
+    selection=None,
+    dynamo: bool = True,
+) -> ExportReport:
+    """Export ``model`` in eval mode to ``path``; with ``selection``, its points become extra
+    outputs.
 
     Raises:
         ConfigError: an unwritable path or a tap point that is not a module output.
@@ -87,34 +105,56 @@ def export_onnx(model: nn.Module, example_inputs: tuple, path: str | Path, *, se
         raise ConfigError(f"cannot write {path}: it is a folder; give a file path")
     existed = path.exists()
     with in_mode(model, False):
-        module = _WithTaps(model, _tap_modules(model, selection)) if selection is not None else model
+        module = (
+            _WithTaps(model, _tap_modules(model, selection)) if selection is not None else model
+        )
         with torch.no_grad():
             expected = module(*example_inputs)
-        names = ["output"] + ([f"tap_{p.name}" for p in selection.points] if selection is not None else [])
+        names = ["output"] + (
+            [f"tap_{p.name}" for p in selection.points] if selection is not None else []
+        )
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                torch.onnx.export(module, tuple(example_inputs), str(path), dynamo=dynamo, verbose=False,
-                                  output_names=names if selection is not None else None)
+                torch.onnx.export(
+                    module,
+                    tuple(example_inputs),
+                    str(path),
+                    dynamo=dynamo,
+                    verbose=False,
+                    output_names=names if selection is not None else None,
+                )
         except Exception as e:
-            if not existed:   # nothing half-written stays behind
+            if not existed:  # nothing half-written stays behind
                 path.unlink(missing_ok=True)
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise TapfinderError(f"ONNX export failed: {first[:300]}; try the other exporter "
-                                 f"(`dynamo={not dynamo}`)") from e
+            raise TapfinderError(
+                f"ONNX export failed: {first[:300]}; try the other exporter (`dynamo={not dynamo}`)"
+            ) from e
     got = _run_onnxruntime(path, tuple(example_inputs))
     diff = None
     if got is not None:
         from torch.utils._pytree import tree_flatten
 
         want = [t for t in tree_flatten(expected)[0] if isinstance(t, torch.Tensor)]
-        diffs = [float((torch.as_tensor(g) - w).abs().max()) for g, w in zip(got, want) if g.shape == tuple(w.shape)]
+        diffs = [
+            float((torch.as_tensor(g) - w).abs().max())
+            for g, w in zip(got, want)
+            if g.shape == tuple(w.shape)
+        ]
         diff = max(diffs) if diffs else None
     return ExportReport(path, onnx_node_count(path), names, diff)
 
 
-def export_source(spec: str, path: str | Path, *, with_taps: bool = False, points="auto", dynamo: bool = True,
-                  input_shape: tuple | None = None) -> ExportReport:
+def export_source(
+    spec: str,
+    path: str | Path,
+    *,
+    with_taps: bool = False,
+    points="auto",
+    dynamo: bool = True,
+    input_shape: tuple | None = None,
+) -> ExportReport:
     """Export a model named as on the command line (zoo name or ``file.py``), batch 1.
 
     Raises:
@@ -131,5 +171,7 @@ def export_source(spec: str, path: str | Path, *, with_taps: bool = False, point
         inputs = tuple(x[:1] if isinstance(x, torch.Tensor) else x for x in source.example_inputs)
     else:
         raise ConfigError("no example input is known for this model; give one with `input_shape`")
-    sel = select_points(source.model, inputs, points=normalize_points(points)) if with_taps else None
+    sel = (
+        select_points(source.model, inputs, points=normalize_points(points)) if with_taps else None
+    )
     return export_onnx(source.model, inputs, path, selection=sel, dynamo=dynamo)

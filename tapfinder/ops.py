@@ -10,6 +10,7 @@ Examples
 >>> op_kind("BatchNormAct2d"), op_kind("MyBlock")
 ('norm', 'other')
 """
+
 from __future__ import annotations
 
 import re
@@ -17,9 +18,27 @@ import re
 __all__ = ["OP_KINDS", "op_kind"]
 
 OP_KINDS = (
-    "input", "output", "conv", "linear", "embedding", "norm", "act", "pool", "reduce", "upsample",
-    "attention", "softmax", "matmul", "add", "mul", "cat", "reshape", "permute", "split",
-    "identity", "other",
+    "input",
+    "output",
+    "conv",
+    "linear",
+    "embedding",
+    "norm",
+    "act",
+    "pool",
+    "reduce",
+    "upsample",
+    "attention",
+    "softmax",
+    "matmul",
+    "add",
+    "mul",
+    "cat",
+    "reshape",
+    "permute",
+    "split",
+    "identity",
+    "other",
 )
 
 # Ordered: the first pattern that matches a lower-cased name wins (so "BatchNormAct2d" is a norm,
@@ -30,23 +49,35 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("norm", r"norm|^lrn$|local_response"),
     ("conv", r"conv"),
     ("embedding", r"embedding"),
-    ("linear", r"^linear$|^addmm$|^gemm$|lazylinear|^dense$|nonquantizabledynamicallyquantizablelinear"),
+    (
+        "linear",
+        r"^linear$|^addmm$|^gemm$|lazylinear|^dense$|nonquantizabledynamicallyquantizablelinear",
+    ),
     ("softmax", r"softmax|softmin"),
     ("pool", r"pool"),
-    ("act", r"^(relu6?|gelu|silu|swish|sigmoid|tanh|hard_?swish|hard_?sigmoid|hardtanh|mish|elu|selu|"
-            r"celu|leaky_?relu|prelu|rrelu|softplus|softsign|glu|quick_?gelu|gelutanh|logsigmoid|"
-            r"tanhshrink|threshold|clip|clamp)_?$"),
+    (
+        "act",
+        r"^(relu6?|gelu|silu|swish|sigmoid|tanh|hard_?swish|hard_?sigmoid|hardtanh|mish|elu|selu|"
+        r"celu|leaky_?relu|prelu|rrelu|softplus|softsign|glu|quick_?gelu|gelutanh|logsigmoid|"
+        r"tanhshrink|threshold|clip|clamp)_?$",
+    ),
     ("matmul", r"^(matmul|bmm|baddbmm|mm|einsum|__matmul__)$"),
     ("add", r"^(add|iadd|sub|isub|__add__|__iadd__|__radd__|__sub__|rsub)_?$"),
     ("mul", r"^(mul|imul|truediv|div|itruediv|__mul__|__rmul__|__truediv__|addcmul)_?$"),
     ("cat", r"^(cat|concat|concatenate|stack|hstack|vstack)$"),
     ("reduce", r"^(mean|sum|amax|max|amin|min|reducemean|reducesum|reducemax|globalaveragepool)$"),
-    ("reshape", r"^(view|reshape|flatten|unflatten|squeeze|unsqueeze|expand|expand_as|contiguous|"
-                r"view_as|repeat|tile|narrow|clone|to|type|float|half|unfold|fold|cast)$"),
+    (
+        "reshape",
+        r"^(view|reshape|flatten|unflatten|squeeze|unsqueeze|expand|expand_as|contiguous|"
+        r"view_as|repeat|tile|narrow|clone|to|type|float|half|unfold|fold|cast)$",
+    ),
     ("permute", r"^(permute|transpose|t|movedim|swapaxes|swapdims|moveaxis)$"),
     ("split", r"^(getitem|chunk|split|unbind|tensor_split|slice|gather|index_select)$"),
-    ("identity", r"^(identity|dropout\d?d?|dropout|droppath|drop_path|stochasticdepth|alpha_dropout|"
-                 r"feature_alpha_dropout)$"),
+    (
+        "identity",
+        r"^(identity|dropout\d?d?|dropout|droppath|drop_path|stochasticdepth|alpha_dropout|"
+        r"feature_alpha_dropout)$",
+    ),
 )
 _COMPILED = tuple((kind, re.compile(pattern)) for kind, pattern in _PATTERNS)
 

@@ -1,5 +1,6 @@
 """The value types of a selection: one :class:`TapPoint` per candidate or chosen point, and why a
 candidate may not be chosen automatically (:class:`Eligibility`)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -51,7 +52,9 @@ class TapPoint:
         if not self.name:
             raise ValueError("a tap point needs a name")
         if not 0.0 <= self.depth_frac <= 1.0:
-            raise ValueError(f"depth_frac of {self.name!r} must be in [0, 1], got {self.depth_frac}")
+            raise ValueError(
+                f"depth_frac of {self.name!r} must be in [0, 1], got {self.depth_frac}"
+            )
         if self.depth < 0 or self.score < 0:
             raise ValueError(f"depth and score of {self.name!r} must be non-negative")
         object.__setattr__(self, "shape", tuple(self.shape) if self.shape is not None else ())
@@ -76,7 +79,8 @@ class TapPoint:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TapPoint":
-        """The point :meth:`to_dict` wrote (or a format-1 file's, whose ``note`` held the reason)."""
+        """The point :meth:`to_dict` wrote (or a format-1 file's, whose ``note`` held the
+        reason)."""
         data = dict(data)
         note = data.pop("note", None)
         if "eligibility" in data:

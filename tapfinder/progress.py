@@ -1,6 +1,7 @@
 """Stages of a long analysis, reported to whoever listens (the CLI shows them in a spinner).
 
-The library calls :func:`report` as it enters a stage ("building the model", "tracing with torch.fx",
+The library calls :func:`report` as it enters a stage ("building the model", "tracing with
+torch.fx",
 "propagating shapes", "running the rules"); :func:`reporting` installs a listener for a block. With
 no listener, reporting costs one lookup and prints nothing.
 
@@ -10,6 +11,7 @@ no listener, reporting costs one lookup and prints nothing.
 >>> report("ignored"), seen
 (None, ['tracing'])
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +21,8 @@ from typing import Callable, Iterator
 __all__ = ["report", "reporting"]
 
 _LISTENER: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar(
-    "tapfinder_progress", default=None)
+    "tapfinder_progress", default=None
+)
 
 
 def report(stage: str) -> None:

@@ -1,39 +1,11 @@
 """Choosing M points: candidates from the rules' findings, filtered, scored and spread along depth.
 
-How many: ``M = clamp(floor(log4 D), 1, 5)``, i.e. ``⌊log₂D / 2⌋``. The papers fix only the order,
-M = O(log D) (iMacHSR Theorem 1); the constant comes from their ablations: DKS (Table 4) finds two
-heads best on ResNet-18 (D = 18 → M = 2) and adds a third only at some loss, iMacHSR (Fig. 3) finds
-a moderate count of its 1-5 best, and its complexity note keeps M ≤ 5. ResNet-50 gets 2,
-ResNet-101/152 and CIFAR ResNet-110 get 3, a 1000-layer ResNet 4.
-
-Where: only whole-signal candidates (or encoder-decoder skip sources), past the stem (depth ≥ 5 %
-of D and at least two weighted layers), and before the part nearest the output. For a pyramid (the
-last resolution drop lies in the second half of the network) that part is the final stage, which sees
-nearly what the main head sees (a drop with fewer than 3 weighted layers after it, such as the token
-merger in front of Qwen's vision encoders' output, begins no stage); otherwise it is the last 15 %. Both papers found points next
-to the output useless, and iMacHSR (Table 4) found near-input placement best.
-
-Which: the strongest candidates first (scores sum each rule's strongest weight: a stage output before
-a resolution drop beats a block output), spread along depth within a score tier: the first tier's
-picks are the candidates nearest to evenly spaced depths (1/3 and 2/3 of D for two points), later
-picks maximise the distance to those chosen and to the window's ends, ties going to the shallower
-one. On a ResNet this picks stage outputs and never a node inside a block. Where stages are uneven
-(ResNet-34/50: outputs at 20, 44, 80 % of depth) it takes layer2 and layer3, where DKS puts its two
-heads on ImageNet ResNets. Measured on He et al.'s 34-layer layouts on MNIST-1D
-(``benchmarks/train_mnist1d.py --regimes plain34,resnet34``, paired seeds): on the ResNet these
-points tie with evenly spaced layers inside the stages (+0.0 ± 0.2, 5 seeds) and edge out layer1 +
-layer3 (+0.2, 4/5); on the plain net (no shortcuts) they beat the first-and-last pair by +1.3 ± 1.7
-(8/10) and tie with evenly spaced layers (−0.4 ± 2.1) and random ones (−0.2 ± 2.1).
-A first tier confined to a narrow band of depth would get its picks at the band's deep end, next to
-each other; the one case the zoo showed (VOLO, whose pooled attention read as downsampling) was a
-false tier and is gone with the downsampling rule's side-branch check.
-
-Dense outputs: an encoder-decoder whose output is a map at the input's resolution (a UNet) gets its
-points among the decoder stages, where nnU-Net and UNet++ supervise and where the features have
-seen the coarsest level's context. Heads on its encoder levels did not help on the shapes set
-(``benchmarks/train_shapes.py``): a pixel's class there depends on context the encoder has not
-gathered yet. Models without a decoder (FCN, DeepLab) keep their backbone's stage outputs.
+How many: ``M = clamp(⌊log₄ D⌋, 1, 5)``. Where: whole-signal candidates past the stem and before
+the final stage (or the last 15 %); a dense encoder-decoder among its decoder stages. Which: the
+strongest score tier first, its picks the candidates nearest evenly spaced depths. The reasoning,
+the papers' ablations behind each constant, and the tests that pin them: ``docs/selection.md``.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -42,17 +14,17 @@ from dataclasses import replace
 
 import networkx as nx
 
+from .context import Context
 from .errors import ConfigError, NodeNotFoundError
 from .graph import NodeInfo, info
 from .points import Eligibility, TapPoint
-from .context import Context
 from .rules.findings import Finding, Kind
 
 __all__ = ["auto_count", "normalize_points", "candidates_from", "choose", "resolve_name"]
 
 MAX_POINTS = 5
 STEM_FRAC, OUTPUT_FRAC = 0.05, 0.85
-FINAL_STAGE_MIN = 3   # weighted layers after the last drop for it to begin a final stage
+FINAL_STAGE_MIN = 3  # weighted layers after the last drop for it to begin a final stage
 
 
 def auto_count(D: int) -> int:
@@ -65,7 +37,8 @@ def auto_count(D: int) -> int:
 
 
 def normalize_points(points) -> "str | int | list[str]":
-    """Turn ``"auto"``, an int, ``"3"``, ``"layer1,layer3"`` or a list of names into one of three forms.
+    """Turn ``"auto"``, an int, ``"3"``, ``"layer1,layer3"`` or a list of names into one of three
+    forms.
 
     >>> normalize_points("auto"), normalize_points(" 3 "), normalize_points("layer1, layer3")
     ('auto', 3, ['layer1', 'layer3'])
@@ -78,7 +51,9 @@ def normalize_points(points) -> "str | int | list[str]":
         points = int(points)
     if isinstance(points, int):
         if points < 1:
-            raise ConfigError(f"points must be at least 1, got {points}; use 'auto' for the default")
+            raise ConfigError(
+                f"points must be at least 1, got {points}; use 'auto' for the default"
+            )
         return points
     if not isinstance(points, (str, list, tuple)):
         raise ConfigError(f"points must be 'auto', a count or node names, got {points!r}")
@@ -90,8 +65,14 @@ def normalize_points(points) -> "str | int | list[str]":
 
 def _window(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tuple[float, float]:
     D = max(ctx.D, 1)
-    drops = [ctx.depth[f.node] / D for f in findings if f.kind is Kind.BEFORE_DROP and f.node in ctx.whole]
-    if D >= 2 * FINAL_STAGE_MIN:   # a stage, not a merger in front of the head (too shallow a net: every drop)
+    drops = [
+        ctx.depth[f.node] / D
+        for f in findings
+        if f.kind is Kind.BEFORE_DROP and f.node in ctx.whole
+    ]
+    if (
+        D >= 2 * FINAL_STAGE_MIN
+    ):  # a stage, not a merger in front of the head (too shallow a net: every drop)
         drops = [d for d in drops if (1 - d) * D >= FINAL_STAGE_MIN]
     high = max(drops) if drops and max(drops) >= 0.5 else OUTPUT_FRAC
     low = max(STEM_FRAC, min(2 / D, high))
@@ -99,7 +80,8 @@ def _window(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tuple[float
 
 
 def _eligibility(record: NodeInfo, whole: bool, frac: float, window: tuple) -> Eligibility:
-    """Whether the automatic choice may take a node: on the whole signal, a tensor, inside the window."""
+    """Whether the automatic choice may take a node: on the whole signal, a tensor, inside the
+    window."""
     low, high = window
     if not whole:
         return Eligibility.IN_BRANCH
@@ -120,21 +102,32 @@ def _strongest(findings: list[Finding], key) -> dict[str, float]:
     return best
 
 
-def _candidate(G: nx.DiGraph, ctx: Context, node: str, found: list[Finding], window: tuple) -> TapPoint:
+def _candidate(
+    G: nx.DiGraph, ctx: Context, node: str, found: list[Finding], window: tuple
+) -> TapPoint:
     record = info(G, node)
     frac = ctx.depth[node] / max(ctx.D, 1)
     whole = ctx.sees_whole(node)
     labels = _strongest(found, lambda f: f.label)
-    return TapPoint(name=node, module=(record.outputs_of or (record.module,))[0], shape=record.shape or (),
-                    depth=ctx.depth[node], depth_frac=round(frac, 4),
-                    rules=sorted(labels, key=lambda r: (-labels[r], r)),
-                    reasons=tuple(dict.fromkeys(f.reason for f in found)),
-                    score=round(sum(_strongest(found, lambda f: f.rule).values()), 3), whole_signal=whole,
-                    eligibility=_eligibility(record, whole, frac, window))
+    return TapPoint(
+        name=node,
+        module=(record.outputs_of or (record.module,))[0],
+        shape=record.shape or (),
+        depth=ctx.depth[node],
+        depth_frac=round(frac, 4),
+        rules=sorted(labels, key=lambda r: (-labels[r], r)),
+        reasons=tuple(dict.fromkeys(f.reason for f in found)),
+        score=round(sum(_strongest(found, lambda f: f.rule).values()), 3),
+        whole_signal=whole,
+        eligibility=_eligibility(record, whole, frac, window),
+    )
 
 
-def candidates_from(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tuple[list[TapPoint], tuple]:
-    """One :class:`TapPoint` per node with findings, with its score and eligibility; and the window."""
+def candidates_from(
+    G: nx.DiGraph, ctx: Context, findings: list[Finding]
+) -> tuple[list[TapPoint], tuple]:
+    """One :class:`TapPoint` per node with findings, with its score and eligibility; and the
+    window."""
     window = _window(G, ctx, findings)
     by_node: dict[str, list[Finding]] = {}
     for f in findings:
@@ -145,7 +138,8 @@ def candidates_from(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tup
 
 
 def snap_to_even(fracs: list[float], m: int, window: tuple = (0.0, 1.0)) -> list[int]:
-    """Indices of the ``m`` depths (ascending ``fracs``) nearest to evenly spaced depths of the whole
+    """Indices of the ``m`` depths (ascending ``fracs``) nearest to evenly spaced depths of the
+    whole
     network, ``k / (m + 1)`` moved into ``window``, matched in order with the least total distance;
     of two equal matches the shallower wins.
 
@@ -156,12 +150,18 @@ def snap_to_even(fracs: list[float], m: int, window: tuple = (0.0, 1.0)) -> list
     """
     targets = [min(max((k + 1) / (m + 1), window[0]), window[1]) for k in range(m)]
     n, inf = len(fracs), float("inf")
-    cost = [[0.0] + [inf] * m for _ in range(n + 1)]   # cost[i][j]: targets[:j] matched within fracs[:i]
+    cost = [
+        [0.0] + [inf] * m for _ in range(n + 1)
+    ]  # cost[i][j]: targets[:j] matched within fracs[:i]
     for i in range(1, n + 1):
         for j in range(1, min(i, m) + 1):
-            cost[i][j] = min(cost[i - 1][j], cost[i - 1][j - 1] + abs(fracs[i - 1] - targets[j - 1]))
+            cost[i][j] = min(
+                cost[i - 1][j], cost[i - 1][j - 1] + abs(fracs[i - 1] - targets[j - 1])
+            )
     picks, i = [], n
-    for j in range(m, 0, -1):   # from the deepest target back, taking a depth only when skipping it costs more
+    for j in range(
+        m, 0, -1
+    ):  # from the deepest target back, taking a depth only when skipping it costs more
         while cost[i - 1][j] <= cost[i][j] + 1e-9:
             i -= 1
         picks.append(i - 1)
@@ -178,9 +178,11 @@ def _spread(eligible: list[TapPoint], m: int, window: tuple) -> list[TapPoint]:
             break
         taken = {c.depth for c in chosen}
         by_depth: dict[int, TapPoint] = {}
-        for c in eligible:   # one per depth, preferring a module's output to a bare op
+        for c in eligible:  # one per depth, preferring a module's output to a bare op
             if c.score == score and c.depth not in taken:
-                if c.depth not in by_depth or (c.name == c.module and by_depth[c.depth].name != by_depth[c.depth].module):
+                if c.depth not in by_depth or (
+                    c.name == c.module and by_depth[c.depth].name != by_depth[c.depth].module
+                ):
                     by_depth[c.depth] = c
         tier = list(by_depth.values())
         if len(tier) <= need:
@@ -188,12 +190,14 @@ def _spread(eligible: list[TapPoint], m: int, window: tuple) -> list[TapPoint]:
         elif not chosen:
             chosen += [tier[i] for i in snap_to_even([c.depth_frac for c in tier], need, window)]
         else:
-            for _ in range(need):   # farthest from the points so far and from the window's ends
+            for _ in range(need):  # farthest from the points so far and from the window's ends
                 anchors = [*window, *(p.depth_frac for p in chosen)]
                 rest = [c for c in tier if c.depth not in {p.depth for p in chosen}]
                 if not rest:
                     break
-                chosen.append(max(rest, key=lambda c: (min(abs(c.depth_frac - a) for a in anchors), -c.depth)))
+                chosen.append(
+                    max(rest, key=lambda c: (min(abs(c.depth_frac - a) for a in anchors), -c.depth))
+                )
     return sorted(chosen, key=lambda c: c.depth)
 
 
@@ -210,13 +214,16 @@ def resolve_name(G: nx.DiGraph, name: str) -> str:
             return node
     close = difflib.get_close_matches(name, list(G.nodes), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise NodeNotFoundError(f"no node named {name!r} in the model graph{hint} "
-                            "(list every name with `node_names(model)`)")
+    raise NodeNotFoundError(
+        f"no node named {name!r} in the model graph{hint} "
+        "(list every name with `node_names(model)`)"
+    )
 
 
 def _merged_after(G: nx.DiGraph, ctx: Context, node: str) -> str | None:
-    """The first whole-signal node after ``node`` (a branch's merge), a module's output if one of that depth."""
-    later = [n for n in ctx.order[ctx.order.index(node):] if n in ctx.whole]
+    """The first whole-signal node after ``node`` (a branch's merge), a module's output if one of
+    that depth."""
+    later = [n for n in ctx.order[ctx.order.index(node) :] if n in ctx.whole]
     if not later:
         return None
     same = [n for n in later if ctx.depth[n] == ctx.depth[later[0]]]
@@ -232,38 +239,55 @@ def _named(G, ctx, candidates, names) -> list[TapPoint]:
             node = resolve_name(G, name)
         except NodeNotFoundError as e:
             eligible = [c.name for c in candidates if c.eligible][:8]
-            raise NodeNotFoundError(f"{e}; eligible points here: {', '.join(eligible) or 'none'}") from None
+            raise NodeNotFoundError(
+                f"{e}; eligible points here: {', '.join(eligible) or 'none'}"
+            ) from None
         record = info(G, node)
         if node not in ctx.idom or record.shape is None:
-            raise ConfigError(f"{name!r} is not a tensor on the input-to-output path; pick another node")
+            raise ConfigError(
+                f"{name!r} is not a tensor on the input-to-output path; pick another node"
+            )
         if not ctx.sees_whole(node):
             after = _merged_after(G, ctx, node)
             instead = f" ({after!r})" if after else ""
-            raise ConfigError(f"{name!r} sits inside a branch and sees only part of the signal; "
-                              f"tap the merged output instead{instead}")
-        point = by_name.get(node) or TapPoint(name=node, module=(record.outputs_of or (record.module,))[0],
-                                              shape=record.shape, depth=ctx.depth[node],
-                                              depth_frac=round(ctx.depth[node] / D, 4))
+            raise ConfigError(
+                f"{name!r} sits inside a branch and sees only part of the signal; "
+                f"tap the merged output instead{instead}"
+            )
+        point = by_name.get(node) or TapPoint(
+            name=node,
+            module=(record.outputs_of or (record.module,))[0],
+            shape=record.shape,
+            depth=ctx.depth[node],
+            depth_frac=round(ctx.depth[node] / D, 4),
+        )
         chosen.append(replace(point, eligibility=Eligibility.ELIGIBLE))
     return sorted(dict((p.name, p) for p in chosen).values(), key=lambda p: p.depth)
 
 
-def choose(G: nx.DiGraph, ctx: Context, candidates: list[TapPoint], window: tuple,
-           points) -> tuple[list[TapPoint], list[str]]:
+def choose(
+    G: nx.DiGraph, ctx: Context, candidates: list[TapPoint], window: tuple, points
+) -> tuple[list[TapPoint], list[str]]:
     """Pick the points (``points`` already normalized) and say what the user should know."""
     if isinstance(points, list):
         return _named(G, ctx, candidates, points), []
     eligible = [c for c in candidates if c.eligible]
     notes = []
     decoder = [c for c in eligible if c.name in ctx.decoder]
-    if decoder:   # a dense output is supervised where its decoder predicts (nnU-Net, UNet++)
+    if decoder:  # a dense output is supervised where its decoder predicts (nnU-Net, UNet++)
         eligible = decoder
         notes.append("dense output: points are chosen among the decoder stages")
-    places = len({c.depth for c in eligible})    # candidates at one depth are one place
+    places = len({c.depth for c in eligible})  # candidates at one depth are one place
     wanted = auto_count(ctx.D) if points == "auto" else points
     if wanted > places:
-        asked = f"auto picks {wanted} points for D = {ctx.D}" if points == "auto" else f"asked for {wanted} points"
-        notes.append(f"{asked}, but eligible candidates sit at only {places} distinct "
-                     f"depth{'s' * (places != 1)}")
+        asked = (
+            f"auto picks {wanted} points for D = {ctx.D}"
+            if points == "auto"
+            else f"asked for {wanted} points"
+        )
+        notes.append(
+            f"{asked}, but eligible candidates sit at only {places} distinct "
+            f"depth{'s' * (places != 1)}"
+        )
     m = min(wanted, places)
     return _spread(eligible, m, window), notes

@@ -1,17 +1,11 @@
 """Taps: attach a selection's heads to the live model, and take them off again exactly.
 
-``attach`` wraps the model in a :class:`TappedModel` that owns the adapters (register it before DDP
-or ``torch.compile``: hooks added after compiling are silently ignored). Forward hooks on the tapped
-modules copy their outputs to a side channel; the model's own forward and return value are
-untouched. A point that is no module's output (an ``add`` or ``relu`` inside a forward) is read
-through an fx rewrite instead: the model is traced again, an identity recorder is inserted after
-that node, and the rewritten program (sharing every parameter and buffer with the model, never
-registered as a submodule so checkpoints stay the model's own) runs in place of the model's forward.
-It is traced once per train/eval mode (fx bakes ``self.training`` in), and again after ``.to()`` or
-when a submodule is swapped (``convert_sync_batchnorm``). ``TappedModel.forward`` returns a
-:class:`TapOutput` (main output, aux logits, tapped features) so DDP sees every head's output. ``tapped.model`` is always the original module: its
-``state_dict`` loads with ``strict=True`` into a freshly built original.
+:func:`attach` wraps the model in a :class:`TappedModel` that owns the heads. Module outputs are
+read with forward hooks; a point that is no module's output goes through an fx rewrite that shares
+every parameter with the model and is never registered, so ``tapped.model.state_dict()`` stays
+the original's. ``forward`` returns a :class:`TapOutput` (main output, aux logits, features).
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -21,17 +15,17 @@ from torch import fx, nn
 
 from .adapters import AdapterSpec, build_adapter, main_head_input, reads_class_token
 from .errors import ConfigError, TraceError
-from .graph import info
 from .frontends.builder import first_tensor
 from .frontends.shapes import attr_at
+from .graph import info
 
 __all__ = ["TapOutput", "TappedModel", "attach"]
 
 
 class TapOutput(NamedTuple):
-    main: Any              # whatever the model returns
-    aux: list              # one logits tensor per tap point, in depth order
-    features: list         # the tapped features themselves (for feature regularisers)
+    main: Any  # whatever the model returns
+    aux: list  # one logits tensor per tap point, in depth order
+    features: list  # the tapped features themselves (for feature regularisers)
 
 
 def _head_key(name: str) -> str:
@@ -39,7 +33,8 @@ def _head_key(name: str) -> str:
 
 
 class _Record(nn.Module):
-    """Identity that hands its input to the tapped model's side channel (inserted by the fx rewrite)."""
+    """Identity that hands its input to the tapped model's side channel (inserted by the fx
+    rewrite)."""
 
     def __init__(self, point: str, store):
         super().__init__()
@@ -51,7 +46,9 @@ class _Record(nn.Module):
         return x
 
 
-def rewrite_with_recorders(model: nn.Module, fx_nodes: dict[str, str], store, n_inputs: int | None) -> fx.GraphModule:
+def rewrite_with_recorders(
+    model: nn.Module, fx_nodes: dict[str, str], store, n_inputs: int | None
+) -> fx.GraphModule:
     """``model``'s program with a :class:`_Record` after each fx node (point name → fx node name).
 
     The GraphModule's modules and attributes are the model's own objects, so training updates both.
@@ -70,14 +67,16 @@ def rewrite_with_recorders(model: nn.Module, fx_nodes: dict[str, str], store, n_
     for point, name in fx_nodes.items():
         node = nodes.get(name)
         if node is None:
-            raise ConfigError(f"tap point {point!r} is not in the model's {'train' if model.training else 'eval'}"
-                              "-mode program; tap a module output instead")
+            raise ConfigError(
+                f"tap point {point!r} is not in the model's {'train' if model.training else 'eval'}"
+                "-mode program; tap a module output instead"
+            )
         target = f"_tapfinder_record_{len(owner)}"
         owner[target] = _Record(point, store)
         with graph.inserting_after(node):
             record = graph.call_module(target, (node,))
         node.replace_all_uses_with(record, delete_user_cb=lambda user: user is not record)
-    for node in graph.nodes:   # everything else the program reads, as the model's own objects
+    for node in graph.nodes:  # everything else the program reads, as the model's own objects
         if node.op in ("call_module", "get_attr") and node.target not in owner:
             owner[node.target] = attr_at(model, node.target)
     return fx.GraphModule(owner, graph, class_name=f"Tapped{type(model).__name__}")
@@ -97,7 +96,8 @@ class _ScaledGrad(torch.autograd.Function):
 
 
 def scaled_grad(x: torch.Tensor, scale: float) -> torch.Tensor:
-    """``x`` whose gradient is multiplied by ``scale`` on its way back (1: ``x`` itself, 0: detached).
+    """``x`` whose gradient is multiplied by ``scale`` on its way back (1: ``x`` itself, 0:
+    detached).
 
     >>> x = torch.ones(2, requires_grad=True)
     >>> scaled_grad(x, 0.25).sum().backward()
@@ -119,8 +119,14 @@ class TappedModel(nn.Module):
         fx_nodes: point name → fx node name, for the points that are no module's output.
     """
 
-    def __init__(self, model: nn.Module, points: list[str], heads: list[nn.Module],
-                 fx_nodes: dict[str, str] | None = None, n_inputs: int | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        points: list[str],
+        heads: list[nn.Module],
+        fx_nodes: dict[str, str] | None = None,
+        n_inputs: int | None = None,
+    ):
         super().__init__()
         self.model = model
         self.points = list(points)
@@ -133,14 +139,18 @@ class TappedModel(nn.Module):
         # per training mode, never a registered child; keyed by the model's modules too, because the
         # rewritten program holds the modules it was traced with (convert_sync_batchnorm swaps them)
         self._runners: dict[bool, tuple[tuple[int, ...], fx.GraphModule]] = {}
-        self._handles = [model.get_submodule(p).register_forward_hook(self._hook(p))
-                         for p in points if p not in self._fx_nodes]
+        self._handles = [
+            model.get_submodule(p).register_forward_hook(self._hook(p))
+            for p in points
+            if p not in self._fx_nodes
+        ]
         if self._fx_nodes:
-            self._runner()   # fail now, not at the first step, when fx cannot rewrite the model
+            self._runner()  # fail now, not at the first step, when fx cannot rewrite the model
 
     def _hook(self, point: str):
         def store(module, args, out):
             self._store(point, out)
+
         return store
 
     def _store(self, point: str, value) -> None:
@@ -151,12 +161,14 @@ class TappedModel(nn.Module):
             return self.model
         mode, modules = self.model.training, tuple(map(id, self.model.modules()))
         if self._runners.get(mode, ((),))[0] != modules:
-            self._runners[mode] = modules, rewrite_with_recorders(self.model, self._fx_nodes, self._store,
-                                                                  self._n_inputs)
+            self._runners[mode] = (
+                modules,
+                rewrite_with_recorders(self.model, self._fx_nodes, self._store, self._n_inputs),
+            )
         return self._runners[mode][1]
 
     def _apply(self, fn, *args, **kwargs):
-        self._runners = {}   # buffers may be new tensors now: trace again on the next forward
+        self._runners = {}  # buffers may be new tensors now: trace again on the next forward
         return super()._apply(fn, *args, **kwargs)
 
     def forward(self, *args, **kwargs) -> TapOutput:
@@ -168,7 +180,8 @@ class TappedModel(nn.Module):
         return TapOutput(main, aux, features)
 
     def detach(self) -> nn.Module:
-        """Remove the hooks and return the original model (heads dropped: zero inference overhead)."""
+        """Remove the hooks and return the original model (heads dropped: zero inference
+        overhead)."""
         for h in self._handles:
             h.remove()
         self._handles, self._runners, self._fx_nodes = [], {}, {}
@@ -179,8 +192,13 @@ class TappedModel(nn.Module):
         return self.heads[_head_key(point)]
 
 
-def attach(model: nn.Module, selection, task: str = "classification", num_classes: int = 10,
-           adapter: str = "dks") -> TappedModel:
+def attach(
+    model: nn.Module,
+    selection,
+    task: str = "classification",
+    num_classes: int = 10,
+    adapter: str = "dks",
+) -> TappedModel:
     """Build a head for every point of ``selection`` and hook them onto ``model``.
 
     Module outputs are read with forward hooks; other points through an fx rewrite of the model.
@@ -198,21 +216,35 @@ def attach(model: nn.Module, selection, task: str = "classification", num_classe
         path = next((q for q in names if q and q in modules), None)
         if path is None:
             if selection.method != "fx" or not record.source:
-                examples = ", ".join(c.name for c in selection.candidates if c.eligible and c.name in modules)[:120]
-                raise ConfigError(f"tap point {p.name!r} is not the output of a module and the model was not "
-                                  f"traced by torch.fx ({selection.method}), so it cannot be rewritten; "
-                                  f"choose module outputs (for example {examples})")
+                examples = ", ".join(
+                    c.name for c in selection.candidates if c.eligible and c.name in modules
+                )[:120]
+                raise ConfigError(
+                    f"tap point {p.name!r} is not the output of a module and the model was not "
+                    f"traced by torch.fx ({selection.method}), so it cannot be rewritten; "
+                    f"choose module outputs (for example {examples})"
+                )
             path = p.name
         fx_nodes[path] = record.source
         layout = record.layout or "flat"
         maps = layout == "channels_first" or (layout == "channels_last" and len(p.shape) >= 4)
-        main = main_head_input(selection, layout, len(p.shape) - 2 if maps else None) or tuple(p.shape)
+        main = main_head_input(selection, layout, len(p.shape) - 2 if maps else None) or tuple(
+            p.shape
+        )
         tokens = layout == "channels_last" and len(p.shape) == 3
-        spec = AdapterSpec(tuple(p.shape), layout, main, task, num_classes, adapter,
-                           cls_token=tokens and reads_class_token(G, p.shape[1]))
+        spec = AdapterSpec(
+            tuple(p.shape),
+            layout,
+            main,
+            task,
+            num_classes,
+            adapter,
+            cls_token=tokens and reads_class_token(G, p.shape[1]),
+        )
         paths.append(path)
         heads.append(build_adapter(spec))
-    if all(p in modules for p in paths):   # hooks alone: the model's own forward runs
+    if all(p in modules for p in paths):  # hooks alone: the model's own forward runs
         fx_nodes = {}
-    # else every point is read by the rewrite: in the traced program, container modules are not called
+    # else every point is read by the rewrite: in the traced program, container modules are not
+    # called
     return TappedModel(model, paths, heads, fx_nodes, n_inputs=len(selection.inputs) or None)

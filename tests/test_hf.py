@@ -1,4 +1,6 @@
-"""Hugging Face transformers models: reached through torch.export, layers as stages, attention found."""
+"""Hugging Face transformers models: reached through torch.export, layers as stages, attention
+found."""
+
 import pytest
 import torch
 
@@ -7,8 +9,15 @@ from tapfinder import ConfigError, select_points
 transformers = pytest.importorskip("transformers")
 
 
-@pytest.mark.parametrize("name, layers", [("hf:bert", "bert.encoder.layer."), ("hf:gpt2", "transformer.h."),
-                                          ("hf:llama", "model.layers."), ("hf:vit", "vit.layers.")])
+@pytest.mark.parametrize(
+    "name, layers",
+    [
+        ("hf:bert", "bert.encoder.layer."),
+        ("hf:gpt2", "transformer.h."),
+        ("hf:llama", "model.layers."),
+        ("hf:vit", "vit.layers."),
+    ],
+)
 def test_hf_models_by_name(name, layers):
     sel = select_points(name)
     assert sel.method == "export" and sel.fallbacks[0][0] == "fx"
@@ -18,8 +27,13 @@ def test_hf_models_by_name(name, layers):
 
 
 def test_in_memory_hf_model():
-    config = transformers.BertConfig(hidden_size=64, num_hidden_layers=3, num_attention_heads=2,
-                                     intermediate_size=128, vocab_size=100)
+    config = transformers.BertConfig(
+        hidden_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=128,
+        vocab_size=100,
+    )
     model = transformers.BertModel(config)
     sel = select_points(model, torch.randint(0, 100, (2, 8)))
     assert {p.name.rsplit(".", 1)[0] for p in sel.points} == {"encoder.layer"}

@@ -1,4 +1,5 @@
 """ONNX in (both exporters' files) and out (node count, extra outputs, numerical match)."""
+
 import pytest
 import torch
 
@@ -15,7 +16,10 @@ X = torch.randn(1, 3, 32, 32)
 def exports(tmp_path_factory):
     model = TinyResNet()
     root = tmp_path_factory.mktemp("onnx")
-    return model, {dyn: export_onnx(model, (X,), root / f"resnet_{dyn}.onnx", dynamo=dyn) for dyn in (True, False)}
+    return model, {
+        dyn: export_onnx(model, (X,), root / f"resnet_{dyn}.onnx", dynamo=dyn)
+        for dyn in (True, False)
+    }
 
 
 @pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
@@ -24,7 +28,7 @@ def test_onnx_in_matches_the_pytorch_analysis(exports, dynamo):
     sel = select_points(str(reports[dynamo].path))
     reference = select_points(model.eval(), X.repeat(2, 1, 1, 1))
     assert sel.method == "onnx" and sel.depth == reference.depth
-    assert sel.names == reference.names        # module paths recovered from the file
+    assert sel.names == reference.names  # module paths recovered from the file
 
 
 def test_onnx_out_is_numerically_the_model(exports):

@@ -4,6 +4,7 @@ The commands run in order in a fresh folder holding a copy of ``examples/``, thr
 ``tapfinder`` script, as a new user would after the README's install command: training for 1
 epoch of 2 batches (``--epochs 1 --limit-batches 2``), answering the preview with ``--yes``.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,14 +22,16 @@ SECTION = "## The main job"
 
 def _blocks(language: str) -> list[str]:
     text = (ROOT / "README.md").read_text()
-    section = text[text.index(SECTION):]
-    section = section[:section.index("\n## ", len(SECTION))]
+    section = text[text.index(SECTION) :]
+    section = section[: section.index("\n## ", len(SECTION))]
     return re.findall(rf"```{language}\n(.*?)```", section, flags=re.S)
 
 
 def readme_commands() -> list[str]:
     """The shell commands of the section, comments dropped."""
-    lines = [line.split("  #")[0].strip() for block in _blocks("bash") for line in block.splitlines()]
+    lines = [
+        line.split("  #")[0].strip() for block in _blocks("bash") for line in block.splitlines()
+    ]
     return [line for line in lines if line and not line.startswith("#")]
 
 
@@ -46,7 +49,9 @@ def tiny(command: str) -> str:
 
 def _environment() -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", COLUMNS="100")
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"   # the installed tapfinder
+    env["PATH"] = (
+        f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # the installed tapfinder
+    )
     return env
 
 
@@ -61,8 +66,14 @@ def test_every_readme_command_runs(tmp_path):
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     env = _environment()
     for command in readme_commands():
-        done = subprocess.run(["bash", "-o", "pipefail", "-c", tiny(command)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", tiny(command)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
         assert "Traceback" not in done.stderr, f"{command}\n{done.stderr[-2000:]}"
 

@@ -1,6 +1,9 @@
 """Property test: random stacks of residual, multi-branch and downsampling blocks always get a valid
-selection: every point carries the whole signal (checked by cutting it out of the graph, independently
-of the dominance code), points are spread (distinct depths, inside the window) and counted as promised."""
+selection: every point carries the whole signal (checked by cutting it out of the graph,
+independently
+of the dominance code), points are spread (distinct depths, inside the window) and counted as
+promised."""
+
 import networkx as nx
 import torch
 from hypothesis import given, settings
@@ -31,8 +34,13 @@ class _Plain(nn.Module):
         return torch.relu(self.conv(x))
 
 
-_KINDS = {"res": lambda c: Block(c, c), "res_down": lambda c: Block(c, c, 2), "branch": Inception,
-          "down": _Down, "plain": _Plain}
+_KINDS = {
+    "res": lambda c: Block(c, c),
+    "res_down": lambda c: Block(c, c, 2),
+    "branch": Inception,
+    "down": _Down,
+    "plain": _Plain,
+}
 
 
 class _Stack(nn.Module):
@@ -53,8 +61,10 @@ def _carries_whole_signal(G, node):
 
 
 @settings(max_examples=30, deadline=None)
-@given(kinds=st.lists(st.sampled_from(sorted(_KINDS)), min_size=2, max_size=14),
-       points=st.one_of(st.just("auto"), st.integers(1, 6)))
+@given(
+    kinds=st.lists(st.sampled_from(sorted(_KINDS)), min_size=2, max_size=14),
+    points=st.one_of(st.just("auto"), st.integers(1, 6)),
+)
 def test_random_stacks_get_valid_selections(kinds, points):
     downs = sum(k in ("res_down", "down") for k in kinds)
     x = torch.randn(2, 3, 2 ** min(downs + 2, 8), 2 ** min(downs + 2, 8))

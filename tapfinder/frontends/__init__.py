@@ -2,9 +2,11 @@
 
 Each frontend produces the same graph type with the same naming, so the rules and the selector run
 unchanged; the graph records which one succeeded (``G.graph["method"]``) and why the earlier ones
-failed (``G.graph["fallbacks"]``, one line each). What the frontends print or log themselves (torch.export
+failed (``G.graph["fallbacks"]``, one line each). What the frontends print or log themselves
+(torch.export
 prints the partial graph of a failed export) never reaches the user's terminal.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,8 +31,11 @@ def silenced() -> Iterator[None]:
     before = logging.root.manager.disable
     logging.disable(logging.CRITICAL)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -39,26 +44,39 @@ def silenced() -> Iterator[None]:
 
 def _fx(model, inputs):
     from .fx import build_fx_graph
+
     return build_fx_graph(model, inputs)
 
 
 def _export(model, inputs):
     from .export import build_export_graph
+
     return build_export_graph(model, inputs)
 
 
 def _record(model, inputs):
     from .record import build_recorded_graph
+
     return build_recorded_graph(model, inputs)
 
 
-_STAGES = {"fx": "tracing with torch.fx", "export": "tracing with torch.export",
-           "record": "recording a forward pass"}
-FRONTENDS: dict[str, Callable[[nn.Module, tuple], nx.DiGraph]] = {"fx": _fx, "export": _export, "record": _record}
+_STAGES = {
+    "fx": "tracing with torch.fx",
+    "export": "tracing with torch.export",
+    "record": "recording a forward pass",
+}
+FRONTENDS: dict[str, Callable[[nn.Module, tuple], nx.DiGraph]] = {
+    "fx": _fx,
+    "export": _export,
+    "record": _record,
+}
 
 
-def build_model_graph(model: nn.Module, inputs: tuple, methods: tuple[str, ...] = ("fx", "export", "record"),
-                      ) -> nx.DiGraph:
+def build_model_graph(
+    model: nn.Module,
+    inputs: tuple,
+    methods: tuple[str, ...] = ("fx", "export", "record"),
+) -> nx.DiGraph:
     """The graph from the first frontend in ``methods`` that succeeds.
 
     Raises:
@@ -76,7 +94,7 @@ def build_model_graph(model: nn.Module, inputs: tuple, methods: tuple[str, ...] 
             with silenced():
                 G = FRONTENDS[method](model, inputs)
         except TraceError as e:
-            if method == "record":   # a real forward failed: the model's own error, not a tracer's
+            if method == "record":  # a real forward failed: the model's own error, not a tracer's
                 raise
             failures.append((method, str(e).splitlines()[0]))
             continue

@@ -7,6 +7,7 @@ builder names nodes the same way whichever frontend ran (module paths for module
 names like ``layer1.0.add`` otherwise), so one model gets the same point names from fx, torch.export
 or a recorded forward pass.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,14 +29,28 @@ __all__ = ["GraphBuilder", "first_tensor", "base_op_name", "module_ancestors", "
 WEIGHT_OPS = frozenset({"conv", "linear", "matmul", "embedding", "attention", "upsample", "other"})
 
 _COUNTER_SUFFIX = re.compile(r"_\d+$")
-_IN_PLACE = {"iadd": "add", "isub": "sub", "imul": "mul", "itruediv": "truediv", "radd": "add", "rmul": "mul"}
+_IN_PLACE = {
+    "iadd": "add",
+    "isub": "sub",
+    "imul": "mul",
+    "itruediv": "truediv",
+    "radd": "add",
+    "rmul": "mul",
+}
 
 
 def first_tensor(value: Any) -> torch.Tensor | None:
-    """The value itself if a tensor, else the first tensor of a (nested) tuple/list/dict, else None."""
+    """The value itself if a tensor, else the first tensor of a (nested) tuple/list/dict, else
+    None."""
     if isinstance(value, torch.Tensor):
         return value
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, (tuple, list)) else ()
+    items = (
+        value.values()
+        if isinstance(value, dict)
+        else value
+        if isinstance(value, (tuple, list))
+        else ()
+    )
     for item in items:
         found = first_tensor(item)
         if found is not None:
@@ -49,7 +64,11 @@ def base_op_name(name: str) -> str:
     >>> base_op_name("relu_12"), base_op_name("__getitem__"), base_op_name("conv2d.default")
     ('relu', 'getitem', 'conv2d')
     """
-    name = name.split(".")[0] if name.endswith((".default", ".Tensor", ".Scalar", ".int", ".dim")) else name
+    name = (
+        name.split(".")[0]
+        if name.endswith((".default", ".Tensor", ".Scalar", ".int", ".dim"))
+        else name
+    )
     name = _COUNTER_SUFFIX.sub("", name.strip("_")) or name
     return _IN_PLACE.get(name, name)
 
@@ -60,8 +79,8 @@ def picked_token(op_name: str, args: tuple) -> int | None:
 
     >>> picked_token("getitem", ("x", (slice(None), 0))), picked_token("select.int", ("x", 1, 0))
     (0, 0)
-    >>> picked_token("getitem", ("x", (slice(None), slice(1, None)))), picked_token("mean", ("x", 1))
-    (None, None)
+    >>> picked_token("getitem", ("x", (slice(None), slice(1, None))))
+    >>> picked_token("mean", ("x", 1))
     """
     name = base_op_name(op_name)
     if name == "getitem" and len(args) >= 2 and isinstance(args[1], tuple) and len(args[1]) >= 2:
@@ -101,16 +120,20 @@ def best_names(paths: Iterable[str], scope: str, own: str | None = None) -> list
     >>> best_names(["b.1.0", "b.1", "b.2.0.shortcut"], scope="b.1.0")
     ['b.1', 'b.1.0', 'b.2.0.shortcut']
     """
+
     def made(path: str) -> bool:
-        module = path.split("[", 1)[0]   # "stage[1]": the second output of module "stage"
+        module = path.split("[", 1)[0]  # "stage[1]": the second output of module "stage"
         return module == own or scope == module or scope.startswith(module + ".")
 
     latest = [p for p in reversed(list(paths)) if p]
     return [p for p in latest if made(p)] + [p for p in latest if not made(p)]
 
 
-def single_exits(nodes: Iterable[Hashable], enclosing: Callable[[Hashable], set],
-                 users: Callable[[Hashable], Iterable]) -> dict[Hashable, Hashable]:
+def single_exits(
+    nodes: Iterable[Hashable],
+    enclosing: Callable[[Hashable], set],
+    users: Callable[[Hashable], Iterable],
+) -> dict[Hashable, Hashable]:
     """The scopes (module paths, or module calls) that exactly one node leaves, and that node.
 
     Every frontend names a module's output this way: it is where the signal leaves the module's
@@ -137,8 +160,11 @@ class GraphBuilder:
         if model is not None:
             self.G.graph["modules"] = {p: type(m).__name__ for p, m in model.named_modules() if p}
             self.G.graph["module_weights"] = _weights_per_module(model)
-            self.G.graph["children"] = {p: [f"{p}.{c}" if p else c for c, _ in m.named_children()]
-                                        for p, m in model.named_modules() if next(m.children(), None) is not None}
+            self.G.graph["children"] = {
+                p: [f"{p}.{c}" if p else c for c, _ in m.named_children()]
+                for p, m in model.named_modules()
+                if next(m.children(), None) is not None
+            }
         self._keys: dict[Hashable, str] = {}
         self._used: dict[str, int] = {}
 
@@ -150,13 +176,26 @@ class GraphBuilder:
     def key(self, ident: Hashable) -> str | None:
         return self._keys.get(ident)
 
-    def add(self, ident: Hashable, *, op_name: str, scope: str, value: Any, inputs: Iterable[Hashable],
-            outputs_of: Iterable[str] = (), weighted: bool = False, is_input: bool = False,
-            own_path: str | None = None, source: str = "", token: int | None = None) -> str | None:
+    def add(
+        self,
+        ident: Hashable,
+        *,
+        op_name: str,
+        scope: str,
+        value: Any,
+        inputs: Iterable[Hashable],
+        outputs_of: Iterable[str] = (),
+        weighted: bool = False,
+        is_input: bool = False,
+        own_path: str | None = None,
+        source: str = "",
+        token: int | None = None,
+    ) -> str | None:
         """Add one operation; returns its node key, or None when its value holds no tensor.
 
         Args:
-            ident: the frontend's handle for the op (an fx node, a tensor id); ``inputs`` use the same.
+            ident: the frontend's handle for the op (an fx node, a tensor id); ``inputs`` use the
+            same.
             op_name: the callable's name (module class, function, method, ONNX op type).
             scope: path of the module whose forward ran the op.
             outputs_of: module paths whose forward returned this value, innermost first.
@@ -178,9 +217,20 @@ class GraphBuilder:
         if outer:
             self._used[key] = 1
         aliases = tuple(a for a in dict.fromkeys([*outer[1:], own]) if a != key)
-        add_op(self.G, key, op=kind, target=target, module=scope, outputs_of=tuple(outer), aliases=aliases,
-               shape=tuple(tensor.shape) if isinstance(value, torch.Tensor) else None,
-               dtype=str(tensor.dtype).replace("torch.", ""), weighted=weighted, source=source, token=token)
+        add_op(
+            self.G,
+            key,
+            op=kind,
+            target=target,
+            module=scope,
+            outputs_of=tuple(outer),
+            aliases=aliases,
+            shape=tuple(tensor.shape) if isinstance(value, torch.Tensor) else None,
+            dtype=str(tensor.dtype).replace("torch.", ""),
+            weighted=weighted,
+            source=source,
+            token=token,
+        )
         self._keys[ident] = key
         if is_input:
             self.G.graph["inputs"].append(key)
@@ -208,7 +258,9 @@ class GraphBuilder:
             if not outer:
                 continue
             self._used[outer[0]] = 1
-            aliases = tuple(a for a in dict.fromkeys([*outer[1:], key, *record.aliases]) if a != outer[0])
+            aliases = tuple(
+                a for a in dict.fromkeys([*outer[1:], key, *record.aliases]) if a != outer[0]
+            )
             self.G.nodes[key]["tf"] = replace(record, outputs_of=tuple(outer), aliases=aliases)
             mapping[key] = outer[0]
         nx.relabel_nodes(self.G, mapping, copy=False)
@@ -216,7 +268,8 @@ class GraphBuilder:
         self.G.graph["inputs"] = [mapping.get(k, k) for k in self.G.graph["inputs"]]
 
     def finish(self, outputs: Iterable[Hashable]) -> nx.DiGraph:
-        """Mark the returned values (main output first), name uncalled containers, annotate layout."""
+        """Mark the returned values (main output first), name uncalled containers, annotate
+        layout."""
         self.G.graph["outputs"] = [k for k in (self._keys.get(o) for o in outputs) if k is not None]
         self._alias_uncalled_containers()
         annotate_layout(self.G)
@@ -226,12 +279,16 @@ class GraphBuilder:
         """Name the output of modules never called themselves (a ModuleList iterated in a loop).
 
         A module's output is where the signal leaves its subtree; when exactly one node does, that
-        node answers to the module's path too (as an alias), so ``blocks.0`` of a ModuleList is found.
+        node answers to the module's path too (as an alias), so ``blocks.0`` of a ModuleList is
+        found.
         """
         G = self.G
         named = {p for n in G for p in (*info(G, n).outputs_of, *info(G, n).aliases)}
-        exits = single_exits(G, lambda n: set(module_ancestors(info(G, n).module)),
-                             lambda n: list(G.successors(n)) or [None])
+        exits = single_exits(
+            G,
+            lambda n: set(module_ancestors(info(G, n).module)),
+            lambda n: list(G.successors(n)) or [None],
+        )
         for path, node in exits.items():
             if path not in named and path in G.graph["modules"]:
                 G.nodes[node]["tf"] = replace(info(G, node), aliases=(*info(G, node).aliases, path))

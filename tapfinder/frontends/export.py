@@ -5,6 +5,7 @@ Python control flow that depends on shapes is resolved, and every node carries `
 (module paths survive) and ``val`` (shapes come free). A module's output is the one node of its call
 whose value is used outside that call.
 """
+
 from __future__ import annotations
 
 import networkx as nx
@@ -12,8 +13,8 @@ import torch
 from torch import fx, nn
 
 from ..errors import TraceError
-from .builder import WEIGHT_OPS, GraphBuilder, picked_token, single_exits
 from ..ops import op_kind
+from .builder import WEIGHT_OPS, GraphBuilder, picked_token, single_exits
 
 __all__ = ["build_export_graph"]
 
@@ -26,12 +27,15 @@ def _stack(node: fx.Node) -> list[tuple[str, str]]:
 def _outputs_of(graph: fx.Graph) -> dict[fx.Node, list[str]]:
     """Module calls whose single exit node is each node, innermost first."""
     paths = {key: path for node in graph.nodes for key, path in _stack(node)}
-    exits = single_exits(graph.nodes, lambda n: {key for key, _ in _stack(n)},
-                         lambda n: [None if u.op == "output" else u for u in n.users])
+    exits = single_exits(
+        graph.nodes,
+        lambda n: {key for key, _ in _stack(n)},
+        lambda n: [None if u.op == "output" else u for u in n.users],
+    )
     found: dict[fx.Node, list[str]] = {}
     for key, node in exits.items():
         found.setdefault(node, []).append(paths[key])
-    for outer in found.values():   # innermost first: deeper paths first
+    for outer in found.values():  # innermost first: deeper paths first
         outer.sort(key=lambda p: -p.count("."))
     return found
 
@@ -59,16 +63,29 @@ def build_export_graph(model: nn.Module, example_inputs: tuple) -> nx.DiGraph:
         value = node.meta.get("val")
         if node.op == "placeholder":
             if node.name in user_inputs:
-                builder.add(node, op_name=node.name, scope="", value=value, inputs=(), is_input=True)
+                builder.add(
+                    node, op_name=node.name, scope="", value=value, inputs=(), is_input=True
+                )
         elif node.op == "call_function":
-            name = getattr(node.target, "_opname", getattr(node.target, "__name__", str(node.target)))
+            name = getattr(
+                node.target, "_opname", getattr(node.target, "__name__", str(node.target))
+            )
             weights = [state.get(params[a.name]) for a in node.all_input_nodes if a.name in params]
             stack = _stack(node)
-            builder.add(node, op_name=name, scope=stack[-1][1] if stack else "", value=value,
-                        inputs=node.all_input_nodes, outputs_of=outputs_of.get(node, ()),
-                        token=picked_token(name, node.args), weighted=op_kind(name) in WEIGHT_OPS
-                        and any(isinstance(w, torch.Tensor) and w.dim() >= 2 for w in weights))
+            builder.add(
+                node,
+                op_name=name,
+                scope=stack[-1][1] if stack else "",
+                value=value,
+                inputs=node.all_input_nodes,
+                outputs_of=outputs_of.get(node, ()),
+                token=picked_token(name, node.args),
+                weighted=op_kind(name) in WEIGHT_OPS
+                and any(isinstance(w, torch.Tensor) and w.dim() >= 2 for w in weights),
+            )
         elif node.op == "output":
             fx.node.map_arg(node.args[0], returned.append)
-    user_outputs = returned[len(returned) - len(sig.user_outputs):] if sig.user_outputs else returned
+    user_outputs = (
+        returned[len(returned) - len(sig.user_outputs) :] if sig.user_outputs else returned
+    )
     return builder.finish(user_outputs)

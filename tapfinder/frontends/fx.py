@@ -6,6 +6,7 @@ which node, so a stage's output is called ``layer2`` and not ``relu_12``. When t
 registry of untraceable modules and functions is used too, which is what lets fx reach timm's own
 coverage rather than plain ``symbolic_trace``'s.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -17,9 +18,9 @@ import torch
 from torch import fx, nn
 
 from ..errors import TraceError
-from .builder import WEIGHT_OPS, GraphBuilder, picked_token
 from ..ops import op_kind
 from ..progress import report
+from .builder import WEIGHT_OPS, GraphBuilder, picked_token
 from .shapes import propagate_shapes
 
 __all__ = ["trace_fx", "build_fx_graph"]
@@ -45,7 +46,7 @@ class _PathTracer(fx.Tracer):
             return out
         if isinstance(out, fx.Proxy):
             self.outputs_of.setdefault(out.node, []).append(path)
-        elif isinstance(out, (tuple, list)):   # (x, extra) pairs and multi-branch lists
+        elif isinstance(out, (tuple, list)):  # (x, extra) pairs and multi-branch lists
             proxies = [(i, o) for i, o in enumerate(out) if isinstance(o, fx.Proxy)]
             for rank, (i, o) in enumerate(proxies):
                 self.outputs_of.setdefault(o.node, []).append(path if rank == 0 else f"{path}[{i}]")
@@ -76,14 +77,21 @@ def _defaults_after(model: nn.Module, n_inputs: int | None) -> dict | None:
         params = list(inspect.signature(model.forward).parameters.values())
     except (TypeError, ValueError):
         return None
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    positional = [
+        p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
     fixed = {p.name: p.default for p in positional[n_inputs:] if p.default is not p.empty}
     return fixed or None
 
 
-def trace_fx(model: nn.Module, *, leaf_modules: Iterable[type] = (),
-             autowrap_functions: Iterable[Any] = (), use_timm_registry: bool = True,
-             n_inputs: int | None = None) -> tuple[fx.Graph, _PathTracer]:
+def trace_fx(
+    model: nn.Module,
+    *,
+    leaf_modules: Iterable[type] = (),
+    autowrap_functions: Iterable[Any] = (),
+    use_timm_registry: bool = True,
+    n_inputs: int | None = None,
+) -> tuple[fx.Graph, _PathTracer]:
     """Symbolically trace ``model`` in its current train/eval mode.
 
     With ``n_inputs``, optional forward arguments after the first ``n_inputs`` keep their defaults.
@@ -122,16 +130,26 @@ def _is_weighted(node: fx.Node, root: nn.Module, values: dict[fx.Node, Any], kin
     return any(isinstance(values.get(p), torch.Tensor) and values[p].dim() >= 2 for p in params)
 
 
-def build_fx_graph(model: nn.Module, example_inputs: tuple, *, leaf_modules: Iterable[type] = (),
-                   autowrap_functions: Iterable[Any] = (), use_timm_registry: bool = True,
-                   ) -> nx.DiGraph:
+def build_fx_graph(
+    model: nn.Module,
+    example_inputs: tuple,
+    *,
+    leaf_modules: Iterable[type] = (),
+    autowrap_functions: Iterable[Any] = (),
+    use_timm_registry: bool = True,
+) -> nx.DiGraph:
     """Trace ``model`` with fx, propagate shapes on ``example_inputs`` and return the model graph.
 
     The model is traced in its current mode (train mode gives the graph that taps train on) and is
     left exactly as found: parameters and buffers are never written.
     """
-    graph, tracer = trace_fx(model, leaf_modules=leaf_modules, autowrap_functions=autowrap_functions,
-                             use_timm_registry=use_timm_registry, n_inputs=len(example_inputs))
+    graph, tracer = trace_fx(
+        model,
+        leaf_modules=leaf_modules,
+        autowrap_functions=autowrap_functions,
+        use_timm_registry=use_timm_registry,
+        n_inputs=len(example_inputs),
+    )
     report("propagating shapes")
     values, shape_method = propagate_shapes(graph, model, example_inputs)
     builder = GraphBuilder("fx", model)
@@ -141,14 +159,27 @@ def build_fx_graph(model: nn.Module, example_inputs: tuple, *, leaf_modules: Ite
         if node.op == "output":
             fx.node.map_arg(node.args[0], returned.append)
         elif node.op == "placeholder":
-            builder.add(node, op_name=node.name, scope="", value=values.get(node), inputs=(), is_input=True,
-                        source=node.name)
+            builder.add(
+                node,
+                op_name=node.name,
+                scope="",
+                value=values.get(node),
+                inputs=(),
+                is_input=True,
+                source=node.name,
+            )
         elif node.op in ("call_module", "call_function", "call_method"):
             target = _target_name(node, model)
-            builder.add(node, op_name=target, scope=tracer.node_name_to_scope.get(node.name, ("", None))[0],
-                        value=values.get(node), inputs=node.all_input_nodes,
-                        outputs_of=tracer.outputs_of.get(node, ()),
-                        weighted=_is_weighted(node, model, values, op_kind(target)),
-                        own_path=node.target if node.op == "call_module" else None, source=node.name,
-                        token=picked_token(target, node.args))
+            builder.add(
+                node,
+                op_name=target,
+                scope=tracer.node_name_to_scope.get(node.name, ("", None))[0],
+                value=values.get(node),
+                inputs=node.all_input_nodes,
+                outputs_of=tracer.outputs_of.get(node, ()),
+                weighted=_is_weighted(node, model, values, op_kind(target)),
+                own_path=node.target if node.op == "call_module" else None,
+                source=node.name,
+                token=picked_token(target, node.args),
+            )
     return builder.finish(returned)

@@ -1,8 +1,10 @@
-"""Layouts: how to read each node's tensor (channels first, channels last, flat), from its op and shapes.
+"""Layouts: how to read each node's tensor (channels first, channels last, flat), from its op and
+shapes.
 
 :func:`annotate_layout` walks the graph in program order and gives every node its layout, and from
 it the spatial extent and channel count the rules compare.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -19,7 +21,8 @@ _CHANNELS_FIRST_NORMS = ("batch", "group", "instance", "lrn", "local")
 
 def _reads_channels_first(record: NodeInfo) -> bool:
     return record.op in _CHANNELS_FIRST_OPS or (
-        record.op == "norm" and str(record.target).lower().startswith(_CHANNELS_FIRST_NORMS))
+        record.op == "norm" and str(record.target).lower().startswith(_CHANNELS_FIRST_NORMS)
+    )
 
 
 def _input_layout(G: nx.DiGraph, key) -> str:
@@ -53,13 +56,17 @@ def _layout_of(record: NodeInfo, parent: NodeInfo | None, batch: int | None = No
     if len(shape) <= 2:
         return "flat"
     if batch is not None and shape[0] != batch and op != "input":
-        return None   # the batch axis moved or merged (MultiheadAttention's (T, B, C), Swin's windows)
+        return (
+            None  # the batch axis moved or merged (MultiheadAttention's (T, B, C), Swin's windows)
+        )
     if op == "input":
         return "channels_first" if record.dtype.startswith(("float", "bfloat", "half")) else "flat"
     if _reads_channels_first(record):
         return "channels_first"
     if op == "attention" and (parent is None or parent.layout is None):
-        return None   # scaled_dot_product_attention on heads split off the channels: [B, heads, T, d]
+        return (
+            None  # scaled_dot_product_attention on heads split off the channels: [B, heads, T, d]
+        )
     if op in ("linear", "embedding", "attention"):
         return "channels_last"
     if parent is None or parent.layout in (None, "flat") or parent.shape is None:
@@ -101,14 +108,19 @@ def annotate_layout(G: nx.DiGraph) -> None:
     """Give every node of ``G`` a record with its ``layout``, ``spatial`` and ``channels`` filled.
 
     Axis 0 is the batch: a node whose first axis is not the inputs' batch size has its batch moved
-    or merged into another axis, and gets no layout (its other axes are no resolution of the signal).
+    or merged into another axis, and gets no layout (its other axes are no resolution of the
+    signal).
     """
-    batch = next((shape[0] for shape in (info(G, i).shape for i in G.graph.get("inputs") or [])
-                  if shape), None)
+    batch = next(
+        (shape[0] for shape in (info(G, i).shape for i in G.graph.get("inputs") or []) if shape),
+        None,
+    )
     for key in sorted(G.nodes, key=lambda n: info(G, n).order):
         record = info(G, key)
         parents = sorted((info(G, p) for p in G.predecessors(key)), key=lambda p: p.order)
-        parent = next((p for p in parents if p.layout not in (None, "flat")), parents[0] if parents else None)
+        parent = next(
+            (p for p in parents if p.layout not in (None, "flat")), parents[0] if parents else None
+        )
         layout = _layout_of(record, parent, batch)
         if layout == "channels_first" and record.op == "input" and len(record.shape) == 3:
             layout = _input_layout(G, key)

@@ -1,4 +1,6 @@
-"""Leave the model as found: switch train/eval mode for a while, then restore every module's flag."""
+"""Leave the model as found: switch train/eval mode for a while, then restore every module's
+flag."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager

@@ -6,6 +6,7 @@ linking ops through the identity of the tensors they exchange, while forward hoo
 module call returned which tensor, so points get the same module-path names as with fx. The forward
 runs once under ``no_grad`` with the model's buffers swapped for copies: the model is left as found.
 """
+
 from __future__ import annotations
 
 import networkx as nx
@@ -15,22 +16,40 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from ..errors import TraceError
-from .builder import WEIGHT_OPS, GraphBuilder, picked_token
 from ..ops import op_kind
+from .builder import WEIGHT_OPS, GraphBuilder, picked_token
 from .swap import swapped_state
 
 __all__ = ["build_recorded_graph"]
 
-_IGNORED = {"__get__", "__set__", "size", "dim", "numel", "__len__", "__format__", "__repr__", "tolist",
-            "item", "__bool__", "__index__", "__int__", "__float__", "data_ptr", "is_floating_point",
-            "is_contiguous", "stride", "element_size"}
+_IGNORED = {
+    "__get__",
+    "__set__",
+    "size",
+    "dim",
+    "numel",
+    "__len__",
+    "__format__",
+    "__repr__",
+    "tolist",
+    "item",
+    "__bool__",
+    "__index__",
+    "__int__",
+    "__float__",
+    "data_ptr",
+    "is_floating_point",
+    "is_contiguous",
+    "stride",
+    "element_size",
+}
 
 
 class _Recorder(TorchFunctionMode):
     def __init__(self, builder: GraphBuilder, scope: list[str], params: dict[int, torch.Tensor]):
         super().__init__()
         self.builder, self.scope, self.params = builder, scope, params
-        self.keep: list = []   # hold every recorded tensor so ids stay unique for the whole run
+        self.keep: list = []  # hold every recorded tensor so ids stay unique for the whole run
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -43,10 +62,19 @@ class _Recorder(TorchFunctionMode):
         produced = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
         if not produced:
             return out
-        weighted = op_kind(name) in WEIGHT_OPS and any(id(t) in self.params and t.dim() >= 2 for t in tensors)
+        weighted = op_kind(name) in WEIGHT_OPS and any(
+            id(t) in self.params and t.dim() >= 2 for t in tensors
+        )
         ident = ("op", len(self.keep))
-        self.builder.add(ident, op_name=name, scope=self.scope[-1] if self.scope else "", value=out,
-                         inputs=[self._id(t) for t in tensors], weighted=weighted, token=picked_token(name, args))
+        self.builder.add(
+            ident,
+            op_name=name,
+            scope=self.scope[-1] if self.scope else "",
+            value=out,
+            inputs=[self._id(t) for t in tensors],
+            weighted=weighted,
+            token=picked_token(name, args),
+        )
         for t in produced:
             self.builder.alias(self._id(t), ident)
         self.keep.append((out, args, kwargs))
@@ -87,16 +115,24 @@ def build_recorded_graph(model: nn.Module, example_inputs: tuple) -> nx.DiGraph:
     recorder = _Recorder(builder, scope, params)
     for i, x in enumerate(example_inputs):
         if isinstance(x, torch.Tensor):
-            builder.add(("tensor", id(x)), op_name=f"input_{i}" if i else "x", scope="", value=x, inputs=(),
-                        is_input=True)
-    try:   # on cloned buffers: BatchNorm's running statistics stay the model's own
+            builder.add(
+                ("tensor", id(x)),
+                op_name=f"input_{i}" if i else "x",
+                scope="",
+                value=x,
+                inputs=(),
+                is_input=True,
+            )
+    try:  # on cloned buffers: BatchNorm's running statistics stay the model's own
         with torch.no_grad(), swapped_state(model, torch.clone, parameters=False), recorder:
             out = model(*example_inputs)
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         where = f" in {scope[-1]}" if scope else ""
-        raise TraceError(f"{type(model).__name__} fails on its example input{where}: "
-                         f"{type(e).__name__}: {first[:300]}") from e
+        raise TraceError(
+            f"{type(model).__name__} fails on its example input{where}: "
+            f"{type(e).__name__}: {first[:300]}"
+        ) from e
     finally:
         for h in handles:
             h.remove()

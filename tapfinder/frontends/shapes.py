@@ -1,16 +1,18 @@
 """Shapes without compute: run a traced program on meta tensors, falling back to fake, then real.
 
 :func:`propagate_shapes` executes an fx graph node by node with the model's parameters and buffers
-swapped (:func:`~tapfinder.frontends.swap.swapped_state`) for meta copies, so nothing is computed, nothing is
+swapped (:func:`~tapfinder.frontends.swap.swapped_state`) for meta copies, so nothing is computed,
+nothing is
 allocated and the user's module is never written (BatchNorm's running stats included). Programs that
 read tensor values (``.item()``, ``nonzero``) cannot run on meta tensors; for those it retries under
 ``FakeTensorMode`` and, last, on real tensors under ``no_grad`` with cloned buffers.
 """
+
 from __future__ import annotations
 
 import functools
 import operator
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import fx, nn
@@ -18,21 +20,48 @@ from torch import fx, nn
 from ..errors import TraceError
 from .swap import swapped_state
 
-__all__ = ["propagate_shapes", "attr_at"]
+__all__ = ["ShapeRun", "propagate_shapes", "attr_at"]
 
 
-# Leaf modules whose output has exactly their input's shape and dtype: on meta tensors their output is
+# Leaf modules whose output has exactly their input's shape and dtype: on meta tensors their output
+# is
 # made directly, which skips the slow decompositions of train-mode norms (7 ms each on resnet50).
 _SHAPE_PRESERVING: tuple[type, ...] = (
-    nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm,
-    nn.modules.dropout._DropoutNd, nn.Identity, nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Sigmoid,
-    nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.ELU, nn.SELU, nn.CELU, nn.LeakyReLU,
-    nn.PReLU, nn.Softplus, nn.Hardtanh, nn.Softmax, nn.LogSoftmax,
+    nn.modules.batchnorm._NormBase,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.LocalResponseNorm,
+    nn.modules.dropout._DropoutNd,
+    nn.Identity,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.GELU,
+    nn.SiLU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Mish,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.Softplus,
+    nn.Hardtanh,
+    nn.Softmax,
+    nn.LogSoftmax,
 ) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
 
 
-_ADAPTIVE_POOLS = {nn.AdaptiveAvgPool1d: 1, nn.AdaptiveAvgPool2d: 2, nn.AdaptiveAvgPool3d: 3,
-                   nn.AdaptiveMaxPool1d: 1, nn.AdaptiveMaxPool2d: 2, nn.AdaptiveMaxPool3d: 3}
+_ADAPTIVE_POOLS = {
+    nn.AdaptiveAvgPool1d: 1,
+    nn.AdaptiveAvgPool2d: 2,
+    nn.AdaptiveAvgPool3d: 3,
+    nn.AdaptiveMaxPool1d: 1,
+    nn.AdaptiveMaxPool2d: 2,
+    nn.AdaptiveMaxPool3d: 3,
+}
 
 
 def _adaptive(x: torch.Tensor, size, dims: int) -> torch.Tensor:
@@ -45,7 +74,8 @@ def _adaptive(x: torch.Tensor, size, dims: int) -> torch.Tensor:
 
 
 def attr_at(root: nn.Module, path: str) -> Any:
-    """``root.a.b.c`` for ``path`` ``"a.b.c"``: a submodule, parameter, buffer or plain attribute."""
+    """``root.a.b.c`` for ``path`` ``"a.b.c"``: a submodule, parameter, buffer or plain
+    attribute."""
     return functools.reduce(getattr, path.split("."), root)
 
 
@@ -54,13 +84,22 @@ _TRANSPOSED = {nn.ConvTranspose1d: 1, nn.ConvTranspose2d: 2, nn.ConvTranspose3d:
 
 
 def _conv_transpose(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
-    """Output of a ``nn.ConvTransposeNd`` called without ``output_size``, from the usual arithmetic."""
+    """Output of a ``nn.ConvTransposeNd`` called without ``output_size``, from the usual
+    arithmetic."""
     dims = _TRANSPOSED[type(module)]
     if x.dim() != dims + 2 or x.shape[1] != module.in_channels:
         return None
-    spatial = [(n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n, s, p, d, k, op in
-               zip(x.shape[2:], module.stride, module.padding, module.dilation, module.kernel_size,
-                   module.output_padding)]
+    spatial = [
+        (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+        for n, s, p, d, k, op in zip(
+            x.shape[2:],
+            module.stride,
+            module.padding,
+            module.dilation,
+            module.kernel_size,
+            module.output_padding,
+        )
+    ]
     return x.new_empty((x.shape[0], module.out_channels, *spatial)) if min(spatial) >= 1 else None
 
 
@@ -76,14 +115,25 @@ def _conv(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
         pad = (0,) * dims
     else:
         pad = module.padding
-    spatial = [(n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s in
-               zip(x.shape[2:], pad, module.dilation, module.kernel_size, module.stride)]
+    spatial = [
+        (n + 2 * p - d * (k - 1) - 1) // s + 1
+        for n, p, d, k, s in zip(
+            x.shape[2:], pad, module.dilation, module.kernel_size, module.stride
+        )
+    ]
     if any(n < 1 for n in spatial):
-        return None   # let the real kernel raise its own error
+        return None  # let the real kernel raise its own error
     return x.new_empty((x.shape[0], module.out_channels, *spatial))
 
 
-_POOLS = {nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3, nn.AvgPool1d: 1, nn.AvgPool2d: 2, nn.AvgPool3d: 3}
+_POOLS = {
+    nn.MaxPool1d: 1,
+    nn.MaxPool2d: 2,
+    nn.MaxPool3d: 3,
+    nn.AvgPool1d: 1,
+    nn.AvgPool2d: 2,
+    nn.AvgPool3d: 3,
+}
 
 
 def _pool(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
@@ -92,8 +142,10 @@ def _pool(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
     dims = _POOLS[type(module)]
     if getattr(module, "return_indices", False) or x.dim() not in (dims + 1, dims + 2):
         return None
+
     def per_dim(v):
         return tuple(v) if isinstance(v, (tuple, list)) else (v,) * dims
+
     k, st = per_dim(module.kernel_size), per_dim(module.stride or module.kernel_size)
     pad, dil = per_dim(module.padding), per_dim(getattr(module, "dilation", 1))
     spatial = []
@@ -101,7 +153,7 @@ def _pool(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
         span = n + 2 * pp - dd * (kk - 1) - 1
         out = (-(-span // ss) if module.ceil_mode else span // ss) + 1
         if module.ceil_mode and (out - 1) * ss >= n + pp:
-            out -= 1   # the last window must start inside the input or its left padding
+            out -= 1  # the last window must start inside the input or its left padding
         spatial.append(out)
     if any(n < 1 for n in spatial):
         return None
@@ -117,7 +169,7 @@ def _shape_only(module: nn.Module, args: tuple, kwargs: dict) -> Any:
         return None
     if isinstance(module, nn.MultiheadAttention) and kwargs.get("need_weights") is False:
         return x.new_empty((*x.shape[:-1], module.embed_dim)), None
-    if len(args) != 1 or kwargs:   # every rule below is for a module called on one tensor
+    if len(args) != 1 or kwargs:  # every rule below is for a module called on one tensor
         return None
     if isinstance(module, _SHAPE_PRESERVING):
         return x.new_empty(x.shape)
@@ -135,19 +187,52 @@ def _shape_only(module: nn.Module, args: tuple, kwargs: dict) -> Any:
     return None
 
 
-_ELEMENTWISE = {operator.add, operator.sub, operator.mul, operator.truediv, operator.iadd, operator.imul,
-                torch.add, torch.sub, torch.mul, torch.relu, torch.sigmoid, torch.tanh, torch.nn.functional.relu,
-                torch.nn.functional.gelu, torch.nn.functional.silu, torch.nn.functional.dropout}
-_ADAPTIVE_FUNCTIONS = {torch.nn.functional.adaptive_avg_pool1d: 1, torch.nn.functional.adaptive_avg_pool2d: 2,
-                       torch.nn.functional.adaptive_avg_pool3d: 3}
-_ELEMENTWISE_METHODS = {"add", "sub", "mul", "relu", "sigmoid", "tanh", "add_", "mul_", "relu_", "contiguous"}
+_ELEMENTWISE = {
+    operator.add,
+    operator.sub,
+    operator.mul,
+    operator.truediv,
+    operator.iadd,
+    operator.imul,
+    torch.add,
+    torch.sub,
+    torch.mul,
+    torch.relu,
+    torch.sigmoid,
+    torch.tanh,
+    torch.nn.functional.relu,
+    torch.nn.functional.gelu,
+    torch.nn.functional.silu,
+    torch.nn.functional.dropout,
+}
+_ADAPTIVE_FUNCTIONS = {
+    torch.nn.functional.adaptive_avg_pool1d: 1,
+    torch.nn.functional.adaptive_avg_pool2d: 2,
+    torch.nn.functional.adaptive_avg_pool3d: 3,
+}
+_ELEMENTWISE_METHODS = {
+    "add",
+    "sub",
+    "mul",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "add_",
+    "mul_",
+    "relu_",
+    "contiguous",
+}
 
 
 def _elementwise_only(target, args: tuple, kwargs: dict) -> Any:
     """The output of an elementwise op on meta tensors of one shape and dtype (or with Python
     scalars), made directly: the Python reference decompositions cost ~0.3 ms each on meta."""
     tensors = [a for a in args if isinstance(a, torch.Tensor)]
-    if not tensors or not all(t.is_meta for t in tensors) or any(isinstance(v, torch.Tensor) for v in kwargs.values()):
+    if (
+        not tensors
+        or not all(t.is_meta for t in tensors)
+        or any(isinstance(v, torch.Tensor) for v in kwargs.values())
+    ):
         return None
     first = tensors[0]
     if any(t.shape != first.shape or t.dtype != first.dtype for t in tensors[1:]):
@@ -155,7 +240,7 @@ def _elementwise_only(target, args: tuple, kwargs: dict) -> Any:
     if any(not isinstance(a, (torch.Tensor, int, float, bool)) for a in args):
         return None
     if any(isinstance(a, float) for a in args) and not first.is_floating_point():
-        return None   # int tensor * float scalar promotes to float
+        return None  # int tensor * float scalar promotes to float
     return first.new_empty(first.shape)
 
 
@@ -165,59 +250,73 @@ def _concat_only(args: tuple, kwargs: dict) -> Any:
     if not args or not isinstance(args[0], (list, tuple)) or set(kwargs) - {"dim"} or len(args) > 2:
         return None
     tensors, dim = list(args[0]), args[1] if len(args) > 1 else kwargs.get("dim", 0)
-    if not tensors or not isinstance(dim, int) or not all(isinstance(t, torch.Tensor) and t.is_meta for t in tensors):
+    if (
+        not tensors
+        or not isinstance(dim, int)
+        or not all(isinstance(t, torch.Tensor) and t.is_meta for t in tensors)
+    ):
         return None
     first = tensors[0]
     if first.dim() == 0 or any(t.dim() != first.dim() or t.dtype != first.dtype for t in tensors):
         return None
     if not -first.dim() <= dim < first.dim():
-        return None   # torch raises its own error
+        return None  # torch raises its own error
     dim = dim % first.dim()
-    if any(t.shape[:dim] != first.shape[:dim] or t.shape[dim + 1:] != first.shape[dim + 1:] for t in tensors):
+    if any(
+        t.shape[:dim] != first.shape[:dim] or t.shape[dim + 1 :] != first.shape[dim + 1 :]
+        for t in tensors
+    ):
         return None
     shape = list(first.shape)
     shape[dim] = sum(t.shape[dim] for t in tensors)
     return first.new_empty(shape)
 
 
-def _run_graph(graph: fx.Graph, root: nn.Module, inputs: tuple) -> dict[fx.Node, Any]:
-    """Execute ``graph`` against ``root`` and return every node's value."""
-    env: dict[fx.Node, Any] = {}
-    feed = iter(inputs)
-    load: Callable[[Any], Any] = lambda a: fx.node.map_arg(a, env.__getitem__)  # noqa: E731
-    for node in graph.nodes:
+class ShapeRun(fx.Interpreter):
+    """Runs a traced program node by node and keeps every node's value (cf. torch's ``ShapeProp``).
+
+    Only the three call kinds are overridden, to make the outputs of elementwise ops, ``cat``,
+    adaptive pooling and known leaf modules directly on meta tensors; a failure is a
+    :class:`TraceError` naming the module or op where it happened.
+    """
+
+    def __init__(self, root: nn.Module, graph: fx.Graph):
+        super().__init__(root, garbage_collect_values=False, graph=graph)
+
+    def run_node(self, n: fx.Node) -> Any:
         try:
-            if node.op == "placeholder":
-                value = next(feed, node.args[0] if node.args else None)
-            elif node.op == "get_attr":
-                value = attr_at(root, str(node.target))
-            elif node.op == "call_function":
-                args, kwargs = load(node.args), load(node.kwargs)
-                value = _elementwise_only(node.target, args, kwargs) if node.target in _ELEMENTWISE else None
-                if node.target in _ADAPTIVE_FUNCTIONS and len(args) == 2 and not kwargs and args[0].is_meta:
-                    value = _adaptive(args[0], args[1], _ADAPTIVE_FUNCTIONS[node.target])
-                if node.target in (torch.cat, torch.concat):
-                    value = _concat_only(args, kwargs)
-                if value is None:
-                    value = node.target(*args, **kwargs)
-            elif node.op == "call_method":
-                args, kwargs = load(node.args), load(node.kwargs)
-                value = _elementwise_only(node.target, args, kwargs) if node.target in _ELEMENTWISE_METHODS else None
-                if value is None:
-                    value = getattr(args[0], node.target)(*args[1:], **kwargs)
-            elif node.op == "call_module":
-                module, args, kwargs = root.get_submodule(node.target), load(node.args), load(node.kwargs)
-                value = _shape_only(module, args, kwargs)
-                if value is None:
-                    value = module(*args, **kwargs)
-            else:  # output
-                value = load(node.args[0])
+            return super().run_node(n)
         except Exception as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            where = node.target if node.op == "call_module" else node.name
-            raise TraceError(f"shape propagation failed at {where}: {type(e).__name__}: {first[:300]}") from e
-        env[node] = value
-    return env
+            where = n.target if n.op == "call_module" else n.name
+            raise TraceError(
+                f"shape propagation failed at {where}: {type(e).__name__}: {first[:300]}"
+            ) from e
+
+    def call_function(self, target, args, kwargs) -> Any:
+        value = None
+        if target in _ELEMENTWISE:
+            value = _elementwise_only(target, args, kwargs)
+        elif target in _ADAPTIVE_FUNCTIONS and len(args) == 2 and not kwargs and args[0].is_meta:
+            value = _adaptive(args[0], args[1], _ADAPTIVE_FUNCTIONS[target])
+        elif target in (torch.cat, torch.concat):
+            value = _concat_only(args, kwargs)
+        return super().call_function(target, args, kwargs) if value is None else value
+
+    def call_method(self, target, args, kwargs) -> Any:
+        value = _elementwise_only(target, args, kwargs) if target in _ELEMENTWISE_METHODS else None
+        return super().call_method(target, args, kwargs) if value is None else value
+
+    def call_module(self, target, args, kwargs) -> Any:
+        value = _shape_only(self.fetch_attr(target), args, kwargs)
+        return super().call_module(target, args, kwargs) if value is None else value
+
+
+def _run_graph(graph: fx.Graph, root: nn.Module, inputs: tuple) -> dict[fx.Node, Any]:
+    """Execute ``graph`` against ``root`` and return every node's value."""
+    run = ShapeRun(root, graph)
+    run.run(*inputs, enable_io_processing=False)
+    return dict(run.env)
 
 
 def _state(root: nn.Module) -> list[torch.Tensor]:
@@ -225,8 +324,9 @@ def _state(root: nn.Module) -> list[torch.Tensor]:
 
 
 def _run_meta(graph, root, inputs):
-    meta_inputs = tuple(torch.empty_like(x, device="meta") if isinstance(x, torch.Tensor) else x
-                        for x in inputs)
+    meta_inputs = tuple(
+        torch.empty_like(x, device="meta") if isinstance(x, torch.Tensor) else x for x in inputs
+    )
     with swapped_state(root, lambda t: torch.empty_like(t, device="meta")):
         return _run_graph(graph, root, meta_inputs)
 
@@ -235,7 +335,9 @@ def _run_fake(graph, root, inputs):
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     with FakeTensorMode(allow_non_fake_inputs=True) as mode, swapped_state(root, mode.from_tensor):
-        fake_inputs = tuple(mode.from_tensor(x) if isinstance(x, torch.Tensor) else x for x in inputs)
+        fake_inputs = tuple(
+            mode.from_tensor(x) if isinstance(x, torch.Tensor) else x for x in inputs
+        )
         return _run_graph(graph, root, fake_inputs)
 
 
@@ -244,19 +346,26 @@ def _run_real(graph, root, inputs):
         return _run_graph(graph, root, inputs)
 
 
-def propagate_shapes(graph: fx.Graph, root: nn.Module, inputs: tuple,
-                     ) -> tuple[dict[fx.Node, Any], str]:
+def propagate_shapes(
+    graph: fx.Graph,
+    root: nn.Module,
+    inputs: tuple,
+) -> tuple[dict[fx.Node, Any], str]:
     """Run ``graph`` on ``inputs`` with the cheapest tensors that work.
 
     Returns:
-        (values, method): every node's output value and which of ``"meta"``, ``"fake"``, ``"real"`` ran.
+        (values, method): every node's output value and which of ``"meta"``, ``"fake"``, ``"real"``
+        ran.
 
     Raises:
         TraceError: when even a real forward fails; the message names the failing node.
     """
     on_meta = any(t.is_meta for t in _state(root))
-    attempts = [("meta", _run_meta)] if on_meta else \
-        [("meta", _run_meta), ("fake", _run_fake), ("real", _run_real)]
+    attempts = (
+        [("meta", _run_meta)]
+        if on_meta
+        else [("meta", _run_meta), ("fake", _run_fake), ("real", _run_real)]
+    )
     failure: TraceError | None = None
     for method, run in attempts:
         try:

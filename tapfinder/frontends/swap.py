@@ -1,11 +1,13 @@
 """Run a module with its parameters and buffers swapped for stand-ins, and put the originals back.
 
-``torch.func.functional_call`` does this by name, and leaves a module reached under two names (CoaT's
+``torch.func.functional_call`` does this by name, and leaves a module reached under two names
+(CoaT's
 shared ``crpe`` and ``mlp2 = mlp3 = mlp4``) holding the stand-ins afterwards (torch 2.14): the next
 real forward then fails with "Tensor on device meta is not on the expected device cpu". Swapping by
 module, each module once and each tensor's stand-in made once, keeps aliases and tied weights tied
 and restores every slot.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,8 +20,9 @@ __all__ = ["swapped_state"]
 
 
 @contextlib.contextmanager
-def swapped_state(root: nn.Module, make: Callable[[torch.Tensor], torch.Tensor],
-                  parameters: bool = True) -> Iterator[None]:
+def swapped_state(
+    root: nn.Module, make: Callable[[torch.Tensor], torch.Tensor], parameters: bool = True
+) -> Iterator[None]:
     """Within the block every buffer of ``root`` (and every parameter with ``parameters``) is
     ``make(tensor)``; afterwards the originals are back, also when the block raised.
 
@@ -32,7 +35,9 @@ def swapped_state(root: nn.Module, make: Callable[[torch.Tensor], torch.Tensor],
     """
     made: dict[int, torch.Tensor] = {}
     saved: list[tuple[dict, str, torch.Tensor]] = []
-    stores = [m._buffers for m in root.modules()] + ([m._parameters for m in root.modules()] if parameters else [])
+    stores = [m._buffers for m in root.modules()] + (
+        [m._parameters for m in root.modules()] if parameters else []
+    )
     try:
         for store in stores:
             for name, tensor in list(store.items()):

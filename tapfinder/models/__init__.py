@@ -1,7 +1,9 @@
-"""Models from the papers, usable by name wherever a zoo name is (``tapfinder inspect cifar_resnet32``).
+"""Models from the papers, usable by name wherever a zoo name is (``tapfinder inspect
+cifar_resnet32``).
 
 Registered with :func:`register_model`; :func:`get_model` builds one with its example input.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -14,14 +16,17 @@ _MODELS: dict[str, tuple[Callable, tuple]] = {}
 def register_model(name: str, input_shape: tuple):
     """Register a factory under ``name`` with the input shape it expects (batch first). The factory
     builds the default model without arguments and takes ``num_classes`` and ``in_channels``."""
+
     def decorate(factory: Callable) -> Callable:
         _MODELS[name] = (factory, input_shape)
         return factory
+
     return decorate
 
 
 def list_models() -> list[str]:
     from . import cifar_resnet, plain1d, unet  # noqa: F401  (registers)
+
     return sorted(_MODELS)
 
 

@@ -10,6 +10,7 @@ regime of the training benchmark, 1 input channel, 10 classes, length 40 → 20 
 uneven, as in most real networks, so evenly spaced points fall elsewhere than stage outputs.
 ``resnet2d38`` (6 blocks a stage, one input channel) is the residual net of the real-image regime.
 """
+
 from __future__ import annotations
 
 import torch.nn.functional as F
@@ -40,14 +41,24 @@ class _BasicBlock(nn.Module):
         out = self.bn2(self.conv2(out))
         shortcut = x
         if self.stride != 1 or self.pad:
-            sub = x[:, :, ::self.stride] if self.dims == 1 else x[:, :, ::self.stride, ::self.stride]
+            sub = (
+                x[:, :, :: self.stride]
+                if self.dims == 1
+                else x[:, :, :: self.stride, :: self.stride]
+            )
             shortcut = F.pad(sub, (0, 0) * self.dims + (self.pad // 2, self.pad - self.pad // 2))
         return F.relu(out + shortcut)
 
 
 class CifarResNet(nn.Module):
-    def __init__(self, depth: int = 32, num_classes: int = 100, dims: int = 2, in_channels: int = 3,
-                 blocks: "tuple[int, ...] | None" = None):
+    def __init__(
+        self,
+        depth: int = 32,
+        num_classes: int = 100,
+        dims: int = 2,
+        in_channels: int = 3,
+        blocks: "tuple[int, ...] | None" = None,
+    ):
         super().__init__()
         if blocks is None:
             if (depth - 2) % 6:
@@ -59,11 +70,15 @@ class CifarResNet(nn.Module):
         self.dims = dims
         self.conv1 = conv(in_channels, 16, 3, 1, 1, bias=False)
         self.bn1 = bn(16)
-        self.stage_names, cin = [], 16   # stage module names, in order
+        self.stage_names, cin = [], 16  # stage module names, in order
         for i, n in enumerate(blocks):
-            cout = 16 * 2 ** i
-            stage = nn.Sequential(*[_BasicBlock(cin if j == 0 else cout, cout, 2 if (i and j == 0) else 1, dims)
-                                    for j in range(n)])
+            cout = 16 * 2**i
+            stage = nn.Sequential(
+                *[
+                    _BasicBlock(cin if j == 0 else cout, cout, 2 if (i and j == 0) else 1, dims)
+                    for j in range(n)
+                ]
+            )
             setattr(self, f"layer{i + 1}", stage)
             self.stage_names.append(f"layer{i + 1}")
             cin = cout
@@ -85,10 +100,17 @@ def cifar_resnet(depth: int, num_classes: int = 100) -> CifarResNet:
 
 
 for _depth in (20, 32, 56, 110, 1202):
-    register_model(f"cifar_resnet{_depth}", (2, 3, 32, 32))(lambda d=_depth, **kw: CifarResNet(d, **kw))
+    register_model(f"cifar_resnet{_depth}", (2, 3, 32, 32))(
+        lambda d=_depth, **kw: CifarResNet(d, **kw)
+    )
 register_model("resnet1d32", (2, 1, 40))(
-    lambda **kw: CifarResNet(32, dims=1, **{"num_classes": 10, "in_channels": 1, **kw}))
+    lambda **kw: CifarResNet(32, dims=1, **{"num_classes": 10, "in_channels": 1, **kw})
+)
 register_model("resnet1d34", (2, 1, 40))(
-    lambda **kw: CifarResNet(dims=1, blocks=(3, 4, 6, 3), **{"num_classes": 10, "in_channels": 1, **kw}))
+    lambda **kw: CifarResNet(
+        dims=1, blocks=(3, 4, 6, 3), **{"num_classes": 10, "in_channels": 1, **kw}
+    )
+)
 register_model("resnet2d38", (2, 1, 28, 28))(
-    lambda **kw: CifarResNet(38, dims=2, **{"num_classes": 10, "in_channels": 1, **kw}))
+    lambda **kw: CifarResNet(38, dims=2, **{"num_classes": 10, "in_channels": 1, **kw})
+)

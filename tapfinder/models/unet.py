@@ -1,4 +1,5 @@
 """A small UNet (Ronneberger et al.) for the generated shapes set: 3 levels, 16/32/64 channels."""
+
 from __future__ import annotations
 
 import torch
@@ -10,15 +11,25 @@ __all__ = ["SmallUNet"]
 
 
 def _double(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                         nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
 
 
 class SmallUNet(nn.Module):
     def __init__(self, in_channels: int = 3, num_classes: int = 5, width: int = 16):
         super().__init__()
         w = width
-        self.enc1, self.enc2, self.enc3 = _double(in_channels, w), _double(w, 2 * w), _double(2 * w, 4 * w)
+        self.enc1, self.enc2, self.enc3 = (
+            _double(in_channels, w),
+            _double(w, 2 * w),
+            _double(2 * w, 4 * w),
+        )
         self.pool = nn.MaxPool2d(2)
         self.bottleneck = _double(4 * w, 8 * w)
         self.up3, self.dec3 = nn.ConvTranspose2d(8 * w, 4 * w, 2, 2), _double(8 * w, 4 * w)

@@ -9,6 +9,7 @@ Examples
 >>> sorted(get_analyzers())
 ['attention', 'bottleneck', 'downsampling', 'norm_activation', 'skip_fusion', 'stage_boundary']
 """
+
 from __future__ import annotations
 
 import importlib
@@ -19,8 +20,16 @@ import networkx as nx
 from ..context import Context, build_context
 from .findings import Analyzer, Finding, Kind, register_analyzer, registered
 
-__all__ = ["Finding", "Kind", "Context", "register_analyzer", "get_analyzers", "is_registered",
-           "build_context", "run_analyzers"]
+__all__ = [
+    "Finding",
+    "Kind",
+    "Context",
+    "register_analyzer",
+    "get_analyzers",
+    "is_registered",
+    "build_context",
+    "run_analyzers",
+]
 
 _LOADED = False
 

@@ -1,5 +1,6 @@
 """What a rule says of a node: a :class:`Finding` of one :class:`Kind`, with a reason and a weight,
 and the registry rules enter with :func:`register_analyzer`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,17 +18,17 @@ __all__ = ["Finding", "Kind", "register_analyzer", "registered", "Analyzer"]
 class Kind(str, Enum):
     """What a finding says of its node, for machines (the reason says it for people)."""
 
-    BEFORE_DROP = "before_drop"            # the last whole-signal tensor before the resolution drops
+    BEFORE_DROP = "before_drop"  # the last whole-signal tensor before the resolution drops
     AFTER_DROP = "after_drop"
-    BEFORE_RISE = "before_rise"            # before a decoder's upsampling
+    BEFORE_RISE = "before_rise"  # before a decoder's upsampling
     STAGE_END = "stage_end"
     BLOCK_END = "block_end"
     BEFORE_ATTENTION = "before_attention"
     AFTER_ATTENTION = "after_attention"
     BOTTLENECK = "bottleneck"
-    FUSION = "fusion"                      # a residual add, a concatenation, a gating product
-    SKIP_SOURCE = "skip_source"            # where an encoder-decoder long skip leaves
-    REGIME_CHANGE = "regime_change"        # the activation or normalization changes
+    FUSION = "fusion"  # a residual add, a concatenation, a gating product
+    SKIP_SOURCE = "skip_source"  # where an encoder-decoder long skip leaves
+    REGIME_CHANGE = "regime_change"  # the activation or normalization changes
 
 
 # the name a finding shows under "rules" where it is not its rule's own (a rise is no drop)
@@ -67,9 +68,11 @@ _ANALYZERS: dict[str, Analyzer] = {}
 
 def register_analyzer(name: str) -> Callable[[Analyzer], Analyzer]:
     """Register ``analyze`` under ``name``; returns the function unchanged."""
+
     def decorate(fn: Analyzer) -> Analyzer:
         _ANALYZERS[name] = fn
         return fn
+
     return decorate
 
 

@@ -4,6 +4,7 @@ Walking the graph in order, the first node whose activation (or normalization) d
 used so far marks a transition, e.g. ReLU → Hardswish in MobileNetV3 or BatchNorm → LayerNorm in a
 hybrid CNN-transformer; the point is the signal entering that new regime.
 """
+
 from __future__ import annotations
 
 import networkx as nx
@@ -11,9 +12,18 @@ import networkx as nx
 from ..context import Context
 from .findings import Finding, Kind, register_analyzer
 
-_CANONICAL = {"relu_": "relu", "hardswish_": "hardswish", "silu_": "silu", "gelu_": "gelu",
-              "layernorm2d": "layernorm", "layer_norm": "layernorm", "batch_norm": "batchnorm",
-              "group_norm": "groupnorm", "rms_norm": "rmsnorm", "swish": "silu"}
+_CANONICAL = {
+    "relu_": "relu",
+    "hardswish_": "hardswish",
+    "silu_": "silu",
+    "gelu_": "gelu",
+    "layernorm2d": "layernorm",
+    "layer_norm": "layernorm",
+    "batch_norm": "batchnorm",
+    "group_norm": "groupnorm",
+    "rms_norm": "rmsnorm",
+    "swish": "silu",
+}
 
 
 def _family(target: str, op: str) -> str:
@@ -42,6 +52,13 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
         entry = ctx.idom.get(n)
         if entry is not None:
             what = "activation" if info.op == "act" else "normalization"
-            findings.append(Finding(entry, "norm_activation", f"{what} changes {before} → {family} at {n}", 0.5,
-                                    Kind.REGIME_CHANGE))
+            findings.append(
+                Finding(
+                    entry,
+                    "norm_activation",
+                    f"{what} changes {before} → {family} at {n}",
+                    0.5,
+                    Kind.REGIME_CHANGE,
+                )
+            )
     return findings

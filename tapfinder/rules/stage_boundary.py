@@ -6,6 +6,7 @@ Bottlenecks, ``blocks`` of ViT blocks, ``features`` of DenseNet stages). The
 output of each such child ends a block; a module that is itself a block sequence, or holds one
 whose output is its own, ends a stage (ResNet stages, transformer encoders, timm ``stages.N``).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -36,17 +37,35 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
         if stage:
             path, (cls, count) = stage
             name = paths[0] if paths[0] != path else path
-            findings.append(Finding(n, "stage_boundary", f"end of stage {name} ({count} × {cls})", 2.5,
-                                    Kind.STAGE_END))
+            findings.append(
+                Finding(
+                    n,
+                    "stage_boundary",
+                    f"end of stage {name} ({count} × {cls})",
+                    2.5,
+                    Kind.STAGE_END,
+                )
+            )
             continue
         for p in paths:
             parent = p.rsplit(".", 1)[0] if "." in p else ""
             seq = _block_sequence(G, parent)
-            if seq and p in G.graph["children"] and G.graph.get("module_weights", {}).get(p, 0) >= 2:
+            if (
+                seq
+                and p in G.graph["children"]
+                and G.graph.get("module_weights", {}).get(p, 0) >= 2
+            ):
                 index = G.graph["children"][parent].index(p)
                 total = len(G.graph["children"][parent])
-                findings.append(Finding(n, "stage_boundary",
-                                        f"end of block {p} ({G.graph['modules'][p]}, {index + 1}/{total} of "
-                                        f"{parent or 'the model'})", 1.0, Kind.BLOCK_END))
+                findings.append(
+                    Finding(
+                        n,
+                        "stage_boundary",
+                        f"end of block {p} ({G.graph['modules'][p]}, {index + 1}/{total} of "
+                        f"{parent or 'the model'})",
+                        1.0,
+                        Kind.BLOCK_END,
+                    )
+                )
                 break
     return findings

@@ -5,6 +5,7 @@
 model for its data (:class:`Build`: classes, channels, image side) where the source takes it; the
 trainer's fit check says what does not match. Weights are never downloaded.
 """
+
 from __future__ import annotations
 
 from ..errors import ConfigError
@@ -13,8 +14,18 @@ from .files import absolute_spec, import_file, load_file, outermost_classes
 from .inputs import BATCH, guess_example_inputs, parse_input_shape, random_input
 from .zoo import from_timm, from_torchvision, timm_names, torchvision_names, unknown
 
-__all__ = ["ModelSource", "Build", "load_model", "parse_input_shape", "guess_example_inputs", "random_input",
-           "import_file", "absolute_spec", "outermost_classes", "BATCH"]
+__all__ = [
+    "ModelSource",
+    "Build",
+    "load_model",
+    "parse_input_shape",
+    "guess_example_inputs",
+    "random_input",
+    "import_file",
+    "absolute_spec",
+    "outermost_classes",
+    "BATCH",
+]
 
 
 def load_model(spec: str, build: Build = Build()) -> ModelSource:
@@ -26,8 +37,10 @@ def load_model(spec: str, build: Build = Build()) -> ModelSource:
     """
     spec = spec.strip()
     if spec.endswith(".onnx"):
-        raise ConfigError(f"{spec} is an ONNX graph, not a PyTorch module; pass it to select_points or "
-                          "`tapfinder inspect`, which read ONNX files")
+        raise ConfigError(
+            f"{spec} is an ONNX graph, not a PyTorch module; pass it to select_points or "
+            "`tapfinder inspect`, which read ONNX files"
+        )
     if spec.endswith(".py") or ".py:" in spec:
         return load_file(spec, build)
     prefix, _, rest = spec.partition(":")

@@ -1,4 +1,6 @@
-"""What a source resolves to (:class:`ModelSource`) and what the data asks of it (:class:`Build`)."""
+"""What a source resolves to (:class:`ModelSource`) and what the data asks of it
+(:class:`Build`)."""
+
 from __future__ import annotations
 
 import inspect
@@ -28,7 +30,8 @@ class Build:
 
 
 def accepted(factory, wanted: dict) -> dict:
-    """The entries of ``wanted`` that ``factory``'s signature names (``in_channels`` may be ``in_chans``).
+    """The entries of ``wanted`` that ``factory``'s signature names (``in_channels`` may be
+    ``in_chans``).
 
     >>> def f(num_classes=10, in_chans=3): ...
     >>> accepted(f, {"num_classes": 4, "in_channels": 1})

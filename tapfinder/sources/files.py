@@ -1,9 +1,11 @@
-"""Model files: ``my_model.py`` or ``my_model.py:Name``, imported as ``python my_model.py`` would see them.
+"""Model files: ``my_model.py`` or ``my_model.py:Name``, imported as ``python my_model.py`` would
+see them.
 
 A file provides ``build_model()``, a module-level ``model``, or the one ``nn.Module`` class that no
 other class of the file uses, and optionally ``example_input()``. A failure inside the file's own
 code is one line naming the file and line.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -23,7 +25,8 @@ __all__ = ["import_file", "absolute_spec", "load_file", "outermost_classes"]
 def import_file(path: Path, prefix: str = "_tapfinder_user"):
     """Import a user's ``.py`` file as ``python file.py`` would see its imports: its own folder and
     the working directory are on ``sys.path``, so it may import its neighbours and the project's
-    packages. Registered in ``sys.modules`` (pickling, dataclasses, DataLoader workers need that)."""
+    packages. Registered in ``sys.modules`` (pickling, dataclasses, DataLoader workers need
+    that)."""
     for folder in (str(Path.cwd()), str(path.resolve().parent)):
         if folder not in sys.path:
             sys.path.insert(0, folder)
@@ -35,7 +38,9 @@ def import_file(path: Path, prefix: str = "_tapfinder_user"):
         loader_spec.loader.exec_module(module)
     except SyntaxError as e:
         del sys.modules[mod_name]
-        raise ConfigError(f"syntax error in {path}:{e.lineno}: {e.msg}; fix the file and retry") from e
+        raise ConfigError(
+            f"syntax error in {path}:{e.lineno}: {e.msg}; fix the file and retry"
+        ) from e
     except Exception as e:
         del sys.modules[mod_name]
         raise ConfigError(f"importing {path} failed: {type(e).__name__}: {e}") from e
@@ -63,8 +68,12 @@ def load_file(spec: str, build: Build = Build()) -> ModelSource:
         raise ConfigError(f"model file {str(path)!r} not found; check the path")
     module = import_file(path)
     obj, label = _pick_model(module, path, attr)
-    model = _instantiate(obj, label, path, accepted(obj, {"num_classes": build.num_classes,
-                                                           "in_channels": build.in_channels}))
+    model = _instantiate(
+        obj,
+        label,
+        path,
+        accepted(obj, {"num_classes": build.num_classes, "in_channels": build.in_channels}),
+    )
     example = getattr(module, "example_input", None)
     inputs = None
     if callable(example):
@@ -77,15 +86,20 @@ def _user_line(error: BaseException, path: Path) -> str:
     """``:LINE`` of the deepest frame of ``error``'s traceback inside the user's file ``path``."""
     import traceback
 
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == path.resolve()]
+    frames = [
+        f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == path.resolve()
+    ]
     return f":{frames[-1].lineno}" if frames else ""
 
 
 def _user_failure(error: Exception, path: Path, label: str) -> ConfigError:
-    """One line for an exception raised by code of the user's file: the file, its line, the error."""
+    """One line for an exception raised by code of the user's file: the file, its line, the
+    error."""
     first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return ConfigError(f"{path}{_user_line(error, path)}: {label}() failed with {type(error).__name__}: "
-                       f"{first[:200]}; fix the file and retry")
+    return ConfigError(
+        f"{path}{_user_line(error, path)}: {label}() failed with {type(error).__name__}: "
+        f"{first[:200]}; fix the file and retry"
+    )
 
 
 def _call_user(fn, path: Path, label: str):
@@ -99,17 +113,24 @@ def _call_user(fn, path: Path, label: str):
 def _pick_model(module, path: Path, attr: str):
     if attr:
         if not hasattr(module, attr):
-            raise ConfigError(f"{path} has no {attr!r}; name a class, a factory or a module in the file")
+            raise ConfigError(
+                f"{path} has no {attr!r}; name a class, a factory or a module in the file"
+            )
         return getattr(module, attr), attr
     if callable(getattr(module, "build_model", None)):
         return module.build_model, "build_model"
     if isinstance(getattr(module, "model", None), nn.Module):
         return module.model, "model"
-    classes = [v for v in vars(module).values() if inspect.isclass(v) and issubclass(v, nn.Module)
-               and v.__module__ == module.__name__]
+    classes = [
+        v
+        for v in vars(module).values()
+        if inspect.isclass(v) and issubclass(v, nn.Module) and v.__module__ == module.__name__
+    ]
     if not classes:
-        raise ConfigError(f"{path} defines no model; add build_model(), a module-level `model`, "
-                          "or an nn.Module class")
+        raise ConfigError(
+            f"{path} defines no model; add build_model(), a module-level `model`, "
+            "or an nn.Module class"
+        )
     tops = outermost_classes({c.__name__: _source(c) for c in classes})
     if len(tops) == 1:
         return getattr(module, tops[0]), tops[0]
@@ -120,7 +141,7 @@ def _pick_model(module, path: Path, attr: str):
 def _source(cls) -> str:
     try:
         return inspect.getsource(cls)
-    except (OSError, TypeError):   # defined by exec or in a compiled file: cannot tell what it uses
+    except (OSError, TypeError):  # defined by exec or in a compiled file: cannot tell what it uses
         return ""
 
 
@@ -133,8 +154,12 @@ def outermost_classes(sources: dict[str, str]) -> list[str]:
     >>> outermost_classes({"A": "class A: ...", "B": "class B: ..."})
     ['A', 'B']
     """
-    used = {name for name in sources for other, text in sources.items()
-            if other != name and re.search(rf"\b{re.escape(name)}\b", text)}
+    used = {
+        name
+        for name in sources
+        for other, text in sources.items()
+        if other != name and re.search(rf"\b{re.escape(name)}\b", text)
+    }
     return [name for name in sources if name not in used]
 
 
@@ -146,10 +171,11 @@ def _instantiate(obj, label: str, path: Path, kwargs: dict) -> nn.Module:
     try:
         model = obj(**kwargs)
     except TypeError as e:
-        if _user_line(e, path):   # raised inside the file: a bug there, not a missing argument
+        if _user_line(e, path):  # raised inside the file: a bug there, not a missing argument
             raise _user_failure(e, path, label) from e
-        raise ConfigError(f"{path}:{label}() needs arguments ({e}); add a build_model() factory "
-                          "that takes none") from e
+        raise ConfigError(
+            f"{path}:{label}() needs arguments ({e}); add a build_model() factory that takes none"
+        ) from e
     except Exception as e:
         raise _user_failure(e, path, label) from e
     if not isinstance(model, nn.Module):

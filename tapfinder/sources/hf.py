@@ -1,9 +1,11 @@
-"""Hugging Face transformers models by name (``hf:bert``, ``hf:vit``, ``hf:gpt2``, ``hf:llama`` ...).
+"""Hugging Face transformers models by name (``hf:bert``, ``hf:vit``, ``hf:gpt2``, ``hf:llama``
+...).
 
 Built from small configs in memory: no hub access, no weights. torch.fx cannot trace transformers
 models (transformers' own fx tracer is gone in 5.x), so they reach the graph through the
 ``torch.export`` frontend, which keeps every module path. Decoders run with ``use_cache=False``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -14,24 +16,70 @@ __all__ = ["HF_MODELS", "load_hf"]
 
 # name -> (config class, model class, config kwargs, input kind)
 HF_MODELS = {
-    "bert": ("BertConfig", "BertForSequenceClassification",
-             dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512,
-                  vocab_size=1000), "tokens"),
-    "gpt2": ("GPT2Config", "GPT2LMHeadModel", dict(n_embd=128, n_layer=4, n_head=4, vocab_size=1000,
-                                                   bos_token_id=0, eos_token_id=0, use_cache=False), "tokens"),
-    "llama": ("LlamaConfig", "LlamaForCausalLM",
-              dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                   intermediate_size=256, vocab_size=1000, use_cache=False), "tokens"),
-    "vit": ("ViTConfig", "ViTForImageClassification",
-            dict(hidden_size=192, num_hidden_layers=6, num_attention_heads=3, intermediate_size=768,
-                 image_size=224, patch_size=16), "image"),
+    "bert": (
+        "BertConfig",
+        "BertForSequenceClassification",
+        dict(
+            hidden_size=128,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            intermediate_size=512,
+            vocab_size=1000,
+        ),
+        "tokens",
+    ),
+    "gpt2": (
+        "GPT2Config",
+        "GPT2LMHeadModel",
+        dict(
+            n_embd=128,
+            n_layer=4,
+            n_head=4,
+            vocab_size=1000,
+            bos_token_id=0,
+            eos_token_id=0,
+            use_cache=False,
+        ),
+        "tokens",
+    ),
+    "llama": (
+        "LlamaConfig",
+        "LlamaForCausalLM",
+        dict(
+            hidden_size=128,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=256,
+            vocab_size=1000,
+            use_cache=False,
+        ),
+        "tokens",
+    ),
+    "vit": (
+        "ViTConfig",
+        "ViTForImageClassification",
+        dict(
+            hidden_size=192,
+            num_hidden_layers=6,
+            num_attention_heads=3,
+            intermediate_size=768,
+            image_size=224,
+            patch_size=16,
+        ),
+        "image",
+    ),
     "resnet": ("ResNetConfig", "ResNetForImageClassification", dict(), "image"),
     "segformer": ("SegformerConfig", "SegformerForSemanticSegmentation", dict(), "image"),
 }
 
 
-def load_hf(name: str, num_classes: int | None = None, in_channels: int | None = None,
-            image_size: tuple | None = None):
+def load_hf(
+    name: str,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    image_size: tuple | None = None,
+):
     """(model, example inputs) for ``hf:NAME``, with ``num_labels``, and for image models
     ``num_channels`` and (ViT) a square ``image_size``, from the data when given.
 
@@ -41,9 +89,13 @@ def load_hf(name: str, num_classes: int | None = None, in_channels: int | None =
     try:
         import transformers
     except ImportError as e:
-        raise ConfigError("hf: models need transformers; install it with pip install 'tapfinder[hf]'") from e
+        raise ConfigError(
+            "hf: models need transformers; install it with pip install 'tapfinder[hf]'"
+        ) from e
     if name not in HF_MODELS:
-        raise ConfigError(f"unknown Hugging Face model {name!r}; known: {', '.join(sorted(HF_MODELS))}")
+        raise ConfigError(
+            f"unknown Hugging Face model {name!r}; known: {', '.join(sorted(HF_MODELS))}"
+        )
     config_cls, model_cls, kwargs, kind = HF_MODELS[name]
     kwargs = dict(kwargs, **({"num_labels": num_classes} if num_classes else {}))
     if kind == "image" and in_channels:

@@ -1,4 +1,5 @@
 """Example inputs: parsed from a shape, made reproducibly, or guessed from a model's first layer."""
+
 from __future__ import annotations
 
 import torch
@@ -8,7 +9,7 @@ from ..errors import ConfigError
 
 __all__ = ["BATCH", "parse_input_shape", "random_input", "guess_example_inputs"]
 
-BATCH = 2   # > 1 so train-mode BatchNorm accepts 1×1 features
+BATCH = 2  # > 1 so train-mode BatchNorm accepts 1×1 features
 
 
 def parse_input_shape(text: str) -> tuple[int, ...]:
@@ -22,13 +23,16 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     except ValueError:
         shape = ()
     if not shape or any(d <= 0 for d in shape):
-        raise ConfigError(f"`input_shape` must be positive integers separated by commas, like 2,3,224,224; "
-                          f"got {text!r}")
+        raise ConfigError(
+            f"`input_shape` must be positive integers separated by commas, like 2,3,224,224; "
+            f"got {text!r}"
+        )
     return shape
 
 
 def random_input(shape) -> torch.Tensor:
-    """A reproducible example input of ``shape`` (seeded, so repeated analyses see the same values)."""
+    """A reproducible example input of ``shape`` (seeded, so repeated analyses see the same
+    values)."""
     return torch.randn(*shape, generator=torch.Generator().manual_seed(0))
 
 
@@ -45,6 +49,12 @@ def guess_example_inputs(model: nn.Module) -> tuple:
         if isinstance(m, nn.Linear):
             return (random_input((BATCH, m.in_features)),)
         if isinstance(m, nn.Embedding):
-            return (torch.randint(0, m.num_embeddings, (BATCH, 16), generator=torch.Generator().manual_seed(0)),)
-    raise ConfigError(f"cannot tell what {type(model).__name__} takes as input; pass `example_inputs` "
-                      "or `input_shape`")
+            return (
+                torch.randint(
+                    0, m.num_embeddings, (BATCH, 16), generator=torch.Generator().manual_seed(0)
+                ),
+            )
+    raise ConfigError(
+        f"cannot tell what {type(model).__name__} takes as input; pass `example_inputs` "
+        "or `input_shape`"
+    )

@@ -1,8 +1,10 @@
-"""Zoo models by name: torchvision (``resnet50``, ``tv:resnet50``) and timm (``timm:convnext_tiny``).
+"""Zoo models by name: torchvision (``resnet50``, ``tv:resnet50``) and timm
+(``timm:convnext_tiny``).
 
 Built with ``pretrained=False``; example inputs are timm's ``input_size``, 224×224 images for
 torchvision (299×299 for Inception), 16-frame 112×112 clips for video models.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -42,7 +44,7 @@ def from_torchvision(name: str, kind: str, build: Build = Build()) -> ModelSourc
     if "weights_backbone" in inspect.signature(builder).parameters:
         kwargs["weights_backbone"] = None
     if name in ("googlenet", "inception_v3"):
-        kwargs["init_weights"] = True   # silences torchvision's warning about the default changing
+        kwargs["init_weights"] = True  # silences torchvision's warning about the default changing
     model = builder(**kwargs)
     shape = (BATCH, 3, 16, 112, 112) if kind == "video" else (BATCH, 3, 224, 224)
     if name.startswith("inception"):
@@ -53,12 +55,16 @@ def from_torchvision(name: str, kind: str, build: Build = Build()) -> ModelSourc
 def from_timm(name: str, build: Build = Build()) -> ModelSource:
     import timm
 
-    kwargs = {k: v for k, v in (("num_classes", build.num_classes), ("in_chans", build.in_channels)) if v is not None}
+    kwargs = {
+        k: v
+        for k, v in (("num_classes", build.num_classes), ("in_chans", build.in_channels))
+        if v is not None
+    }
     model = None
     if build.image_size is not None:
-        try:   # models with a fixed grid (ViT, Swin) are built for the data's image side
+        try:  # models with a fixed grid (ViT, Swin) are built for the data's image side
             model = timm.create_model(name, pretrained=False, img_size=build.image_size, **kwargs)
-        except TypeError:   # the architecture takes any size
+        except TypeError:  # the architecture takes any size
             pass
     model = model if model is not None else timm.create_model(name, pretrained=False, **kwargs)
     size = timm.data.resolve_data_config({}, model=model)["input_size"]
@@ -68,7 +74,14 @@ def from_timm(name: str, build: Build = Build()) -> ModelSource:
 
 def unknown(name: str, known: list[str], where: str) -> str:
     if not known:
-        return f"unknown model {name!r}: install the zoo extra (pip install 'tapfinder[zoo]') for {where} models"
+        return (
+            f"unknown model {name!r}: install the zoo extra (pip install 'tapfinder[zoo]') "
+            f"for {where} models"
+        )
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(close)}?" if close else "; give a torchvision or timm name or a .py file"
+    hint = (
+        f"; did you mean {' or '.join(close)}?"
+        if close
+        else "; give a torchvision or timm name or a .py file"
+    )
     return f"unknown model {name!r}{hint}"

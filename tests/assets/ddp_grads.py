@@ -6,6 +6,7 @@ Prints, on rank 0, the largest relative gradient difference per kind of tap: hoo
 fx rewrite (functional adds of Residual1D). BatchNorm is put in eval mode: its batch statistics are
 per process under DDP on CPU, which is the one thing that may differ between the two runs.
 """
+
 import json
 
 import torch
@@ -37,10 +38,14 @@ def worst_gradient_gap(kind: str, rank: int, world: int) -> float:
     loss(ref(x), y)[0].backward()
     net, _ = _tapped(kind)
     part = slice(rank * 32 // world, (rank + 1) * 32 // world)
-    ddp = nn.parallel.DistributedDataParallel(net)   # held until backward: its reducer averages the gradients
+    ddp = nn.parallel.DistributedDataParallel(
+        net
+    )  # held until backward: its reducer averages the gradients
     loss(ddp(x[part]), y[part])[0].backward()
-    return max((p.grad - q.grad).abs().max().item() / (q.grad.abs().max().item() + 1e-12)
-               for p, q in zip(net.parameters(), ref.parameters(), strict=True))
+    return max(
+        (p.grad - q.grad).abs().max().item() / (q.grad.abs().max().item() + 1e-12)
+        for p, q in zip(net.parameters(), ref.parameters(), strict=True)
+    )
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
 """Tiny models for tracing tests: each is a few layers with one structural feature to find."""
+
 from __future__ import annotations
 
 import torch
@@ -16,8 +17,11 @@ class Block(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
         self.relu = nn.ReLU()
-        self.down = None if stride == 1 and cin == cout else nn.Sequential(
-            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.down = (
+            None
+            if stride == 1 and cin == cout
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        )
 
     def forward(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
@@ -30,7 +34,9 @@ class TinyResNet(nn.Module):
 
     def __init__(self, num_classes: int = 10):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()
+        )
         self.layer1 = nn.Sequential(Block(16, 16), Block(16, 16))
         self.layer2 = nn.Sequential(Block(16, 32, 2), Block(32, 32))
         self.layer3 = nn.Sequential(Block(32, 64, 2), Block(64, 64))
@@ -45,7 +51,9 @@ class Inception(nn.Module):
     def __init__(self, c: int):
         super().__init__()
         self.b1 = nn.Conv2d(c, c // 2, 1)
-        self.b2 = nn.Sequential(nn.Conv2d(c, c // 2, 1), nn.ReLU(), nn.Conv2d(c // 2, c // 2, 3, padding=1))
+        self.b2 = nn.Sequential(
+            nn.Conv2d(c, c // 2, 1), nn.ReLU(), nn.Conv2d(c // 2, c // 2, 3, padding=1)
+        )
 
     def forward(self, x):
         return torch.cat([self.b1(x), self.b2(x)], 1)
@@ -68,7 +76,12 @@ class MultiBranchNet(nn.Module):
 
 
 def _double_conv(cin, cout):
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU())
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(cout, cout, 3, padding=1),
+        nn.ReLU(),
+    )
 
 
 class TinyUNet(nn.Module):
@@ -96,7 +109,7 @@ class HandAttention(nn.Module):
         super().__init__()
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
-        self.scale = dim ** -0.5
+        self.scale = dim**-0.5
 
     def forward(self, x):
         q, k, v = self.qkv(x).chunk(3, dim=-1)
@@ -146,7 +159,8 @@ class ValueDependent(nn.Module):
 
 
 class Plain1D(nn.Module):
-    """A plain deep 1D CNN (no normalization), stride 2 after layers 4 and 8, as in the MNIST-1D runs."""
+    """A plain deep 1D CNN (no normalization), stride 2 after layers 4 and 8, as in the MNIST-1D
+    runs."""
 
     def __init__(self, depth: int = 12, width: int = 8):
         super().__init__()
@@ -178,7 +192,8 @@ class Residual1D(nn.Module):
 
 
 class FunctionalNet(nn.Module):
-    """Points that are no module's output: a functional residual add, and dropout that reads self.training."""
+    """Points that are no module's output: a functional residual add, and dropout that reads
+    self.training."""
 
     def __init__(self):
         super().__init__()
@@ -196,7 +211,10 @@ class FunctionalNet(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
-# the two ways a point is read, for the torchrun tests: (model factory, points named so the comparison
+# the two ways a point is read, for the torchrun tests: (model factory, points named so the
+# comparison
 # does not move with the selector)
-TAP_KINDS = {"hooks": (lambda: Plain1D(depth=10, width=8), ["features.15"]),   # module outputs: forward hooks
-             "rewrite": (Residual1D, ["add_1", "add_3"])}                  # functional adds: the fx rewrite
+TAP_KINDS = {
+    "hooks": (lambda: Plain1D(depth=10, width=8), ["features.15"]),  # module outputs: forward hooks
+    "rewrite": (Residual1D, ["add_1", "add_3"]),
+}  # functional adds: the fx rewrite

@@ -1,11 +1,13 @@
-"""A sequence-first transformer over [B, T, C] feature sequences (fairseq / DETR style attention)."""
+"""A sequence-first transformer over [B, T, C] feature sequences (fairseq / DETR style
+attention)."""
+
 from torch import nn
 
 
 class Block(nn.Module):
     def __init__(self, c=16):
         super().__init__()
-        self.attn = nn.MultiheadAttention(c, 2)                   # takes (T, B, C)
+        self.attn = nn.MultiheadAttention(c, 2)  # takes (T, B, C)
         self.n1, self.n2 = nn.LayerNorm(c), nn.LayerNorm(c)
         self.mlp = nn.Sequential(nn.Linear(c, 32), nn.GELU(), nn.Linear(32, c))
 

@@ -1,4 +1,5 @@
 """Data sources: image folders, user files, the generated sets, and bad paths."""
+
 import pytest
 import torch
 
@@ -12,7 +13,9 @@ def test_image_folder(tmp_path):
     for cls in ("cat", "dog"):
         (tmp_path / cls).mkdir()
         for i in range(3):
-            Image.new("RGB", (40, 30), color=(i * 40, 10, 200 if cls == "dog" else 0)).save(tmp_path / cls / f"{i}.png")
+            Image.new("RGB", (40, 30), color=(i * 40, 10, 200 if cls == "dog" else 0)).save(
+                tmp_path / cls / f"{i}.png"
+            )
     data = load_data(str(tmp_path), image_size=16)
     x, y = data.train[0]
     assert data.num_classes == 2 and x.shape == (3, 16, 16) and data.input_shape == (3, 16, 16)
@@ -22,12 +25,19 @@ def test_a_folder_without_val_holds_images_out_and_never_validates_on_training_i
     Image = pytest.importorskip("PIL.Image")
     for k, cls in enumerate(("a", "b", "c")):
         (tmp_path / cls).mkdir()
-        for i in range(5 * 2**k):                  # 5, 10 and 20 images
+        for i in range(5 * 2**k):  # 5, 10 and 20 images
             Image.new("RGB", (8, 8), color=(k, i, 0)).save(tmp_path / cls / f"{i:02d}.png")
     data = load_data(str(tmp_path), image_size=8)
     files = lambda subset: {subset.dataset.samples[i][0] for i in subset.indices}  # noqa: E731
-    assert not files(data.train) & files(data.val) and len(files(data.train) | files(data.val)) == 35
-    assert sorted(data.val.dataset.targets[i] for i in data.val.indices) == [0, 1, 2, 2]  # 10 %, at least one
+    assert (
+        not files(data.train) & files(data.val) and len(files(data.train) | files(data.val)) == 35
+    )
+    assert sorted(data.val.dataset.targets[i] for i in data.val.indices) == [
+        0,
+        1,
+        2,
+        2,
+    ]  # 10 %, at least one
     assert "10 % of each class held out" in data.description and data.num_classes == 3
     (tmp_path / "train").mkdir()
     with pytest.raises(ConfigError, match="has train/ but no val/"):
@@ -53,10 +63,13 @@ def test_user_data_file_and_its_errors(tmp_path):
     bad.write_text("x = 1\n")
     with pytest.raises(ConfigError, match="get_datasets"):
         load_data(str(bad))
-    loaders = tmp_path / "loaders.py"      # loaders work too: their datasets are used
-    loaders.write_text("import torch\nfrom torch.utils.data import DataLoader, TensorDataset\nNUM_CLASSES = 2\n"
-                       "def get_loaders():\n    d = TensorDataset(torch.randn(6, 1, 8), torch.tensor([0, 1] * 3))\n"
-                       "    return DataLoader(d, batch_size=2), DataLoader(d, batch_size=2)\n")
+    loaders = tmp_path / "loaders.py"  # loaders work too: their datasets are used
+    loaders.write_text(
+        "import torch\nfrom torch.utils.data import DataLoader, TensorDataset\nNUM_CLASSES = 2\n"
+        "def get_loaders():\n    d = TensorDataset(torch.randn(6, 1, 8), torch.tensor([0, 1] * "
+        "3))\n"
+        "    return DataLoader(d, batch_size=2), DataLoader(d, batch_size=2)\n"
+    )
     assert load_data(str(loaders)).input_shape == (1, 8)
     single = tmp_path / "single.py"
     single.write_text("NUM_CLASSES = 2\ndef get_datasets():\n    return [(1, 0)] * 3\n")

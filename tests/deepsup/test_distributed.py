@@ -1,4 +1,5 @@
 """Two CPU processes under torchrun (gloo, DDP) give the single-process result."""
+
 import json
 import os
 import subprocess
@@ -11,14 +12,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def _run(args):
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _torchrun(port: int, *args):
-    return _run(["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port, *args])
+    return _run(
+        ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port, *args]
+    )
 
 
 def test_ddp_gradients_on_half_batches_equal_one_full_batch():
@@ -30,7 +39,9 @@ def test_ddp_gradients_on_half_batches_equal_one_full_batch():
 # Under DDP on CPU each process normalizes its half batch with its own BatchNorm statistics (the
 # heads have BatchNorm), so trained runs agree within that noise, not to the last bit: on 64
 # validation samples one flipped prediction moves an accuracy by 1/64.
-@pytest.mark.parametrize("taps, port, acc_tol", [("hooks", 29517, 1e-3), ("rewrite", 29519, 1.5 / 64)])
+@pytest.mark.parametrize(
+    "taps, port, acc_tol", [("hooks", 29517, 1e-3), ("rewrite", 29519, 1.5 / 64)]
+)
 def test_torchrun_two_processes_match_one(tmp_path, taps, port, acc_tol):
     single = _run(["tests/assets/ddp_train.py", tmp_path / "one", taps])
     double = _torchrun(port, "tests/assets/ddp_train.py", tmp_path / "two", taps)
@@ -38,7 +49,9 @@ def test_torchrun_two_processes_match_one(tmp_path, taps, port, acc_tol):
     for key in ("val_acc_main", "val_acc_aux0", "val_acc_aux1"):
         assert double.get(key, 0) == pytest.approx(single.get(key, 0), abs=acc_tol), key
     assert (tmp_path / "two" / "last.pt").is_file()
-    assert len((tmp_path / "two" / "metrics.jsonl").read_text().splitlines()) == 2    # rank 0 wrote once
+    assert (
+        len((tmp_path / "two" / "metrics.jsonl").read_text().splitlines()) == 2
+    )  # rank 0 wrote once
 
 
 def test_batchnorm_is_synced_on_cuda_only_and_tapped_models_follow():
@@ -53,8 +66,13 @@ def test_batchnorm_is_synced_on_cuda_only_and_tapped_models_follow():
 
     model = FunctionalNet()
     tapped = attach(model, select_points(model, torch.randn(2, 3, 32, 32), points=["add"]))
-    assert sync_batchnorm(tapped, torch.device("cpu")) is tapped and isinstance(model.bn, nn.BatchNorm2d)
+    assert sync_batchnorm(tapped, torch.device("cpu")) is tapped and isinstance(
+        model.bn, nn.BatchNorm2d
+    )
     synced = sync_batchnorm(tapped, torch.device("cuda"))
     assert synced is tapped and isinstance(model.bn, nn.SyncBatchNorm)
-    assert all(not isinstance(m, nn.BatchNorm2d) or isinstance(m, nn.SyncBatchNorm) for m in tapped.modules())
+    assert all(
+        not isinstance(m, nn.BatchNorm2d) or isinstance(m, nn.SyncBatchNorm)
+        for m in tapped.modules()
+    )
     assert any(isinstance(m, nn.SyncBatchNorm) for m in tapped._runner().modules())

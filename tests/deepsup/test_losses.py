@@ -1,4 +1,5 @@
 """The recipes' losses against their definitions."""
+
 import math
 
 import pytest
@@ -34,9 +35,11 @@ def test_dsn_weight_margin_and_decay():
     high_margin, _ = make_loss("dsn", gamma=100.0)(out, Y)
     assert torch.allclose(high_margin, F.cross_entropy(out.main, Y))
     decayed, terms = make_loss("dsn", alpha_decay=True)(out, Y, progress=1.0)
-    assert torch.allclose(decayed, F.cross_entropy(out.main, Y)) and "aux0" in terms   # still computed
+    assert (
+        torch.allclose(decayed, F.cross_entropy(out.main, Y)) and "aux0" in terms
+    )  # still computed
     decayed.backward()
-    assert all(a.grad is not None for a in out.aux)    # zero weight, but in the graph: DDP-safe
+    assert all(a.grad is not None for a in out.aux)  # zero weight, but in the graph: DDP-safe
 
 
 def test_synergy_is_zero_for_identical_heads_and_follows_direction():
@@ -44,7 +47,7 @@ def test_synergy_is_zero_for_identical_heads_and_follows_direction():
     assert float(synergy([same, same.clone(), same.clone()])) == pytest.approx(0.0, abs=1e-6)
     heads = [torch.randn(8, 5, requires_grad=True) for _ in range(3)]
     synergy(heads, "top-down").backward()
-    assert heads[-1].grad is None or heads[-1].grad.abs().sum() == 0     # the deepest only teaches
+    assert heads[-1].grad is None or heads[-1].grad.abs().sum() == 0  # the deepest only teaches
     assert heads[0].grad.abs().sum() > 0
     heads = [torch.randn(8, 5, requires_grad=True) for _ in range(3)]
     synergy(heads, "bottom-up").backward()
@@ -54,19 +57,24 @@ def test_synergy_is_zero_for_identical_heads_and_follows_direction():
 def test_synergy_auto_is_bi_between_vectors_and_top_down_between_maps():
     vectors = [torch.randn(8, 5) for _ in range(3)]
     assert torch.equal(synergy(vectors), synergy(vectors, "bi"))
-    # a UNet's decoder heads at 4×4 and 8×8 under a 16×16 main head: coarse maps never teach finer ones
+    # a UNet's decoder heads at 4×4 and 8×8 under a 16×16 main head: coarse maps never teach finer
+    # ones
     maps = [torch.randn(2, 5, s, s, requires_grad=True) for s in (4, 8, 16)]
     total = synergy(maps)
-    assert torch.equal(total, synergy(maps, "top-down")) and not torch.equal(total, synergy(maps, "bi"))
+    assert torch.equal(total, synergy(maps, "top-down")) and not torch.equal(
+        total, synergy(maps, "bi")
+    )
     total.backward()
-    assert maps[-1].grad is None or maps[-1].grad.abs().sum() == 0   # the main head only teaches
+    assert maps[-1].grad is None or maps[-1].grad.abs().sum() == 0  # the main head only teaches
     assert maps[0].grad.abs().sum() > 0
 
 
 def test_dks_has_ce_on_every_head_and_synergy():
     out = _out()
     total, terms = make_loss("dks")(out, Y)
-    expected = sum(F.cross_entropy(h, Y) for h in [out.main, *out.aux]) + synergy([*out.aux, out.main])
+    expected = sum(F.cross_entropy(h, Y) for h in [out.main, *out.aux]) + synergy(
+        [*out.aux, out.main]
+    )
     assert torch.allclose(total, expected) and "synergy" in terms
 
 
@@ -84,8 +92,10 @@ def test_negative_entropy_bounds():
 def test_imachsr_adds_mi_and_ne_terms():
     out = _out()
     total, terms = make_loss("imachsr", alpha=0.5, lam=0.1)(out, Y)
-    expected = F.cross_entropy(out.main, Y) + sum(0.5 * F.cross_entropy(a, Y) + 0.1 * negative_entropy(f)
-                                                  for a, f in zip(out.aux, out.features))
+    expected = F.cross_entropy(out.main, Y) + sum(
+        0.5 * F.cross_entropy(a, Y) + 0.1 * negative_entropy(f)
+        for a, f in zip(out.aux, out.features)
+    )
     assert torch.allclose(total, expected) and {"ne0", "ne1"} <= set(terms)
 
 
@@ -108,9 +118,11 @@ def test_dense_heads_can_read_a_downsampled_target_instead():
     out = TapOutput(torch.randn(2, 3, 16, 16), [aux], [])
     _, up = make_loss("dsn")(out, target)
     _, down = make_loss("dsn", dense="downsample")(out, target)
-    coarse = target[:, ::2, ::2]                       # nearest neighbour at half resolution
+    coarse = target[:, ::2, ::2]  # nearest neighbour at half resolution
     assert torch.allclose(down["aux0"], F.cross_entropy(aux, coarse))
-    assert torch.allclose(up["aux0"], F.cross_entropy(F.interpolate(aux, size=(16, 16), mode="bilinear"), target))
+    assert torch.allclose(
+        up["aux0"], F.cross_entropy(F.interpolate(aux, size=(16, 16), mode="bilinear"), target)
+    )
     with pytest.raises(ConfigError, match="dense"):
         make_loss("dsn", dense="sideways")
 

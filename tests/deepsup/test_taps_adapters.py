@@ -1,4 +1,5 @@
 """Adapters sized from shapes, taps that leave the model untouched, and exact stripping."""
+
 import dataclasses
 
 import pytest
@@ -18,11 +19,13 @@ def _strided(head):
 
 
 def test_dks_head_downsamples_to_the_main_heads_resolution():
-    head = build_adapter(AdapterSpec((2, 16, 32, 32), "channels_first", (2, 64, 8, 8), num_classes=7))
-    assert len(_strided(head)) == 2                       # 32 → 16 → 8
+    head = build_adapter(
+        AdapterSpec((2, 16, 32, 32), "channels_first", (2, 64, 8, 8), num_classes=7)
+    )
+    assert len(_strided(head)) == 2  # 32 → 16 → 8
     assert head(torch.randn(2, 16, 32, 32)).shape == (2, 7)
     widths = [m.out_channels for m in head.modules() if isinstance(m, nn.Conv2d)]
-    assert widths == sorted(widths) and widths[-1] == 64   # growing toward the main head's width
+    assert widths == sorted(widths) and widths[-1] == 64  # growing toward the main head's width
 
 
 class FlattenPooled(TinyResNet):
@@ -35,41 +38,63 @@ class FlattenPooled(TinyResNet):
 def test_dks_heads_downsample_toward_a_map_of_their_own_rank():
     model = FlattenPooled()
     tapped = attach(model, select_points(model, X, points=["layer1"]))
-    assert len(_strided(tapped.head("layer1"))) == 2        # 32 → 16 → 8, not fooled by the flattened 64
+    assert len(_strided(tapped.head("layer1"))) == 2  # 32 → 16 → 8, not fooled by the flattened 64
 
 
 def test_light_tokens_1d_and_segmentation_heads():
-    light = build_adapter(AdapterSpec((2, 16, 32, 32), "channels_first", (2, 64, 8, 8), kind="light"))
+    light = build_adapter(
+        AdapterSpec((2, 16, 32, 32), "channels_first", (2, 64, 8, 8), kind="light")
+    )
     assert not _strided(light) and light(torch.randn(2, 16, 32, 32)).shape == (2, 10)
     tokens = build_adapter(AdapterSpec((2, 50, 32), "channels_last", (2, 50, 32), num_classes=3))
     assert tokens(torch.randn(2, 50, 32)).shape == (2, 3)
     signal = build_adapter(AdapterSpec((2, 8, 40), "channels_first", (2, 8, 10)))
     assert len(_strided(signal)) == 2 and signal(torch.randn(2, 8, 40)).shape == (2, 10)
-    seg = build_adapter(AdapterSpec((2, 32, 16, 16), "channels_first", (2, 64, 8, 8), task="segmentation",
-                                    num_classes=4))
+    seg = build_adapter(
+        AdapterSpec(
+            (2, 32, 16, 16), "channels_first", (2, 64, 8, 8), task="segmentation", num_classes=4
+        )
+    )
     assert seg(torch.randn(2, 32, 16, 16)).shape == (2, 4, 16, 16)
-    light_seg = build_adapter(AdapterSpec((2, 32, 16, 16), "channels_first", (2, 64, 8, 8), task="segmentation",
-                                          num_classes=4, kind="light"))
+    light_seg = build_adapter(
+        AdapterSpec(
+            (2, 32, 16, 16),
+            "channels_first",
+            (2, 64, 8, 8),
+            task="segmentation",
+            num_classes=4,
+            kind="light",
+        )
+    )
     assert isinstance(light_seg, nn.Conv2d) and light_seg.kernel_size == (1, 1)
     assert light_seg(torch.randn(2, 32, 16, 16)).shape == (2, 4, 16, 16)
 
 
 def test_channels_last_maps_get_the_feature_map_heads():
     # Swin's stages are [B, H, W, C]: the head moves the channels first, then downsamples as usual
-    head = build_adapter(AdapterSpec((2, 16, 16, 32), "channels_last", (2, 4, 4, 128), num_classes=3))
+    head = build_adapter(
+        AdapterSpec((2, 16, 16, 32), "channels_last", (2, 4, 4, 128), num_classes=3)
+    )
     assert len(_strided(head)) == 2 and head(torch.randn(2, 16, 16, 32)).shape == (2, 3)
-    seg = build_adapter(AdapterSpec((2, 16, 16, 32), "channels_last", (2, 4, 4, 128), task="segmentation",
-                                    num_classes=3))
+    seg = build_adapter(
+        AdapterSpec(
+            (2, 16, 16, 32), "channels_last", (2, 4, 4, 128), task="segmentation", num_classes=3
+        )
+    )
     assert seg(torch.randn(2, 16, 16, 32)).shape == (2, 3, 16, 16)
 
 
-@pytest.mark.parametrize("name", ["tv:swin_t", "tv:shufflenet_v2_x0_5", "timm:coat_lite_tiny", "tv:googlenet"])
+@pytest.mark.parametrize(
+    "name", ["tv:swin_t", "tv:shufflenet_v2_x0_5", "timm:coat_lite_tiny", "tv:googlenet"]
+)
 def test_real_models_train_with_heads_and_strip_exactly(name):
-    """Swin (channels-last stages), ShuffleNet (stage outputs after a channel shuffle), CoaT (modules
+    """Swin (channels-last stages), ShuffleNet (stage outputs after a channel shuffle), CoaT
+    (modules
     shared under two names) and GoogLeNet (a namedtuple output in train mode)."""
     pytest.importorskip("timm")
     from deepsup.losses import main_logits
     from tapfinder.sources import Build, load_model
+
     build = Build(num_classes=3, image_size=(64, 64))
     torch.manual_seed(0)
     model = load_model(name, build).model
@@ -147,15 +172,20 @@ class ClassTokenTransformer(TinyTransformer):
 def test_token_heads_read_the_class_token_where_the_model_does(method):
     from tapfinder.adapters import reads_class_token
     from tapfinder.api import build_graph
+
     assert reads_class_token(build_graph(ClassTokenTransformer(), X, methods=(method,)), 65)
-    assert not reads_class_token(build_graph(TinyTransformer(), X, methods=(method,)), 64)   # mean pooling
-    tapped = attach(ClassTokenTransformer(depth=8), select_points(ClassTokenTransformer(depth=8), X, points=2))
+    assert not reads_class_token(
+        build_graph(TinyTransformer(), X, methods=(method,)), 64
+    )  # mean pooling
+    tapped = attach(
+        ClassTokenTransformer(depth=8), select_points(ClassTokenTransformer(depth=8), X, points=2)
+    )
     assert all(tapped.head(p).cls_token for p in tapped.points)
     patches = torch.randn(2, 65, 16)
     head = tapped.head(tapped.points[0])
     changed = patches.clone()
     changed[:, 1:] += 1.0
-    assert torch.equal(head(patches), head(changed))    # only token 0 is read
+    assert torch.equal(head(patches), head(changed))  # only token 0 is read
 
 
 def test_non_module_points_are_read_through_an_fx_rewrite():
@@ -165,20 +195,22 @@ def test_non_module_points_are_read_through_an_fx_rewrite():
     out = tapped(X)
     assert torch.equal(out.main, model(X)) and out.aux[0].shape == (2, 10)
     assert torch.allclose(out.features[0], _reference_features(model, X))
-    assert set(tapped.state_dict()) == {f"model.{k}" for k in model.state_dict()} | \
-        {f"heads.{k}" for k in tapped.heads.state_dict()}               # the rewritten program is not saved
-    tapped.train()                                                    # dropout is live again in train mode
+    assert set(tapped.state_dict()) == {f"model.{k}" for k in model.state_dict()} | {
+        f"heads.{k}" for k in tapped.heads.state_dict()
+    }  # the rewritten program is not saved
+    tapped.train()  # dropout is live again in train mode
     assert not torch.equal(tapped(X).main, tapped(X).main)
-    tapped(X).aux[0].sum().backward()                                 # the aux loss reaches the model's weights
+    tapped(X).aux[0].sum().backward()  # the aux loss reaches the model's weights
     assert model.conv1.weight.grad is not None and model.conv3.weight.grad is None
-    tapped.double().eval()                                            # buffers replaced: traced again
+    tapped.double().eval()  # buffers replaced: traced again
     assert torch.equal(tapped(X.double()).main, model(X.double()))
     fresh = FunctionalNet()
     fresh.load_state_dict(tapped.detach().state_dict(), strict=True)
 
 
 def test_rewrite_follows_swapped_modules():
-    """convert_sync_batchnorm and friends replace submodules; the rewritten program must use the new ones."""
+    """convert_sync_batchnorm and friends replace submodules; the rewritten program must use the new
+    ones."""
     model = FunctionalNet().eval()
     tapped = attach(model, select_points(model, X, points=["add"])).eval()
     tapped(X)
@@ -221,4 +253,6 @@ def test_fx_rewritten_taps_compile():
     model = FunctionalNet().eval()
     tapped = attach(model, select_points(model, X, points=["add"])).eval()
     out, ref = torch.compile(tapped)(X), tapped(X)
-    assert torch.allclose(out.main, ref.main, atol=1e-5) and torch.allclose(out.aux[0], ref.aux[0], atol=1e-5)
+    assert torch.allclose(out.main, ref.main, atol=1e-5) and torch.allclose(
+        out.aux[0], ref.aux[0], atol=1e-5
+    )

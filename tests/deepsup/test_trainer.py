@@ -1,4 +1,5 @@
 """The trainer: exact resume, atomic checkpoints, NaN stops, stripped export."""
+
 import json
 
 import pytest
@@ -22,7 +23,9 @@ def _trainer(out, recipe="dks", cfg=CFG):
     model = Plain1D(depth=10, width=8)
     sel = select_points(model, torch.randn(2, 1, 32))
     tapped = attach(model, sel)
-    return Trainer(tapped, make_loss(recipe, layouts=["channels_first"] * sel.m), TRAIN, VAL, cfg, out=out)
+    return Trainer(
+        tapped, make_loss(recipe, layouts=["channels_first"] * sel.m), TRAIN, VAL, cfg, out=out
+    )
 
 
 def test_resume_gives_the_uninterrupted_result(tmp_path):
@@ -32,17 +35,20 @@ def test_resume_gives_the_uninterrupted_result(tmp_path):
 
     def killed(row):
         if row["epoch"] == 1:
-            raise KeyboardInterrupt   # Ctrl-C (or a kill) after the first epoch's checkpoint
+            raise KeyboardInterrupt  # Ctrl-C (or a kill) after the first epoch's checkpoint
+
     first.on_epoch = killed
     with pytest.raises(KeyboardInterrupt):
         first.fit()
-    second = _trainer(tmp_path / "split")          # a new process: same run folder, resume
+    second = _trainer(tmp_path / "split")  # a new process: same run folder, resume
     second.fit(resume=True)
     assert second.epoch == 3
     for a, b in zip(full.model.state_dict().values(), second.model.state_dict().values()):
         assert torch.equal(a, b)
     assert [r["val_acc_main"] for r in full.history] == [r["val_acc_main"] for r in second.history]
-    rows = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
 
 
@@ -50,13 +56,17 @@ def test_checkpoint_keys_and_atomic_write(tmp_path):
     t = _trainer(tmp_path)
     t.fit()
     state = torch.load(tmp_path / "last.pt", weights_only=False)
-    assert {"model", "aux_heads", "optimizer", "lr_scheduler", "scaler", "epoch", "config"} <= set(state)
+    assert {"model", "aux_heads", "optimizer", "lr_scheduler", "scaler", "epoch", "config"} <= set(
+        state
+    )
     assert not (tmp_path / "last.pt.tmp").exists()
     best = torch.load(tmp_path / "best.pt", weights_only=False)
     scores = [row["val_acc_main"] for row in t.history]
     assert best["epoch"] == max(i + 1 for i, v in enumerate(scores) if v == max(scores))
     fresh = Plain1D(depth=10, width=8)
-    fresh.load_state_dict(state["model"], strict=True)      # the stripped model is the original architecture
+    fresh.load_state_dict(
+        state["model"], strict=True
+    )  # the stripped model is the original architecture
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -67,11 +77,16 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     def poisoned(out, y, progress=0.0):
         calls["n"] += 1
         total, terms = real(out, y, progress)
-        return (total * float("nan"), terms) if calls["n"] > 3 else (total, terms)   # epoch 2 goes bad
+        return (
+            (total * float("nan"), terms) if calls["n"] > 3 else (total, terms)
+        )  # epoch 2 goes bad
 
     t.loss = poisoned
-    with pytest.raises(TrainingError, match=r"loss became nan at epoch 2, step 1 \(the checkpoint of epoch 1 is "
-                                            r"kept in .*\); lower the learning rate `lr`"):
+    with pytest.raises(
+        TrainingError,
+        match=r"loss became nan at epoch 2, step 1 \(the checkpoint of epoch 1 is "
+        r"kept in .*\); lower the learning rate `lr`",
+    ):
         t.fit()
     assert torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 1
 
@@ -100,30 +115,42 @@ def test_resume_rewrites_the_log_from_the_checkpoint(tmp_path):
     def killed(row):
         if row["epoch"] == 2:
             raise KeyboardInterrupt
+
     first.on_epoch = killed
     with pytest.raises(KeyboardInterrupt):
         first.fit()
     log = tmp_path / "metrics.jsonl"
-    log.write_text(log.read_text().splitlines(keepends=True)[0])      # epoch 2's line never made it
+    log.write_text(log.read_text().splitlines(keepends=True)[0])  # epoch 2's line never made it
     _trainer(tmp_path).fit(resume=True)
     assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1, 2, 3]
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
-    """OneCycle and the loss's α decay are planned over the epochs: a resume with more is not the same run."""
+    """OneCycle and the loss's α decay are planned over the epochs: a resume with more is not the
+    same run."""
     _trainer(tmp_path, cfg=TrainConfig(**{**CFG.__dict__, "epochs": 2})).fit()
-    with pytest.raises(TrainingError, match="cannot go on to 3 epochs: its onecycle schedule is laid out over 2"):
+    with pytest.raises(
+        TrainingError, match="cannot go on to 3 epochs: its onecycle schedule is laid out over 2"
+    ):
         _trainer(tmp_path).fit(resume=True)
-    with pytest.raises(TrainingError, match="trained with lr=0.003, not lr=0.001; resume with the same"):
-        _trainer(tmp_path, cfg=TrainConfig(**{**CFG.__dict__, "epochs": 2, "lr": 1e-3})).fit(resume=True)
-    _trainer(tmp_path, cfg=TrainConfig(**{**CFG.__dict__, "epochs": 2, "workers": 1})).fit(resume=True)  # free
+    with pytest.raises(
+        TrainingError, match="trained with lr=0.003, not lr=0.001; resume with the same"
+    ):
+        _trainer(tmp_path, cfg=TrainConfig(**{**CFG.__dict__, "epochs": 2, "lr": 1e-3})).fit(
+            resume=True
+        )
+    _trainer(tmp_path, cfg=TrainConfig(**{**CFG.__dict__, "epochs": 2, "workers": 1})).fit(
+        resume=True
+    )  # free
 
 
 def test_a_finished_run_with_a_constant_schedule_is_extended_exactly(tmp_path):
     """Without a schedule laid out over the epochs, 2 epochs then 2 more are 4 epochs in one go."""
     constant = {**CFG.__dict__, "schedule": "none"}
     _trainer(tmp_path / "a", cfg=TrainConfig(**{**constant, "epochs": 2})).fit()
-    extended = _trainer(tmp_path / "a", cfg=TrainConfig(**{**constant, "epochs": 4})).fit(resume=True)
+    extended = _trainer(tmp_path / "a", cfg=TrainConfig(**{**constant, "epochs": 4})).fit(
+        resume=True
+    )
     straight = _trainer(tmp_path / "b", cfg=TrainConfig(**{**constant, "epochs": 4})).fit()
     assert [r["epoch"] for r in extended] == [1, 2, 3, 4]
     assert [r["val_acc_main"] for r in extended] == [r["val_acc_main"] for r in straight]
@@ -135,7 +162,10 @@ class DictSegmenter(torch.nn.Module):
 
     def __init__(self, classes=3):
         super().__init__()
-        conv = lambda i, o, s=1: torch.nn.Sequential(torch.nn.Conv2d(i, o, 3, s, 1), torch.nn.ReLU())  # noqa: E731
+
+        def conv(i, o, s=1):
+            return torch.nn.Sequential(torch.nn.Conv2d(i, o, 3, s, 1), torch.nn.ReLU())
+
         self.stage1, self.stage2, self.stage3 = conv(3, 8), conv(8, 16, 2), conv(16, 16, 2)
         self.classifier, self.aux = torch.nn.Conv2d(16, classes, 1), torch.nn.Conv2d(16, classes, 1)
 
@@ -147,13 +177,26 @@ class DictSegmenter(torch.nn.Module):
 
 def test_a_model_returning_a_dict_trains_on_its_out_entry():
     g = torch.Generator().manual_seed(0)
-    data = TensorDataset(torch.randn(16, 3, 16, 16, generator=g), torch.randint(0, 3, (16, 16, 16), generator=g))
+    data = TensorDataset(
+        torch.randn(16, 3, 16, 16, generator=g), torch.randint(0, 3, (16, 16, 16), generator=g)
+    )
     torch.manual_seed(0)
     model = DictSegmenter()
     sel = select_points(model, torch.randn(2, 3, 16, 16), points=["stage1", "stage2"])
     tapped = attach(model, sel, task="segmentation", num_classes=3)
-    t = Trainer(tapped, make_loss("imachsr", layouts=["channels_first"] * 2), data, data,
-                TrainConfig(epochs=1, batch_size=8), task="segmentation", num_classes=3)
+    t = Trainer(
+        tapped,
+        make_loss("imachsr", layouts=["channels_first"] * 2),
+        data,
+        data,
+        TrainConfig(epochs=1, batch_size=8),
+        task="segmentation",
+        num_classes=3,
+    )
     row = t.fit()[-1]
-    assert {k for k in row if k.startswith("val_")} == {"val_miou", "val_miou_aux0", "val_miou_aux1"}
+    assert {k for k in row if k.startswith("val_")} == {
+        "val_miou",
+        "val_miou_aux0",
+        "val_miou_aux1",
+    }
     assert all(0.0 <= row[k] <= 1.0 for k in row if k.startswith("val_"))

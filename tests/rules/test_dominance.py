@@ -13,21 +13,29 @@ def test_branch_nodes_are_not_whole_signal():
 def test_parameter_only_branch_does_not_break_dominance():
     # a class token (no input ancestry) concatenated to the patches
     T = (2, 5, 8)
-    G = build([
-        ("x", "input", (2, 3, 8, 8), []),
-        ("embed", "conv", (2, 8, 2, 2), ["x"]),
-        ("tokens", "reshape", (2, 4, 8), ["embed"]),
-        ("cls", "reshape", (2, 1, 8), []),
-        ("cat", "cat", T, ["cls", "tokens"]),
-        ("fc", "linear", (2, 5, 10), ["cat"]),
-    ])
+    G = build(
+        [
+            ("x", "input", (2, 3, 8, 8), []),
+            ("embed", "conv", (2, 8, 2, 2), ["x"]),
+            ("tokens", "reshape", (2, 4, 8), ["embed"]),
+            ("cls", "reshape", (2, 1, 8), []),
+            ("cat", "cat", T, ["cls", "tokens"]),
+            ("fc", "linear", (2, 5, 10), ["cat"]),
+        ]
+    )
     assert {"embed", "tokens", "cat"} <= whole_signal(G)
     assert "cls" not in context(G).idom
 
 
 def test_every_rule_is_registered():
-    assert set(get_analyzers()) == {"attention", "bottleneck", "downsampling", "norm_activation",
-                                    "skip_fusion", "stage_boundary"}
+    assert set(get_analyzers()) == {
+        "attention",
+        "bottleneck",
+        "downsampling",
+        "norm_activation",
+        "skip_fusion",
+        "stage_boundary",
+    }
     assert is_registered("downsampling") and not is_registered("nope")
 
 
@@ -36,8 +44,10 @@ def test_decoder_stages_of_a_dense_encoder_decoder():
     ctx = context(G)
     assert dense_output(G) and set(ctx.skips) == {"enc1", "enc2"}
     assert {"up2", "cat2", "dec2", "up1", "cat1", "dec1"} == set(ctx.decoder)
-    assert not {"dec2", "mid"} & set(ctx.whole)                 # the long skips bypass them
-    assert ctx.sees_whole("dec2") and not ctx.sees_whole("mid")   # the coarsest level itself is no decoder stage
+    assert not {"dec2", "mid"} & set(ctx.whole)  # the long skips bypass them
+    assert ctx.sees_whole("dec2") and not ctx.sees_whole(
+        "mid"
+    )  # the coarsest level itself is no decoder stage
 
 
 def test_no_decoder_stages_without_a_dense_output():

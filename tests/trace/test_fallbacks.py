@@ -1,4 +1,5 @@
 """torch.export and recorded-forward frontends: same graph type, same names, model left as found."""
+
 import pytest
 import torch
 
@@ -15,18 +16,27 @@ X = torch.randn(2, 3, 32, 32)
 def _points(G):
     ctx = build_context(G)
     cands, window = candidates_from(G, ctx, run_analyzers(G, ctx))
-    return ctx.D, [p.name for p in choose(G, ctx, cands, window, "auto")[0]], {c.name for c in cands}
+    return (
+        ctx.D,
+        [p.name for p in choose(G, ctx, cands, window, "auto")[0]],
+        {c.name for c in cands},
+    )
 
 
-@pytest.mark.parametrize("model", [TinyResNet(), TinyUNet(), TinyTransformer(hand=True)],
-                         ids=["resnet", "unet", "transformer"])
-@pytest.mark.parametrize("frontend", [build_export_graph, build_recorded_graph], ids=["export", "record"])
+@pytest.mark.parametrize(
+    "model",
+    [TinyResNet(), TinyUNet(), TinyTransformer(hand=True)],
+    ids=["resnet", "unet", "transformer"],
+)
+@pytest.mark.parametrize(
+    "frontend", [build_export_graph, build_recorded_graph], ids=["export", "record"]
+)
 def test_fallbacks_agree_with_fx(model, frontend):
     model.train()
     fx_depth, fx_points, fx_cands = _points(build_graph(model, X, methods=("fx",)))
     depth, points, cands = _points(frontend(model, (X,)))
     assert (depth, points) == (fx_depth, fx_points)
-    assert len(cands & fx_cands) >= 0.8 * len(fx_cands)     # names coincide, not just the picks
+    assert len(cands & fx_cands) >= 0.8 * len(fx_cands)  # names coincide, not just the picks
 
 
 def test_recording_leaves_the_model_as_found():

@@ -11,7 +11,7 @@ X = torch.randn(2, 3, 32, 32)
 def test_nodes_are_named_by_module_path():
     G = build_graph(TinyResNet(), X)
     assert {"stem", "layer1", "layer2", "layer3", "fc"} <= set(G.nodes)
-    assert "layer1.0.add" in G           # an op inside a block: owner path + op name
+    assert "layer1.0.add" in G  # an op inside a block: owner path + op name
     info = G.nodes["layer2"]["tf"]
     assert info.shape == (2, 32, 16, 16) and info.spatial == (16, 16) and info.channels == 32
     assert "layer2.1" in info.aliases  # the last block's output is the stage's output
@@ -34,12 +34,12 @@ def test_weighted_nodes_and_layout():
 def test_model_is_left_as_found():
     model = TinyResNet()
     model.eval()
-    model.layer1.train()                      # mixed modes must survive
+    model.layer1.train()  # mixed modes must survive
     before = {k: v.clone() for k, v in model.state_dict().items()}
     build_graph(model, X)
     assert not model.training and model.layer1.training and not model.layer2.training
     after = model.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)   # BN running stats untouched
+    assert all(torch.equal(before[k], after[k]) for k in before)  # BN running stats untouched
 
 
 class SharedBlocks(torch.nn.Module):
@@ -48,7 +48,9 @@ class SharedBlocks(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.first = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.BatchNorm2d(8))
+        self.first = torch.nn.Sequential(
+            torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.BatchNorm2d(8)
+        )
         self.second = self.first
         self.stem = torch.nn.Conv2d(3, 8, 3, padding=1)
         self.head = torch.nn.Linear(8, 4)
@@ -61,7 +63,8 @@ class SharedBlocks(torch.nn.Module):
 
 
 class EmptyShortcuts(torch.nn.Module):
-    """Blocks whose shortcut is an empty ``nn.Sequential`` (GhostNet, many CIFAR ResNets): it returns
+    """Blocks whose shortcut is an empty ``nn.Sequential`` (GhostNet, many CIFAR ResNets): it
+    returns
     its input, the previous block's output, when the next block runs."""
 
     class Block(torch.nn.Module):
@@ -97,12 +100,16 @@ def test_shared_modules_are_left_as_found(method):
     build_graph(model, X, methods=(method,))
     assert {p.device.type for p in [*model.parameters(), *model.buffers()]} == {"cpu"}
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    model(X)   # still runs on real tensors
+    model(X)  # still runs on real tensors
 
 
 def test_a_channel_shuffle_keeps_the_layout():
     G = build_graph(SharedBlocks(), X)
-    shuffled = [n for n in G if G.nodes[n]["tf"].op == "reshape" and G.nodes[n]["tf"].shape == (2, 8, 32, 32)]
+    shuffled = [
+        n
+        for n in G
+        if G.nodes[n]["tf"].op == "reshape" and G.nodes[n]["tf"].shape == (2, 8, 32, 32)
+    ]
     assert shuffled and all(G.nodes[n]["tf"].layout == "channels_first" for n in shuffled)
     five_d = [n for n in G if len(G.nodes[n]["tf"].shape or ()) == 5]
     assert five_d and all(G.nodes[n]["tf"].layout is None for n in five_d)
@@ -116,20 +123,24 @@ def test_shapes_fall_back_to_real_tensors_when_meta_cannot_run():
 
 def test_one_dimensional_signals():
     G = build_graph(Plain1D(), torch.randn(2, 1, 64))
-    assert G.nodes["features.9"]["tf"].spatial == (32,)    # after the first stride-2 conv
-    assert G.nodes["features.17"]["tf"].spatial == (16,)   # after the second
+    assert G.nodes["features.9"]["tf"].spatial == (32,)  # after the first stride-2 conv
+    assert G.nodes["features.17"]["tf"].spatial == (16,)  # after the second
 
 
 def test_unet_skip_sources_found():
     from tapfinder.rules import build_context
+
     G = build_graph(TinyUNet(), X)
     ctx = build_context(G)
     assert {"enc1", "enc2"} <= set(ctx.skips)
 
 
 def test_wrong_input_shape_is_a_trace_error_naming_the_module():
-    with pytest.raises(TraceError, match=r"TinyResNet fails on its example input in stem\.0: RuntimeError: .*"
-                                         r"to have 3 channels.*give one the model takes with `input_shape`"):
+    with pytest.raises(
+        TraceError,
+        match=r"TinyResNet fails on its example input in stem\.0: RuntimeError: .*"
+        r"to have 3 channels.*give one the model takes with `input_shape`",
+    ):
         build_graph(TinyResNet(), torch.randn(2, 5, 32, 32))
 
 
@@ -164,17 +175,25 @@ def test_shape_rules_match_real_modules():
     from tapfinder.frontends.shapes import _concat_only, _shape_only
 
     x = torch.randn(2, 8, 7, 5)
-    cases = [(torch.nn.AdaptiveAvgPool2d(1), (x,), {}), (torch.nn.AdaptiveAvgPool2d((None, 2)), (x,), {}),
-             (torch.nn.AdaptiveMaxPool1d(3), (x[:, :, 0],), {}), (torch.nn.Linear(5, 3), (x,), {}),
-             (torch.nn.BatchNorm2d(8), (x,), {}), (torch.nn.Conv2d(8, 4, 3, 2, 1, bias=False), (x,), {}),
-             (torch.nn.Conv2d(8, 4, (3, 1), dilation=2, padding="same"), (x,), {}),
-             (torch.nn.Conv1d(8, 4, 5, 3, padding="valid"), (x[:, :, 0],), {}),
-             (torch.nn.Conv3d(8, 2, 2, padding=1), (x[:, :, None],), {}),
-             (torch.nn.MaxPool2d(2), (x,), {}), (torch.nn.MaxPool2d(3, 2, 1, ceil_mode=True), (x,), {}),
-             (torch.nn.AvgPool2d((2, 3), ceil_mode=True), (x,), {}), (torch.nn.MaxPool1d(2, dilation=2), (x[:, :, 0],), {}),
-             (torch.nn.AvgPool1d(3, 2, 1), (x[:, :, 0],), {}), (torch.nn.ConvTranspose2d(8, 4, 2, 2), (x,), {}),
-             (torch.nn.ConvTranspose2d(8, 4, 3, 2, 1, output_padding=1, dilation=1), (x,), {}),
-             (torch.nn.ConvTranspose1d(8, 4, 4, 3, 2), (x[:, :, 0],), {})]
+    cases = [
+        (torch.nn.AdaptiveAvgPool2d(1), (x,), {}),
+        (torch.nn.AdaptiveAvgPool2d((None, 2)), (x,), {}),
+        (torch.nn.AdaptiveMaxPool1d(3), (x[:, :, 0],), {}),
+        (torch.nn.Linear(5, 3), (x,), {}),
+        (torch.nn.BatchNorm2d(8), (x,), {}),
+        (torch.nn.Conv2d(8, 4, 3, 2, 1, bias=False), (x,), {}),
+        (torch.nn.Conv2d(8, 4, (3, 1), dilation=2, padding="same"), (x,), {}),
+        (torch.nn.Conv1d(8, 4, 5, 3, padding="valid"), (x[:, :, 0],), {}),
+        (torch.nn.Conv3d(8, 2, 2, padding=1), (x[:, :, None],), {}),
+        (torch.nn.MaxPool2d(2), (x,), {}),
+        (torch.nn.MaxPool2d(3, 2, 1, ceil_mode=True), (x,), {}),
+        (torch.nn.AvgPool2d((2, 3), ceil_mode=True), (x,), {}),
+        (torch.nn.MaxPool1d(2, dilation=2), (x[:, :, 0],), {}),
+        (torch.nn.AvgPool1d(3, 2, 1), (x[:, :, 0],), {}),
+        (torch.nn.ConvTranspose2d(8, 4, 2, 2), (x,), {}),
+        (torch.nn.ConvTranspose2d(8, 4, 3, 2, 1, output_padding=1, dilation=1), (x,), {}),
+        (torch.nn.ConvTranspose1d(8, 4, 4, 3, 2), (x[:, :, 0],), {}),
+    ]
     for module, args, kwargs in cases:
         meta = tuple(a.to("meta") for a in args)
         assert _shape_only(module, meta, kwargs).shape == module(*args, **kwargs).shape
@@ -184,5 +203,8 @@ def test_shape_rules_match_real_modules():
     assert got.shape == mha(q, q, q, need_weights=False)[0].shape and weights is None
     a, b = torch.randn(2, 3, 4), torch.randn(2, 5, 4)
     assert _concat_only(([a.to("meta"), b.to("meta")], 1), {}).shape == torch.cat([a, b], 1).shape
-    assert _concat_only(([a.to("meta"), a.to("meta")],), {"dim": -1}).shape == torch.cat([a, a], -1).shape
-    assert _concat_only(([a.to("meta"), b.to("meta")], 2), {}) is None     # mismatched: left to torch
+    assert (
+        _concat_only(([a.to("meta"), a.to("meta")],), {"dim": -1}).shape
+        == torch.cat([a, a], -1).shape
+    )
+    assert _concat_only(([a.to("meta"), b.to("meta")], 2), {}) is None  # mismatched: left to torch

@@ -14,8 +14,7 @@ A *regime* is a model trained on one data set for a number of epochs. An *arm* s
 
 Every (regime, arm, seed) trains once in its own process (one torch thread), seeds paired across
 arms. Results carry a digest of ``tapfinder/`` and ``deepsup/``; ``--merge`` adds new arms to
-earlier
-results files and runs again those made by other code, so paired arms share their code.
+earlier results files and runs again those made by other code, so paired arms share their code.
 """
 
 from __future__ import annotations
@@ -194,8 +193,7 @@ def _views(regime, auto, other, d) -> list[dict]:
 
 def _harm(results, regime, arm, chance: float) -> dict:
     """The never-harm counts of an arm: seeds where the baseline trains (above 50 %) and the arm
-    ends
-    more than 2 points below it, and seeds where the arm's main head stays at chance."""
+    ends more than 2 points below it, and seeds where the arm's main head stays at chance."""
     base = {
         r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == "baseline"
     }

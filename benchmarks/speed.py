@@ -2,9 +2,8 @@
 create_feature_extractor.
 
 Side by side in one run, single thread, median of repeats, model construction excluded. Also: the
-share of rules + selection, growth with depth on CIFAR ResNets up to 1202 layers, and the wall time
-of
-`tapfinder --help` and `tapfinder inspect resnet50` as a user sees them (fresh processes).
+share of rules + selection, growth with depth on CIFAR ResNets up to 1202 layers, and the wall
+time of `tapfinder --help` and `tapfinder inspect resnet50` as a user sees them (fresh processes).
 
     python benchmarks/speed.py [--repeat 7]
 """

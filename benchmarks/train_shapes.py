@@ -2,16 +2,12 @@
 
 The UNet's auto points are its decoder stages (``dec3``, ``dec2``); heads are FCN heads whose
 logits are upsampled to the target. ``--points enc1,enc3`` runs the taps elsewhere (the encoder
-skip sources, say); ``recipe~light`` uses the light 1×1 heads, ``dks/top-down`` one synergy
-direction;
-``--merge`` adds to earlier results (those of other code are run again; pairs share their code)
-(``results/train_shapes_encoder_points.json`` holds the runs with heads on the encoder). Two
-schedules are
-stored: 15 epochs (``train_shapes.json``: the baseline reaches 75 mIoU and deep supervision adds
-under 1 point) and 5 epochs (``train_shapes_5epochs.json``, ``--epochs 5 --name
-train_shapes_5epochs``:
-the baseline is at 46 and the decoder heads add about 8). Adam, OneCycle (max lr 3e-3), batch 32,
-paired seeds, mIoU on the held-out set.
+skip sources, say; ``results/train_shapes_encoder_points.json``); ``recipe~light`` uses the light
+1×1 heads, ``dks/top-down`` one synergy direction; ``auto`` is what a user gets without flags.
+``--merge`` adds to earlier results (those of other code are run again; pairs share their code).
+Two schedules are stored: 15 epochs (``train_shapes.json``, where the baseline has converged) and
+5 epochs (``--epochs 5 --name train_shapes_5epochs``, where it has not). Adam, OneCycle (max lr
+3e-3), batch 32, paired seeds, mIoU on the held-out set.
 
     python benchmarks/train_shapes.py [--seeds 3] [--epochs 15] [--workers 2] [--arms baseline,dsn]
 """

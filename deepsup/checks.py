@@ -99,8 +99,7 @@ def check_dataset(dataset: Dataset, name: str, task: str, num_classes: int) -> N
     >>> check_dataset(TensorDataset(torch.zeros(4, 1, 8), torch.tensor([0, 1, 2, 3])), "train",
     ...               "classification", 3)
     Traceback (most recent call last):
-    tapfinder.errors.ConfigError: train: label 3 is outside 0..2 (NUM_CLASSES = 3); labels are class
-    ids from 0 to NUM_CLASSES - 1
+    tapfinder.errors.ConfigError: train: label 3 is outside 0..2 (NUM_CLASSES = 3); labels are ...
     """
     if len(dataset) == 0:
         raise ConfigError(f"the {name} set is empty")

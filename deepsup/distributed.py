@@ -36,9 +36,8 @@ def world() -> tuple[int, int]:
 
 def process_device(name: str = "auto") -> torch.device:
     """The device this process trains on: ``auto`` (CUDA when there is one, else Apple's MPS, else
-    the
-    CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``. Under torchrun, ``cuda`` is this process's GPU
-    (``LOCAL_RANK``).
+    the CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``. Under torchrun, ``cuda`` is this process's
+    GPU (``LOCAL_RANK``).
 
     >>> process_device("cpu")
     device(type='cpu')
@@ -103,9 +102,8 @@ def wrap(model: nn.Module, device: torch.device, sync_bn: bool = True) -> nn.Mod
     SyncBatchNorm.
 
     Each process sees batch_size / world samples, so per-process BatchNorm statistics differ from
-    one
-    process's. SyncBatchNorm runs on CUDA only; on CPU the statistics stay per process, as in plain
-    DDP.
+    one process's. SyncBatchNorm runs on CUDA only; on CPU the statistics stay per process, as in
+    plain DDP.
     """
     if world()[1] == 1:
         return model

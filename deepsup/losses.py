@@ -157,8 +157,7 @@ def _match(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
 
 def main_logits(out) -> torch.Tensor:
     """The main prediction in what a model (or a tapped model) returns: a tensor, the ``out`` entry
-    of
-    a dict (torchvision's segmentation models), ``logits`` (Hugging Face), or a tuple's first
+    of a dict (torchvision's segmentation models), ``logits`` (Hugging Face), or a tuple's first
     tensor.
 
     >>> x = torch.zeros(1, 3)
@@ -230,15 +229,13 @@ class DeepSupervisionLoss:
 
 def loss_config(recipe: str = "dks", **options) -> LossConfig:
     """The loss settings of ``recipe`` with ``options`` changed from its defaults; an option the
-    recipe
-    does not read is refused rather than silently ignored.
+    recipe does not read is refused rather than silently ignored.
 
     >>> loss_config("dsn", alpha=0.4, alpha_decay=True).aux_weight
     0.4
     >>> loss_config("dsn", direction="top-down")
     Traceback (most recent call last):
-    tapfinder.errors.ConfigError: the loss option direction does nothing in recipe dsn (only dks
-    reads it); drop it or use that recipe
+    tapfinder.errors.ConfigError: the loss option direction does nothing in recipe dsn (only dks ...
     """
     for name in options:
         if name not in READ_BY:
@@ -255,12 +252,16 @@ def describe(cfg: LossConfig, task: str | None = None) -> str:
     """The loss in words, with every weight (for the preview); with the ``task``, the synergy pairs
     that ``auto`` resolves to.
 
-    >>> describe(LossConfig("dks"))
-    'CE on the main head + 1 × CE on each aux head + 1 × KL synergy between all heads
-    (bi-directional; between maps deeper heads teach shallower)'
-    >>> describe(LossConfig("dsn", alpha_decay=True, gamma=0.5, kd=0.5))
-    'CE on the main head + 0.3 × CE on each aux head, decayed linearly to 0, margin γ 0.5 + 0.5 × KD
-    main → aux (T 2)'
+    >>> for part in describe(LossConfig("dks")).split(" + "):
+    ...     print(part)
+    CE on the main head
+    1 × CE on each aux head
+    1 × KL synergy between all heads (bi-directional; between maps deeper heads teach shallower)
+    >>> for part in describe(LossConfig("dsn", alpha_decay=True, gamma=0.5, kd=0.5)).split(" + "):
+    ...     print(part)
+    CE on the main head
+    0.3 × CE on each aux head, decayed linearly to 0, margin γ 0.5
+    0.5 × KD main → aux (T 2)
     >>> describe(LossConfig("dks"), task="segmentation").endswith("(deeper heads teach shallower)")
     True
     """

@@ -87,9 +87,8 @@ def extension_refused(saved: dict, cfg: TrainConfig, done: int, decays: bool = F
 
     >>> constant = {"epochs": 2, "schedule": "none"}
     >>> extension_refused(constant, TrainConfig(epochs=4, schedule="none"), 2)
-    >>> extension_refused({"epochs": 2, "schedule": "onecycle"}, TrainConfig(epochs=4), 2)
-    'its onecycle schedule is laid out over 2 epochs; only runs with `schedule` none or step can be
-    extended'
+    >>> print(extension_refused({"epochs": 2, "schedule": "onecycle"}, TrainConfig(epochs=4), 2))
+    its onecycle schedule is laid out over 2 epochs; only runs with `schedule` none or step can ...
     """
     if saved.get("epochs", cfg.epochs) == cfg.epochs:
         return None

@@ -78,10 +78,8 @@ def skip_sources(G: nx.DiGraph, idom: dict) -> dict:
     the same resolution, each input of ``m`` other than ``d`` is walked back towards ``d``; if every
     way back passes a node of lower resolution (but not a globally pooled 1×1 one, as in
     squeeze-excitation), that branch went down and came back up, so ``d`` feeds a long skip. In
-    pyramid decoders (FPN, SegFormer)
-    each coarser level reaches ``m`` through an upsampling chain; where that chain leaves the
-    encoder
-    is a skip source too.
+    pyramid decoders (FPN, SegFormer) each coarser level reaches ``m`` through an upsampling chain;
+    where that chain leaves the encoder is a skip source too.
     """
     found: dict = {}
     for m in G.nodes:
@@ -162,10 +160,9 @@ def decoder_stages(G: nx.DiGraph, idom: dict, skips: dict) -> set:
 
 def _upsampled_source(G: nx.DiGraph, idom: dict, start):
     """Walk a single-input chain back from ``start``; if it rises in resolution on the way and
-    starts
-    at a branch point (the encoder level that also feeds deeper levels), that point is a skip
-    source.
-    A chain that starts at a merge is a decoder's own upsampling path, not a lateral: None."""
+    starts at a branch point (the encoder level that also feeds deeper levels), that point is a skip
+    source. A chain that starts at a merge is a decoder's own upsampling path, not a lateral:
+    None."""
     node, rose = start, False
     while True:
         preds = [p for p in G.predecessors(node) if p in idom]

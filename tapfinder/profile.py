@@ -1,9 +1,9 @@
 """The depth profile: resolution and channels along depth, with the chosen points marked.
 
 A pure summary of a :class:`~tapfinder.selection.Selection` for rendering: the main path
-(whole-signal
-nodes) is cut into ``width`` equal depth columns; each column reports the spatial size and channel
-count of the last main-path node at or before its depth, and which chosen points fall in it.
+(whole-signal nodes) is cut into ``width`` equal depth columns; each column reports the spatial size
+and channel count of the last main-path node at or before its depth, and which chosen points fall in
+it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Stages of a long analysis, reported to whoever listens (the CLI shows them in a spinner).
 
 The library calls :func:`report` as it enters a stage ("building the model", "tracing with
-torch.fx",
-"propagating shapes", "running the rules"); :func:`reporting` installs a listener for a block. With
-no listener, reporting costs one lookup and prints nothing.
+torch.fx", "propagating shapes", "running the rules"); :func:`reporting` installs a listener for a
+block. With no listener, reporting costs one lookup and prints nothing.
 
 >>> seen = []
 >>> with reporting(seen.append):

@@ -139,9 +139,8 @@ def candidates_from(
 
 def snap_to_even(fracs: list[float], m: int, window: tuple = (0.0, 1.0)) -> list[int]:
     """Indices of the ``m`` depths (ascending ``fracs``) nearest to evenly spaced depths of the
-    whole
-    network, ``k / (m + 1)`` moved into ``window``, matched in order with the least total distance;
-    of two equal matches the shallower wins.
+    whole network, ``k / (m + 1)`` moved into ``window``, matched in order with the least total
+    distance; of two equal matches the shallower wins.
 
     >>> snap_to_even([0.20, 0.44, 0.80], 2)   # ResNet-50's stage outputs: layer2 and layer3
     [1, 2]

@@ -39,8 +39,8 @@ def test_cifar_resnet_stage_outputs():
 )
 def test_uneven_stages_are_tapped_at_the_stage_outputs_nearest_even_spacing(name, expected):
     """He et al.'s 34-layer layouts (3, 4, 6, 3 stages, outputs near 20, 42 and 79 % of depth): the
-    stage
-    outputs nearest 1/3 and 2/3 of depth, not the first and last, and not layers inside a stage."""
+    stage outputs nearest 1/3 and 2/3 of depth, not the first and last, and not layers inside a
+    stage."""
     sel = select_points(name)
     assert sel.depth == 34 and sel.names == expected
     assert all("downsampling" in c.rules for c in sel.points)

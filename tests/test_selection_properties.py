@@ -1,8 +1,7 @@
 """Property test: random stacks of residual, multi-branch and downsampling blocks always get a valid
 selection: every point carries the whole signal (checked by cutting it out of the graph,
-independently
-of the dominance code), points are spread (distinct depths, inside the window) and counted as
-promised."""
+independently of the dominance code), points are spread (distinct depths, inside the window) and
+counted as promised."""
 
 import networkx as nx
 import torch

@@ -3,8 +3,7 @@
 Each frontend produces the same graph type with the same naming, so the rules and the selector run
 unchanged; the graph records which one succeeded (``G.graph["method"]``) and why the earlier ones
 failed (``G.graph["fallbacks"]``, one line each). What the frontends print or log themselves
-(torch.export
-prints the partial graph of a failed export) never reaches the user's terminal.
+(torch.export prints the partial graph of a failed export) never reaches the user's terminal.
 """
 
 from __future__ import annotations

@@ -48,8 +48,7 @@ def _cores(G, ctx):
 
 def _holder_output(G, ctx, core):
     """(node, label) after the attention: a leaf attention module's own (first tensor) output, else
-    the
-    output of the innermost enclosing module that returns a tensor."""
+    the output of the innermost enclosing module that returns a tensor."""
     info = G.nodes[core]["tf"]
     if info.op == "attention" and info.outputs_of:  # a leaf module such as nn.MultiheadAttention
         if info.shape is not None:

@@ -2,14 +2,12 @@
 rises).
 
 A drop is a node whose spatial extent is smaller than one of its inputs' in the same layout: a
-strided
-conv, a pooling, a patch embedding or patch merging (whose reshapes have no layout, so the input is
-found up the chain of reshapes). Global pooling to 1×1 is the classifier's, not a
-stage's, and is left out, and so is a drop inside a branch that the signal leaves at its former
-resolution (VOLO's outlook attention pools its weights, SegFormer's, PVT's and MobileNetV5's
-attention reduce keys and values; GhostNetV2 pools the input of a sigmoid gate it upsamples back;
-the block's output keeps the map's size). Rises (decoder upsampling) are reported too,
-as weaker evidence.
+strided conv, a pooling, a patch embedding or patch merging (whose reshapes have no layout, so the
+input is found up the chain of reshapes). Global pooling to 1×1 is the classifier's, not a stage's,
+and is left out, and so is a drop inside a branch that the signal leaves at its former resolution
+(VOLO's outlook attention pools its weights, SegFormer's, PVT's and MobileNetV5's attention reduce
+keys and values; GhostNetV2 pools the input of a sigmoid gate it upsamples back; the block's output
+keeps the map's size). Rises (decoder upsampling) are reported too, as weaker evidence.
 """
 
 from __future__ import annotations
@@ -31,8 +29,7 @@ def _fmt(spatial: tuple) -> str:
 
 def _enclosing_block(G: nx.DiGraph, node: str) -> str | None:
     """The innermost module around ``node`` that is one block: two or more weight layers, not itself
-    a
-    sequence of blocks, and either holding submodules of its own or small (under 8 weight
+    a sequence of blocks, and either holding submodules of its own or small (under 8 weight
     layers)."""
     children, weights = G.graph["children"], G.graph.get("module_weights", {})
     path = G.nodes[node]["tf"].module
@@ -53,11 +50,10 @@ def _entry(G: nx.DiGraph, ctx: Context, before: str, at: str) -> str:
     """The whole-signal point where the signal enters the downsampling step at ``at``.
 
     Up the dominator chain from ``before`` to a whole-signal node outside the block that
-    downsamples:
-    in a ResNet or MBConv block whose inner conv is strided the point is the block's input, the
-    previous stage's output. Then up through reshapes and permutes of that same tensor (Twins and
-    PVT turn the last block's tokens into a map before the next patch embedding), up to the first
-    module output: the point is the last block's output.
+    downsamples: in a ResNet or MBConv block whose inner conv is strided the point is the block's
+    input, the previous stage's output. Then up through reshapes and permutes of that same tensor
+    (Twins and PVT turn the last block's tokens into a map before the next patch embedding), up to
+    the first module output: the point is the last block's output.
     """
     node, block = before, _enclosing_block(G, at)
     inside = (
@@ -100,11 +96,11 @@ _FOLD_STEPS = 12
 
 def _folded_from(G: nx.DiGraph, node: str) -> str | None:
     """For a node read through reshapes that lose the layout (Swin's patch merging: [B, H, W, C]
-    viewed
-    as [B, H/2, 2, W/2, 2, C], permuted, flattened to [B, H/2, W/2, 4C], normed, projected), the
-    nearest ancestor up the first-input chain with a layout of the same spatial rank; ``None`` when
-    the chain holds no reshape or permute or is longer than an attention block's (Hiera pools its
-    queries inside the attention: 12 ops from the output projection back to the qkv projection)."""
+    viewed as [B, H/2, 2, W/2, 2, C], permuted, flattened to [B, H/2, W/2, 4C], normed, projected),
+    the nearest ancestor up the first-input chain with a layout of the same spatial rank; ``None``
+    when the chain holds no reshape or permute or is longer than an attention block's (Hiera pools
+    its queries inside the attention: 12 ops from the output projection back to the qkv
+    projection)."""
     spatial, folded = G.nodes[node]["tf"].spatial, False
     rank = len(spatial)
     for node in first_inputs(G, node, _FOLD_STEPS):

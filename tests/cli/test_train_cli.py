@@ -254,8 +254,7 @@ def test_loss_options_train_show_and_hold_on_resume(tmp_path):
 
 def test_a_sequence_model_is_built_for_channels_last_samples_and_exports(tmp_path):
     """[T, C] samples: a model taking in_channels is built with C (the reading it accepts), and
-    export
-    rebuilds it the same way."""
+    export rebuilds it the same way."""
     out = tmp_path / "run"
     result = runner.invoke(
         app,

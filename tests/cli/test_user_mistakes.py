@@ -1,6 +1,5 @@
 """A new user's mistakes: each is one line on stderr, exit code 2, no traceback, said before any
-preview
-or training, and nothing is written or lost."""
+preview or training, and nothing is written or lost."""
 
 from __future__ import annotations
 

@@ -89,8 +89,7 @@ def test_channels_last_maps_get_the_feature_map_heads():
 )
 def test_real_models_train_with_heads_and_strip_exactly(name):
     """Swin (channels-last stages), ShuffleNet (stage outputs after a channel shuffle), CoaT
-    (modules
-    shared under two names) and GoogLeNet (a namedtuple output in train mode)."""
+    (modules shared under two names) and GoogLeNet (a namedtuple output in train mode)."""
     pytest.importorskip("timm")
     from deepsup.losses import main_logits
     from tapfinder.sources import Build, load_model

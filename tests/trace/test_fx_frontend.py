@@ -64,8 +64,7 @@ class SharedBlocks(torch.nn.Module):
 
 class EmptyShortcuts(torch.nn.Module):
     """Blocks whose shortcut is an empty ``nn.Sequential`` (GhostNet, many CIFAR ResNets): it
-    returns
-    its input, the previous block's output, when the next block runs."""
+    returns its input, the previous block's output, when the next block runs."""
 
     class Block(torch.nn.Module):
         def __init__(self):

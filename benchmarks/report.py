@@ -1,0 +1,360 @@
+"""Write ``benchmarks/README.md``: every measured table, generated from ``benchmarks/results/``.
+
+The page is the one place measured numbers live; a rerun of a benchmark rewrites its JSON, and
+this script (run by hand, checked by ``tests/test_benchmark_report.py``) rewrites the page.
+
+    python benchmarks/report.py [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._common import RESULTS, ci95  # noqa: E402
+from benchmarks.paired import summarize  # noqa: E402
+
+PAGE = Path(__file__).parent / "README.md"
+_CLASSIFICATION = (
+    ("train_mnist1d", "MNIST-1D, even stages (plain1d48, plain1d20_bn, resnet1d32)"),
+    (
+        "train_mnist1d_uneven",
+        "MNIST-1D, He et al.'s uneven 34-layer stages (plain1d34, resnet1d34)",
+    ),
+    (
+        "train_images",
+        "Real handwritten digits (mnist5k, digits): plain2d40, plain2d40_bn, resnet2d38",
+    ),
+)
+_SHAPES = (
+    ("train_shapes", "15 epochs"),
+    ("train_shapes_5epochs", "5 epochs"),
+    ("train_shapes_encoder_points", "heads on the encoder, 15 epochs"),
+)
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def _stamp(data: dict) -> str:
+    code, torch, when = (data.get(k, "?") for k in ("code", "torch", "when"))
+    return f"code `{code}`, torch {torch}, written {when}"
+
+
+def _classification(name: str, title: str) -> list[str]:
+    data = _load(name)
+    if data is None:
+        return []
+    summary, placement = summarize(data["results"])
+    out = [
+        f"### {title}",
+        "",
+        f"`{name}.json`: {_stamp(data)}. Accuracy of the main head on the "
+        "held-out set at the end, per-seed Δ against the baseline of the same seed; *harmed*: "
+        "seeds "
+        "where the baseline trains (> 50 %) and the arm ends more than 2 points below it; *dead*: "
+        "seeds where the main head stays within 5 points of chance.",
+        "",
+    ]
+    rows = [
+        [
+            s["regime"],
+            f"`{s['arm']}`",
+            f"{s['mean']:.1f} ± {s['std']:.1f}",
+            s["seeds"],
+            f"{s['diff']:+.1f} ± {s['ci95']:.1f}" if s["arm"] != "baseline" else "",
+            f"{s['positive']}/{s['n']}" if s["arm"] != "baseline" else "",
+            len(s["harmed"]),
+            len(s["dead"]),
+            " ".join(f"{d:+.1f}" for d in s["per_seed"]) if s["arm"] != "baseline" else "",
+        ]
+        for s in summary
+    ]
+    out += _table(
+        [
+            "regime",
+            "arm",
+            "accuracy",
+            "seeds",
+            "Δ vs baseline (95% CI)",
+            "better",
+            "harmed",
+            "dead",
+            "per-seed Δ",
+        ],
+        rows,
+    )
+    if placement:
+        out += [
+            "",
+            "Where the points go: the same recipe at auto points against other placements "
+            "(same count, paired seeds).",
+            "",
+        ]
+        out += _table(
+            [
+                "regime",
+                "auto",
+                "other",
+                "seeds",
+                "auto − other (95% CI)",
+                "auto better (tied)",
+                "per-seed",
+            ],
+            [
+                [
+                    p["regime"],
+                    f"`{p['auto']}`",
+                    f"`{p['other']}`",
+                    p["seeds"],
+                    f"{p['diff']:+.1f} ± {p['ci95']:.1f}",
+                    f"{p['wins']}/{p['n']} ({p['ties']})",
+                    " ".join(f"{d:+.1f}" for d in p["per_seed"]),
+                ]
+                for p in placement
+            ],
+        )
+    return out + [""]
+
+
+def _shapes() -> list[str]:
+    out = []
+    for name, label in _SHAPES:
+        data = _load(name)
+        if data is None:
+            continue
+        results = data["results"]
+        base = {r["seed"]: r["miou"] for r in results if r["arm"] == "baseline"}
+        rows = []
+        for arm in dict.fromkeys(r["arm"] for r in results):
+            mine = {r["seed"]: r["miou"] for r in results if r["arm"] == arm}
+            diffs = [mine[s] - base[s] for s in sorted(mine) if s in base]
+            rows.append(
+                [
+                    f"`{arm}`",
+                    ",".join(next(r["points"] for r in results if r["arm"] == arm)) or "—",
+                    f"{statistics.mean(mine.values()):.1f} ± "
+                    f"{statistics.pstdev(mine.values()):.1f}",
+                    len(mine),
+                    f"{statistics.mean(diffs):+.1f} ± {ci95(diffs):.1f}"
+                    if diffs and arm != "baseline"
+                    else "",
+                    " ".join(f"{d:+.1f}" for d in diffs) if arm != "baseline" else "",
+                ]
+            )
+        out += [f"`{name}.json` ({label}): {_stamp(data)}.", ""]
+        out += _table(
+            ["arm", "points", "mIoU", "seeds", "Δ vs baseline (95% CI)", "per-seed Δ"], rows
+        ) + [""]
+    return ["### Segmentation: the shapes set (unet_small)", "", *out] if out else []
+
+
+def _cost() -> list[str]:
+    data = _load("cost")
+    if data is None:
+        return []
+    rows = [
+        [
+            r["model"],
+            f"`{r['arm']}`",
+            f"{1000 * r['step_s']:.1f}",
+            f"{r['time_ratio']:.2f}×",
+            f"{r['memory_mib']:.1f}",
+            f"{r['memory_ratio']:.2f}×",
+        ]
+        for r in data["rows"]
+    ]
+    return [
+        "## Cost of the heads",
+        "",
+        f"`cost.json`: {_stamp(data)}; CPU, one thread.",
+        "",
+        *_table(
+            [
+                "model",
+                "arm",
+                "step (ms)",
+                "time vs baseline",
+                "training memory (MiB)",
+                "memory vs baseline",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
+def _speed() -> list[str]:
+    data = _load("speed")
+    if data is None:
+        return []
+    rows = [
+        [
+            r["model"],
+            f"{r['select_points_s']:.3f}",
+            f"{r['create_feature_extractor_s']:.3f}",
+            f"{r['ratio']:.2f}×",
+            f"{r['rules_share']:.0%}",
+            ",".join(r["points"]),
+        ]
+        for r in data["compare"]
+    ]
+    cli = data.get("cli", {})
+    return [
+        "## Speed of the analysis",
+        "",
+        f"`speed.json`: {_stamp(data)}.",
+        "",
+        *_table(
+            [
+                "model",
+                "select_points (s)",
+                "create_feature_extractor (s)",
+                "ratio",
+                "rules + selection",
+                "points",
+            ],
+            rows,
+        ),
+        "",
+        f"`tapfinder --help`: {cli.get('help_s', 0):.2f} s; `tapfinder inspect resnet50`: "
+        f"{cli.get('inspect_resnet50_s', 0):.1f} s (fresh processes).",
+        "",
+    ]
+
+
+def _zoo() -> list[str]:
+    data = _load("zoo")
+    if data is None:
+        return []
+    results = data["results"]
+    groups = (
+        ("torchvision classification", lambda r: r["family"] == "classification"),
+        ("torchvision segmentation", lambda r: r["family"] == "segmentation"),
+        ("timm sample", lambda r: r["source"] == "timm"),
+        ("Hugging Face (hf:)", lambda r: r["source"] == "hf"),
+        ("ONNX exports", lambda r: r["source"] == "onnx"),
+    )
+    rows = []
+    for label, keep in groups:
+        run = [
+            r
+            for r in results
+            if keep(r) and not r["error"].startswith("build") and r["runs_forward"] is not False
+        ]
+        n = max(len(run), 1)
+        tried = [r for r in run if r["heads"] is not None]
+        rows.append(
+            [
+                label,
+                len(run),
+                f"{sum(r['plain_fx'] for r in run) / n:.1%}",
+                f"{sum(r['ours_trace'] for r in run) / n:.1%}",
+                f"{sum(r['selection'] for r in run) / n:.1%}",
+                f"{sum(r['heads'] for r in tried) / len(tried):.1%}" if tried else "—",
+            ]
+        )
+    agreement = data.get("agreement", {})
+    share = agreement.get("hits", 0) / max(agreement.get("modules", 1), 1)
+    return [
+        "## Model coverage",
+        "",
+        f"`zoo.json`: {_stamp(data)}; {len(results)} models.",
+        "",
+        *_table(
+            [
+                "source",
+                "models that run",
+                "plain symbolic_trace",
+                "tapfinder fx",
+                "full chain",
+                "heads built",
+            ],
+            rows,
+        ),
+        "",
+        "Agreement with timm's hand-written `feature_info` (every stage but the last in the "
+        "candidate "
+        f"set): {agreement.get('hits', 0)}/{agreement.get('modules', 0)} ({share:.1%}).",
+        "",
+    ]
+
+
+def _onnx() -> list[str]:
+    data = _load("onnx_export")
+    if data is None:
+        return []
+    rows = [
+        [
+            r["model"],
+            r["exporter"],
+            r["nodes"],
+            r["nodes_with_taps"],
+            ", ".join(r["outputs_with_taps"]),
+            f"{r['diff']:.1e}" if r.get("diff") is not None else "—",
+        ]
+        for r in data["rows"]
+    ]
+    return [
+        "## ONNX export",
+        "",
+        f"`onnx_export.json`: {_stamp(data)}.",
+        "",
+        *_table(
+            [
+                "model",
+                "exporter",
+                "nodes",
+                "nodes with taps",
+                "outputs with taps",
+                "max |onnxruntime − PyTorch|",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
+def page() -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Generated by `python benchmarks/report.py` from `benchmarks/results/*.json`; do not edit "
+        "by "
+        "hand. How each benchmark runs is in its script's docstring.",
+        "",
+        "## Training with deep supervision",
+        "",
+    ]
+    for name, title in _CLASSIFICATION:
+        lines += _classification(name, title)
+    lines += _shapes()
+    for section in (_cost, _speed, _zoo, _onnx):
+        lines += section()
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the page is not up to date")
+    args = parser.parse_args()
+    text = page()
+    if args.check:
+        sys.exit(0 if PAGE.is_file() and PAGE.read_text() == text else 1)
+    PAGE.write_text(text)
+    print(f"wrote {PAGE}")
+
+
+if __name__ == "__main__":
+    main()

@@ -65,7 +65,7 @@ def parse_arm(arm: str) -> tuple[str, str, str, dict]:
 def _value(key: str, text: str):
     if key in ("alpha_decay",):
         return text not in ("0", "false", "False", "")
-    if key in ("direction", "dense", "schedule"):
+    if key in ("direction", "dense", "schedule", "head_norm"):
         return text
     return float(text)
 
@@ -133,7 +133,9 @@ def run_job(job) -> dict:
         net, loss, points = model, make_loss("baseline"), []
     else:
         sel = _points(model, torch.randn(*shape), how, seed)
-        net, points = attach(model, sel, num_classes=data.num_classes, adapter=adapter), sel.names
+        head_norm = options.pop("head_norm", "batch")
+        net = attach(model, sel, num_classes=data.num_classes, adapter=adapter, head_norm=head_norm)
+        points = sel.names
         layouts = [sel.graph.nodes[p]["tf"].layout for p in points]
         net.aux_grad = options.pop("aux_grad", 1.0)
         loss = make_loss(recipe, layouts=layouts, **options)

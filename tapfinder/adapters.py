@@ -15,7 +15,7 @@ classes; the loss upsamples its logits to the target (or downsamples the target)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -48,6 +48,9 @@ class AdapterSpec:
     num_classes: int = 10
     kind: str = "dks"
     cls_token: bool = False
+    norm: bool = (
+        True  # normalize as the backbone does: BatchNorm in map heads (False: a norm-free net)
+    )
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -58,12 +61,18 @@ class AdapterSpec:
             raise ConfigError(f"num_classes must be at least 2, got {self.num_classes}")
 
 
-def _conv_nd(dims: int):
-    return {
+def _conv_nd(dims: int, norm: bool = True):
+    """(conv, norm, pool) classes for ``dims`` spatial dims; the norm an identity for a norm-free net."""
+    conv, bn, pool = {
         1: (nn.Conv1d, nn.BatchNorm1d, nn.AdaptiveAvgPool1d),
         2: (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d),
         3: (nn.Conv3d, nn.BatchNorm3d, nn.AdaptiveAvgPool3d),
     }[dims]
+    return conv, bn if norm else _no_norm, pool
+
+
+def _no_norm(channels: int) -> nn.Module:
+    return nn.Identity()
 
 
 class _Tokens(nn.Module):
@@ -91,24 +100,18 @@ def _channels_first(spec: AdapterSpec) -> AdapterSpec:
     def move(shape):
         return (shape[0], shape[-1], *shape[1:-1]) if len(shape) >= 3 else tuple(shape)
 
-    return AdapterSpec(
-        move(spec.shape),
-        "channels_first",
-        move(spec.main_shape),
-        spec.task,
-        spec.num_classes,
-        spec.kind,
-        spec.cls_token,
+    return replace(
+        spec, shape=move(spec.shape), layout="channels_first", main_shape=move(spec.main_shape)
     )
 
 
 def _feature_map_classifier(spec: AdapterSpec) -> nn.Module:
     c, spatial = spec.shape[1], spec.shape[2:]
     cm, main_spatial = spec.main_shape[1], spec.main_shape[2:]
-    conv, bn, pool = _conv_nd(len(spatial))
+    conv, bn, pool = _conv_nd(len(spatial), spec.norm)
     layers: list[nn.Module] = []
     if spec.kind == "light":
-        layers += [conv(c, cm, 1, bias=False), bn(cm), nn.ReLU(inplace=True)]
+        layers += [conv(c, cm, 1, bias=not spec.norm), bn(cm), nn.ReLU(inplace=True)]
     else:
         ratio = max(s / max(m, 1) for s, m in zip(spatial, main_spatial))
         steps = max(0, round(math.log2(ratio))) if ratio > 1 else 0
@@ -116,7 +119,7 @@ def _feature_map_classifier(spec: AdapterSpec) -> nn.Module:
         cin = c
         for i, w in enumerate(widths):
             layers += [
-                conv(cin, w, 3, stride=2 if steps else 1, padding=1, bias=False),
+                conv(cin, w, 3, stride=2 if steps else 1, padding=1, bias=not spec.norm),
                 bn(w),
                 nn.ReLU(inplace=True),
             ]
@@ -127,12 +130,12 @@ def _feature_map_classifier(spec: AdapterSpec) -> nn.Module:
 
 def _segmentation_head(spec: AdapterSpec) -> nn.Module:
     c, dims = spec.shape[1], len(spec.shape) - 2
-    conv, bn, _ = _conv_nd(dims)
+    conv, bn, _ = _conv_nd(dims, spec.norm)
     if spec.kind == "light":
         return conv(c, spec.num_classes, 1)
     mid = max(c // 4, 8)
     return nn.Sequential(
-        conv(c, mid, 3, padding=1, bias=False),
+        conv(c, mid, 3, padding=1, bias=not spec.norm),
         bn(mid),
         nn.ReLU(inplace=True),
         nn.Dropout(0.1),

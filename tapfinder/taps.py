@@ -192,16 +192,32 @@ class TappedModel(nn.Module):
         return self.heads[_head_key(point)]
 
 
+HEAD_NORMS = ("auto", "batch", "none")
+
+
+def _heads_normalize(selection, head_norm: str) -> bool:
+    """Whether map heads get BatchNorm: as asked, or (``auto``) when the model normalizes somewhere
+    on its whole-signal path (DKS builds its heads from the backbone's own blocks)."""
+    if head_norm not in HEAD_NORMS:
+        raise ConfigError(f"`head_norm` must be one of {', '.join(HEAD_NORMS)}, got {head_norm!r}")
+    if head_norm != "auto":
+        return head_norm == "batch"
+    return any(info(selection.graph, n).op == "norm" for n in selection.graph)
+
+
 def attach(
     model: nn.Module,
     selection,
     task: str = "classification",
     num_classes: int = 10,
     adapter: str = "dks",
+    head_norm: str = "batch",
 ) -> TappedModel:
     """Build a head for every point of ``selection`` and hook them onto ``model``.
 
     Module outputs are read with forward hooks; other points through an fx rewrite of the model.
+    ``head_norm``: ``auto`` (map heads normalize as the backbone does: BatchNorm where the model
+    normalizes, none in a norm-free net), ``batch`` or ``none``.
 
     Raises:
         ConfigError: a point that is no module's output in a model fx cannot trace (pick module
@@ -209,6 +225,7 @@ def attach(
     """
     modules = dict(model.named_modules())
     G = selection.graph
+    norm = _heads_normalize(selection, head_norm)
     paths, heads, fx_nodes = [], [], {}
     for p in selection.points:
         record = info(G, p.name)
@@ -240,6 +257,7 @@ def attach(
             num_classes,
             adapter,
             cls_token=tokens and reads_class_token(G, p.shape[1]),
+            norm=norm,
         )
         paths.append(path)
         heads.append(build_adapter(spec))

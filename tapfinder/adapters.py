@@ -62,7 +62,7 @@ class AdapterSpec:
 
 
 def _conv_nd(dims: int, norm: bool = True):
-    """(conv, norm, pool) classes for ``dims`` spatial dims; the norm an identity when not ``norm``."""
+    """(conv, norm, pool) classes for ``dims`` spatial dims; without ``norm``, an identity norm."""
     conv, bn, pool = {
         1: (nn.Conv1d, nn.BatchNorm1d, nn.AdaptiveAvgPool1d),
         2: (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d),

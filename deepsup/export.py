@@ -62,8 +62,8 @@ def export(
         return Exported(path, fmt, report)
     if _looks_like_a_folder(source):
         raise ConfigError(
-            f"no run folder {source!r}; give the folder a training run wrote (tapfinder train "
-            "--out DIR), or a model name or FILE.py"
+            f"no run folder {source!r}; give the folder a training run wrote (with run.json and "
+            "last.pt, as tapfinder train writes them), or a model name or FILE.py"
         )
     for name, given in (
         ("format", fmt not in ("", "onnx")),

@@ -384,7 +384,7 @@ def load_run_spec(folder: str | Path) -> tuple[RunSpec, dict]:
     if not path.is_file():
         raise ConfigError(
             f"{folder} is not a training run (no run.json); give the folder a training run wrote "
-            "(tapfinder train --out DIR)"
+            "(as tapfinder train writes them)"
         )
     raw = json.loads(path.read_text())
     spec = raw["spec"]

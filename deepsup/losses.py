@@ -189,12 +189,28 @@ def negative_entropy(features: torch.Tensor, layout: str = "channels_first") -> 
 
 @dataclass
 class DeepSupervisionLoss:
-    """Callable: (TapOutput or logits, target, progress in [0, 1]) → (total loss, per-term dict)."""
+    """The loss of one recipe; see :func:`make_loss`."""
 
     config: LossConfig
     layouts: list = field(default_factory=list)
 
     def __call__(self, out, target: torch.Tensor, progress: float = 0.0):
+        """``(total, terms)`` for a model's output on a batch.
+
+        Args:
+            out: a :class:`~tapfinder.taps.TapOutput`, or a plain model output (the main head).
+            target: class ids, ``[B]`` (classification) or ``[B, *spatial]`` (segmentation).
+            progress: how far training is, from 0 at the first step to 1 at the last (aux weights
+                that decay read it).
+
+        Returns:
+            ``total``, the scalar to backpropagate, and ``terms``: each term before its weight
+            (``main``, ``aux0``..., ``synergy``, ``ne0``..., ``kd0``...), detached, for logging.
+        """
+        total, terms = self._terms(out, target, progress)
+        return total, {k: v.detach() for k, v in terms.items()}
+
+    def _terms(self, out, target: torch.Tensor, progress: float):
         cfg = self.config
         main = main_logits(out)
         aux = list(getattr(out, "aux", []) or [])
@@ -297,4 +313,16 @@ def describe(cfg: LossConfig, task: str | None = None) -> str:
 
 
 def make_loss(recipe: str = "dks", layouts: list | None = None, **options) -> DeepSupervisionLoss:
+    """The deep-supervision loss of ``recipe`` (``baseline``, ``dsn``, ``dks``, ``imachsr``) with
+    ``options`` changed from its defaults (see :func:`loss_config`); ``layouts``: the tapped
+    features' layouts (``TappedModel.layouts``), for terms on the features themselves.
+
+    Call it as ``total, terms = loss(tapped(x), y, progress)`` with ``progress`` in [0, 1].
+
+    >>> import torch
+    >>> loss = make_loss("dsn", alpha=0.5)
+    >>> total, terms = loss(torch.zeros(4, 3), torch.tensor([0, 1, 2, 0]))
+    >>> round(float(total), 4), sorted(terms)
+    (1.0986, ['main'])
+    """
     return DeepSupervisionLoss(loss_config(recipe, **options), list(layouts or []))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import networkx as nx
 
@@ -93,9 +94,29 @@ class Selection:
             default=_jsonable,
         )
 
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` to ``path``; returns the path."""
+        path = Path(path)
+        path.write_text(self.to_json(indent=1))
+        return path
+
     @classmethod
-    def from_json(cls, text: str) -> "Selection":
-        """The selection :meth:`to_json` wrote (``text``, not a path: read the file first)."""
+    def load(cls, path: str | Path) -> "Selection":
+        """The selection :meth:`save` wrote to ``path``."""
+        path = Path(path)
+        if not path.is_file():
+            from .errors import ConfigError
+
+            raise ConfigError(
+                f"no selection file {str(path)!r}; write one with `Selection.to_json()`"
+            )
+        return cls.from_json(path.read_text())
+
+    @classmethod
+    def from_json(cls, text: "str | Path") -> "Selection":
+        """The selection :meth:`to_json` wrote: its text, or the path of a file holding it."""
+        if isinstance(text, Path) or not text.lstrip().startswith("{"):
+            return cls.load(text)
         data = json.loads(text)
         if data.get("format") not in _READS:
             from .errors import ConfigError

@@ -16,6 +16,7 @@ from torch import fx, nn
 from .adapters import AdapterSpec, build_adapter, main_head_input, reads_class_token
 from .errors import ConfigError, TraceError
 from .frontends.builder import first_tensor
+from .frontends.modes import in_mode
 from .frontends.shapes import attr_at
 from .graph import info
 
@@ -32,26 +33,22 @@ def _head_key(name: str) -> str:
     return name.replace(".", "__").replace("[", "_").replace("]", "_")
 
 
-class _Record(nn.Module):
-    """Identity that hands its input to the tapped model's side channel (inserted by the fx
-    rewrite)."""
+class _Capture:
+    """A forward hook that keeps its module's output (first tensor) under ``point`` in ``found``."""
 
-    def __init__(self, point: str, store):
-        super().__init__()
-        self.point = point
-        self._store = store
+    def __init__(self, found: dict, point: str):
+        self.found, self.point = found, point
 
-    def forward(self, x):
-        self._store(self.point, x)
-        return x
+    def __call__(self, module, args, out):
+        self.found[self.point] = first_tensor(out)
 
 
-def rewrite_with_recorders(
-    model: nn.Module, fx_nodes: dict[str, str], store, n_inputs: int | None
+def rewrite_with_outputs(
+    model: nn.Module, fx_nodes: list[str], n_inputs: int | None
 ) -> fx.GraphModule:
-    """``model``'s program with a :class:`_Record` after each fx node (point name → fx node name).
-
-    The GraphModule's modules and attributes are the model's own objects, so training updates both.
+    """``model``'s program returning ``(its output, *the values of fx_nodes)``: no hooks, no side
+    channel, so it copies, pickles and compiles as any module does. Its modules and attributes are
+    the model's own objects, so training updates both.
 
     Raises:
         ConfigError: fx cannot trace the model in its current mode, or a node is gone in this mode.
@@ -63,22 +60,20 @@ def rewrite_with_recorders(
     except TraceError as e:
         raise ConfigError(f"{e}; tap module outputs instead of {', '.join(fx_nodes)}") from None
     nodes = {n.name: n for n in graph.nodes}
-    owner: dict[str, object] = {}
-    for point, name in fx_nodes.items():
-        node = nodes.get(name)
-        if node is None:
-            raise ConfigError(
-                f"tap point {point!r} is not in the model's {'train' if model.training else 'eval'}"
-                "-mode program; tap a module output instead"
-            )
-        target = f"_tapfinder_record_{len(owner)}"
-        owner[target] = _Record(point, store)
-        with graph.inserting_after(node):
-            record = graph.call_module(target, (node,))
-        node.replace_all_uses_with(record, delete_user_cb=lambda user: user is not record)
-    for node in graph.nodes:  # everything else the program reads, as the model's own objects
-        if node.op in ("call_module", "get_attr") and node.target not in owner:
-            owner[node.target] = attr_at(model, node.target)
+    missing = [name for name in fx_nodes if name not in nodes]
+    if missing:
+        mode = "train" if model.training else "eval"
+        raise ConfigError(
+            f"tap point {missing[0]!r} is not in the model's {mode}-mode program; "
+            "tap a module output instead"
+        )
+    output = next(n for n in graph.nodes if n.op == "output")
+    output.args = ((output.args[0], *(nodes[name] for name in fx_nodes)),)
+    owner = {
+        n.target: attr_at(model, n.target)
+        for n in graph.nodes
+        if n.op in ("call_module", "get_attr")
+    }
     return fx.GraphModule(owner, graph, class_name=f"Tapped{type(model).__name__}")
 
 
@@ -115,8 +110,14 @@ class TappedModel(nn.Module):
     """The original model plus one head per tap point; see the module docstring.
 
     Args:
-        points: module paths, or graph node names for points read through the fx rewrite.
-        fx_nodes: point name → fx node name, for the points that are no module's output.
+        points: module paths read by forward hooks, or point names read through the fx rewrite.
+        fx_nodes: point name → fx node name, for every point when the fx rewrite reads them.
+        layouts: each point's feature layout (``channels_first``, ``channels_last``, ``flat``),
+            for losses on the features themselves (``make_loss(..., layouts=tapped.layouts)``).
+
+    ``aux_grad`` scales the gradient the heads send into the model's own layers (the heads learn
+    in full). Hooks live only while ``forward`` runs, so a tapped model copies (``copy.deepcopy``,
+    ``AveragedModel``) and pickles like any module.
     """
 
     def __init__(
@@ -126,73 +127,96 @@ class TappedModel(nn.Module):
         heads: list[nn.Module],
         fx_nodes: dict[str, str] | None = None,
         n_inputs: int | None = None,
+        layouts: list[str] | None = None,
     ):
         super().__init__()
         self.model = model
         self.points = list(points)
         self.heads = nn.ModuleDict({_head_key(p): h for p, h in zip(points, heads)})
-        self._features: dict[str, torch.Tensor] = {}
+        self.layouts = list(layouts) if layouts is not None else ["channels_first"] * len(points)
         self._fx_nodes = dict(fx_nodes or {})
         self._n_inputs = n_inputs
-        # how much of the heads' gradient reaches the model's own layers (the heads learn in full)
         self.aux_grad = 1.0
+        self._detached = False
         # per training mode, never a registered child; keyed by the model's modules too, because the
         # rewritten program holds the modules it was traced with (convert_sync_batchnorm swaps them)
         self._runners: dict[bool, tuple[tuple[int, ...], fx.GraphModule]] = {}
-        self._handles = [
-            model.get_submodule(p).register_forward_hook(self._hook(p))
-            for p in points
-            if p not in self._fx_nodes
-        ]
+        self._prepare()  # fail now, not at the first step, when fx cannot rewrite the model
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_runners"] = {}  # programs hold the originals' modules: a copy traces its own
+        return state
+
+    def _prepare(self) -> None:
+        """Trace the rewrite for both modes now, outside any ``torch.compile`` that calls it."""
         if self._fx_nodes:
-            self._runner()  # fail now, not at the first step, when fx cannot rewrite the model
+            with in_mode(self.model, not self.model.training):
+                self._runner()
+            self._runner()
 
-    def _hook(self, point: str):
-        def store(module, args, out):
-            self._store(point, out)
-
-        return store
-
-    def _store(self, point: str, value) -> None:
-        self._features[point] = first_tensor(value)
-
-    def _runner(self) -> nn.Module:
-        if not self._fx_nodes:
-            return self.model
-        mode, modules = self.model.training, tuple(map(id, self.model.modules()))
+    def _runner(self) -> fx.GraphModule:
+        mode = self.model.training
+        if torch.compiler.is_compiling():
+            return self._runners[mode][1]
+        modules = tuple(map(id, self.model.modules()))
         if self._runners.get(mode, ((),))[0] != modules:
-            self._runners[mode] = (
-                modules,
-                rewrite_with_recorders(self.model, self._fx_nodes, self._store, self._n_inputs),
-            )
+            names = [self._fx_nodes[p] for p in self.points]
+            self._runners[mode] = (modules, rewrite_with_outputs(self.model, names, self._n_inputs))
         return self._runners[mode][1]
 
     def _apply(self, fn, *args, **kwargs):
-        self._runners = {}  # buffers may be new tensors now: trace again on the next forward
-        return super()._apply(fn, *args, **kwargs)
+        self._runners = {}  # buffers may be new tensors now: trace again
+        result = super()._apply(fn, *args, **kwargs)
+        self._prepare()
+        return result
+
+    def _run(self, *args, **kwargs) -> tuple[Any, list]:
+        """The model's output and the tapped features, read by the rewrite or by hooks."""
+        if self._fx_nodes:
+            out = self._runner()(*args, **kwargs)
+            return out[0], [first_tensor(f) for f in out[1:]]
+        found: dict[str, torch.Tensor] = {}
+        handles = [
+            self.model.get_submodule(p).register_forward_hook(_Capture(found, p))
+            for p in self.points
+        ]
+        try:
+            main = self.model(*args, **kwargs)
+        finally:
+            for handle in handles:
+                handle.remove()
+        missing = [p for p in self.points if p not in found]
+        if missing:
+            raise ConfigError(
+                f"tap point {missing[0]!r} did not run in this forward pass; "
+                "tap modules every forward calls"
+            )
+        return main, [found[p] for p in self.points]
 
     def forward(self, *args, **kwargs) -> TapOutput:
-        self._features = {}
-        main = self._runner()(*args, **kwargs)
-        features = [self._features[p] for p in self.points]
-        self._features = {}
+        if self._detached:
+            raise ConfigError(
+                "this tapped model was detached; call the model itself (TappedModel.model), "
+                "or attach heads again"
+            )
+        main, features = self._run(*args, **kwargs)
         aux = [self.head(p)(scaled_grad(f, self.aux_grad)) for p, f in zip(self.points, features)]
         return TapOutput(main, aux, features)
 
     def detach(self) -> nn.Module:
-        """Remove the hooks and return the original model (heads dropped: zero inference
-        overhead)."""
-        for h in self._handles:
-            h.remove()
-        self._handles, self._runners, self._fx_nodes = [], {}, {}
+        """The original model, trained, without its heads (zero inference overhead); this tapped
+        model no longer runs."""
+        self._detached, self._runners = True, {}
         return self.model
 
     def head(self, point: str) -> nn.Module:
-        """The aux head reading ``point`` (a module path from ``self.points``)."""
+        """The aux head reading ``point`` (an entry of ``self.points``)."""
         return self.heads[_head_key(point)]
 
 
 HEAD_NORMS = ("auto", "batch", "none")
+CAPTURES = ("auto", "hooks", "fx")
 
 
 def _heads_normalize(selection, head_norm: str) -> bool:
@@ -212,26 +236,31 @@ def attach(
     num_classes: int = 10,
     adapter: str = "dks",
     head_norm: str = "batch",
+    capture: str = "auto",
 ) -> TappedModel:
     """Build a head for every point of ``selection`` and hook them onto ``model``.
 
-    Module outputs are read with forward hooks; other points through an fx rewrite of the model.
-    ``head_norm``: ``auto`` (map heads normalize as the backbone does: BatchNorm where the model
-    normalizes, none in a norm-free net), ``batch`` or ``none``.
+    ``capture``: ``hooks`` (forward hooks on module outputs: any model), ``fx`` (an fx rewrite that
+    returns the features: for ``torch.compile(..., fullgraph=True)``), or ``auto`` (hooks where
+    every point is a module's output, else the rewrite). ``head_norm``: ``auto`` (map heads
+    normalize as the backbone does: BatchNorm where the model normalizes, none in a norm-free net),
+    ``batch`` or ``none``.
 
     Raises:
         ConfigError: a point that is no module's output in a model fx cannot trace (pick module
             outputs with ``points=``), or features the task cannot use.
     """
+    if capture not in CAPTURES:
+        raise ConfigError(f"`capture` must be one of {', '.join(CAPTURES)}, got {capture!r}")
     modules = dict(model.named_modules())
     G = selection.graph
     norm = _heads_normalize(selection, head_norm)
-    paths, heads, fx_nodes = [], [], {}
+    paths, heads, fx_nodes, layouts = [], [], {}, []
     for p in selection.points:
         record = info(G, p.name)
         names = (p.name, *record.outputs_of, *record.aliases)
         path = next((q for q in names if q and q in modules), None)
-        if path is None:
+        if path is None or capture == "fx":
             if selection.method != "fx" or not record.source:
                 examples = ", ".join(
                     c.name for c in selection.candidates if c.eligible and c.name in modules
@@ -261,8 +290,9 @@ def attach(
         )
         paths.append(path)
         heads.append(build_adapter(spec))
-    if all(p in modules for p in paths):  # hooks alone: the model's own forward runs
+        layouts.append(layout)
+    if capture != "fx" and all(p in modules for p in paths):  # hooks alone: the model's own forward
         fx_nodes = {}
-    # else every point is read by the rewrite: in the traced program, container modules are not
-    # called
-    return TappedModel(model, paths, heads, fx_nodes, n_inputs=len(selection.inputs) or None)
+    # else every point is read by the rewrite (in the traced program, containers are not called)
+    n_inputs = len(selection.inputs) or None
+    return TappedModel(model, paths, heads, fx_nodes, n_inputs=n_inputs, layouts=layouts)

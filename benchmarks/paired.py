@@ -133,7 +133,7 @@ def run_job(job) -> dict:
         net, loss, points = model, make_loss("baseline"), []
     else:
         sel = _points(model, torch.randn(*shape), how, seed)
-        head_norm = options.pop("head_norm", "batch")
+        head_norm = options.pop("head_norm", "auto")
         net = attach(model, sel, num_classes=data.num_classes, adapter=adapter, head_norm=head_norm)
         points = sel.names
         layouts = [sel.graph.nodes[p]["tf"].layout for p in points]

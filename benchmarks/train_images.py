@@ -19,12 +19,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.paired import Regime, main  # noqa: E402
 
-_ARMS = ("baseline", "auto", "dsn", "dks", "imachsr")
+_ARMS = ("baseline", "dks", "dsn", "imachsr")
+# norm-free nets also: the heads of earlier versions (BatchNorm), and the placements of the default
+_PLAIN = ("dks:head_norm=batch", "dks@even", "dks@random")
 _NETS = {"plain": "plain2d40", "bn": "plain2d40_bn", "res": "resnet2d38"}
 REGIMES = {
-    f"{net}-{data}": Regime(
-        model, data, 10, _ARMS + (("auto@even", "auto@random") if net == "plain" else ())
-    )
+    f"{net}-{data}": Regime(model, data, 10, _ARMS + (_PLAIN if net == "plain" else ()))
     for data in ("mnist5k", "digits")
     for net, model in _NETS.items()
 }

@@ -24,7 +24,7 @@ from benchmarks.paired import Regime, main  # noqa: E402
 _ALL = ("baseline", "dsn", "dks", "imachsr", "dks@random", "dks@even")
 _PLACEMENT = ("baseline", "dks", "dks@random", "dks@even")
 REGIMES = {
-    "plain": Regime("plain1d48", "mnist1d", 20, _ALL),
+    "plain": Regime("plain1d48", "mnist1d", 20, (*_ALL, "dks:head_norm=batch")),
     "bn": Regime("plain1d20_bn", "mnist1d", 20, ("baseline", "dsn", "dks", "imachsr")),
     "resnet": Regime("resnet1d32", "mnist1d", 20, _ALL),
     "plain34": Regime("plain1d34", "mnist1d", 20, _PLACEMENT),

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import user_errors
+from .errors import command_flags, user_errors
 
 app = typer.Typer(
     add_completion=False,
@@ -114,6 +114,14 @@ def train(
             help="aux heads: dks (conv stages) or light (1x1)", metavar="A", rich_help_panel=_LOSS
         ),
     ] = "dks",
+    head_norm: Annotated[
+        str,
+        typer.Option(
+            help="BatchNorm in map heads: auto (as the model normalizes), batch, none",
+            metavar="N",
+            rich_help_panel=_LOSS,
+        ),
+    ] = "auto",
     alpha: Annotated[
         Optional[float],
         typer.Option(help="aux CE weight [per recipe]", metavar="X", rich_help_panel=_LOSS),
@@ -234,6 +242,7 @@ def train(
             points=points,
             recipe=recipe,
             adapter=adapter,
+            head_norm=head_norm,
             image_size=image_size,
             loss={k: v for k, v in loss.items() if v is not None},
             device=device,
@@ -256,7 +265,8 @@ def train(
             resume=resume,
             yes=yes or quiet,
             quiet=quiet,
-        )
+        ),
+        flags=command_flags(train),
     )
 
 

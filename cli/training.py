@@ -9,8 +9,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from .errors import fail
+from .errors import cli_text, fail
 from .inspecting import stages
 
 __all__ = ["TrainOptions", "run_train"]
@@ -23,6 +24,7 @@ class TrainOptions:
     points: str
     recipe: str
     adapter: str
+    head_norm: str
     image_size: int
     loss: dict
     device: str
@@ -77,6 +79,7 @@ def _prepare(opts: TrainOptions, console: Console):
         points=opts.points,
         recipe=opts.recipe,
         adapter=opts.adapter,
+        head_norm=opts.head_norm,
         train=cfg,
         image_size=opts.image_size,
         loss=opts.loss,
@@ -124,7 +127,7 @@ def _confirmed() -> bool:
         return False
 
 
-def run_train(opts: TrainOptions) -> None:
+def run_train(opts: TrainOptions, flags: dict | None = None) -> None:
     from deepsup.distributed import world
     from deepsup.run import trainer_for
     from tapfinder.errors import TapfinderError
@@ -160,12 +163,15 @@ def run_train(opts: TrainOptions) -> None:
     def step(epoch, done, total, loss):
         progress.update(bar, completed=done, total=total, epoch=f"{epoch + 1}/{epochs}", loss=loss)
 
-    trainer = trainer_for(
-        run,
-        opts.out,
-        on_epoch=lambda row: progress.console.print(render_train_row(row, epochs)),
-        on_step=step,
-    )
+    def epoch_done(row):
+        progress.console.print(render_train_row(row, epochs))
+        if row.get("guard"):
+            progress.console.print(
+                f"[yellow]warning:[/] {escape(cli_text(row['guard'], flags or {}))}",
+                highlight=False,
+            )
+
+    trainer = trainer_for(run, opts.out, on_epoch=epoch_done, on_step=step)
     try:
         with _sigterm_as_interrupt() as terminated, progress:
             history = trainer.fit(resume=opts.resume)
@@ -186,6 +192,13 @@ def run_train(opts: TrainOptions) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    warnings = [row["guard"] for row in history if row.get("guard")]
+    for line in warnings[-3:]:  # the last ones say where the run ended up
+        result.print(
+            f"[yellow]warning:[/] {escape(cli_text(line, flags or {}))}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if not opts.quiet:
         console.print(render_run_end(history))
         console.print(

@@ -62,6 +62,9 @@ class RunSpec:
     points: str = "auto"
     recipe: str = "auto"
     adapter: str = "dks"
+    head_norm: str = (
+        "auto"  # BatchNorm in map heads: auto (as the backbone normalizes), batch, none
+    )
     train: TrainConfig = field(default_factory=TrainConfig)
     image_size: int = 32
     loss: dict = field(
@@ -222,7 +225,12 @@ def prepare(spec: RunSpec) -> PreparedRun:
     if spec.recipe != "baseline":
         selection = select_points(model, example, points=normalize_points(spec.points))
         net = attach(
-            model, selection, task=data.task, num_classes=data.num_classes, adapter=spec.adapter
+            model,
+            selection,
+            task=data.task,
+            num_classes=data.num_classes,
+            adapter=spec.adapter,
+            head_norm=spec.head_norm,
         )
         for point, name in zip(selection.points, net.points):
             head = net.head(name)

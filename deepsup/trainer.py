@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tapfinder.errors import ConfigError, TapfinderError
 
 from . import distributed
+from .guard import main_head_warning
 from .losses import main_logits
 from .metrics import Meter, accuracy, confusion, main_score_key, miou
 
@@ -293,6 +294,9 @@ class Trainer:
                 "lr": self.optimizer.param_groups[0]["lr"],
                 "seconds": round(time.perf_counter() - start, 3),
             }
+            warning = main_head_warning(row, self.num_classes, self.task)
+            if warning:
+                row["guard"] = warning
             self.history.append(row)
             self.save_checkpoint()
             self._log(row)

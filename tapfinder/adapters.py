@@ -176,6 +176,8 @@ def describe_adapter(adapter: nn.Module) -> str:
     >>> maps = AdapterSpec((2, 16, 32, 32), "channels_first", (2, 64, 8, 8))
     >>> describe_adapter(build_adapter(maps))
     '2× conv3 s2 16→32→64, pool, linear'
+    >>> describe_adapter(build_adapter(replace(maps, norm=False)))
+    '2× conv3 s2 16→32→64 (no BatchNorm), pool, linear'
     >>> tokens = AdapterSpec((2, 50, 32), "channels_last", (2, 50, 32), cls_token=True)
     >>> describe_adapter(build_adapter(tokens))
     'LayerNorm, class token, linear'
@@ -195,12 +197,15 @@ def describe_adapter(adapter: nn.Module) -> str:
         return prefix + "LayerNorm, linear"
     k = convs[0].kernel_size[0]
     widths = "→".join(str(c) for c in [convs[0].in_channels, *(m.out_channels for m in convs)])
+    normed = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in adapter.modules())
     if not pooled:  # dense: an FCN head or one 1×1 conv to the classes
+        middle = "BN ReLU" if normed else "ReLU"
         return prefix + (
-            f"conv{k} BN ReLU dropout, conv1 {widths}" if len(convs) > 1 else f"conv1 {widths}"
+            f"conv{k} {middle} dropout, conv1 {widths}" if len(convs) > 1 else f"conv1 {widths}"
         )
-    strided = any(m.stride[0] == 2 for m in convs)
-    return prefix + f"{len(convs)}× conv{k}{' s2' if strided else ''} {widths}, pool, linear"
+    strided = " s2" if any(m.stride[0] == 2 for m in convs) else ""
+    plain = "" if normed else " (no BatchNorm)"
+    return prefix + f"{len(convs)}× conv{k}{strided} {widths}{plain}, pool, linear"
 
 
 def adapter_cost(adapter: nn.Module, shape: tuple) -> tuple[int, int]:

@@ -235,7 +235,7 @@ def attach(
     task: str = "classification",
     num_classes: int = 10,
     adapter: str = "dks",
-    head_norm: str = "batch",
+    head_norm: str = "auto",
     capture: str = "auto",
 ) -> TappedModel:
     """Build a head for every point of ``selection`` and hook them onto ``model``.

@@ -50,6 +50,12 @@ def inspect(
     *,
     points: _POINTS = "auto",
     input_shape: _SHAPE = None,
+    input_dtype: Annotated[
+        Optional[str],
+        typer.Option(
+            "--input-dtype", metavar="T", help="dtype of --input-shape: float32, long, ..."
+        ),
+    ] = None,
     all_candidates: Annotated[
         bool, typer.Option("--all", help="list every candidate and why")
     ] = False,
@@ -67,6 +73,7 @@ def inspect(
         model,
         points=points,
         input_shape=input_shape,
+        input_dtype=input_dtype,
         all_candidates=all_candidates,
         json_out=json_out,
         quiet=quiet,
@@ -86,7 +93,7 @@ def train(
     data: Annotated[
         str,
         typer.Option(
-            help="mnist1d, shapes, mnist5k, digits, an image folder or a data .py file",
+            help="mnist1d, shapes, mnist5k, digits, text, an image folder or a data .py file",
             metavar="D",
             rich_help_panel=_DATA,
         ),

@@ -47,6 +47,7 @@ def run_inspect(
     *,
     points: str,
     input_shape: str | None,
+    input_dtype: str | None = None,
     all_candidates: bool,
     json_out: str | None,
     quiet: bool,
@@ -67,7 +68,7 @@ def run_inspect(
     wanted = normalize_points(points)
     start = time.perf_counter()
     with stages(err, "building the model"):
-        sel = select_points(model, points=wanted, input_shape=shape)
+        sel = select_points(model, points=wanted, input_shape=shape, input_dtype=input_dtype)
     seconds = time.perf_counter() - start
     if quiet and not to_stdout:
         console.print(",".join(sel.names), highlight=False, soft_wrap=True)

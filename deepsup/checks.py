@@ -1,19 +1,23 @@
 """What the trainer needs of a data set, checked before anything trains.
 
-Every item must be an ``(input, target)`` pair; inputs tensors of one shape, channels first for
-images; targets integer class ids in ``[0, num_classes)``: one per sample for classification, one
-per pixel (a map of the input's spatial size) for segmentation. A ``TensorDataset`` (or a subset of
-one) is checked whole; other datasets on up to :data:`SAMPLES` items spread over them.
+Every item must be an ``(input, target)`` pair; inputs a tensor (channels first for images), or a
+tuple or dict of tensors, of one shape; targets integer ids in ``[0, num_classes)``: one per
+sample (classification), per pixel (segmentation) or per position (token tasks), ``-100`` for
+positions left out. A ``TensorDataset`` (or a subset of one) is checked whole; other datasets on
+up to :data:`SAMPLES` items spread over them.
 """
 
 from __future__ import annotations
 
 import torch
+from torch.utils._pytree import tree_leaves
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 from tapfinder.errors import ConfigError
 
-__all__ = ["check_dataset", "sample_pair", "SAMPLES"]
+__all__ = ["check_dataset", "sample_pair", "input_shape", "SAMPLES", "IGNORE"]
+
+IGNORE = -100  # a target id the losses skip (padding), as in torch's cross_entropy
 
 SAMPLES = 256
 _IMAGE_CHANNELS = (1, 3, 4)
@@ -50,15 +54,27 @@ def sample_pair(item, where: str) -> tuple:
         )
         raise ConfigError(f"{where} is {what}; the trainer takes (input, target) pairs")
     x, y = item
-    if not isinstance(x, torch.Tensor):
+    leaves = tree_leaves(x)
+    if not leaves or not all(isinstance(t, torch.Tensor) for t in leaves):
         raise ConfigError(
-            f"{where}: the input is a {type(x).__name__}, not a tensor; convert it in the "
-            "dataset (torch.as_tensor, or torchvision's ToTensor for images)"
+            f"{where}: the input is a {type(x).__name__}, not a tensor (or a tuple or dict of "
+            "tensors); convert it in the dataset (torch.as_tensor, or torchvision's ToTensor)"
         )
     return x, torch.as_tensor(y)
 
 
-def _check_input(x: torch.Tensor, where: str) -> None:
+def input_shape(x) -> tuple:
+    """A sample input's shape; ``()`` for a tuple or dict of tensors (the model file says more)."""
+    return tuple(x.shape) if isinstance(x, torch.Tensor) else ()
+
+
+def _shapes(x) -> list:
+    return [tuple(t.shape) for t in tree_leaves(x)]
+
+
+def _check_input(x, where: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        return  # the parts of a tuple or dict input: the model says what it takes
     if not x.is_floating_point():
         return  # token ids and the like: the model says what it takes
     if x.dim() == 3 and x.shape[-1] in _IMAGE_CHANNELS and min(x.shape[:2]) > max(_IMAGE_CHANNELS):
@@ -76,11 +92,17 @@ def _check_targets(
             f"{where}: targets are {str(y.dtype).replace('torch.', '')}; give integer class ids "
             "(torch.long)"
         )
+    if task == "token" and tuple(y.shape[-len(x_shape) :]) != tuple(x_shape):
+        raise ConfigError(
+            f"{where}: targets of shape {tuple(y.shape)} for tokens of {tuple(x_shape)}; a token "
+            "task holds one target id per input position"
+        )
     if task == "segmentation" and tuple(y.shape[-len(x_shape) + 1 :]) != tuple(x_shape[1:]):
         raise ConfigError(
             f"{where}: a target map of shape {tuple(y.shape)} for an input of {tuple(x_shape)}; "
             "a segmentation target holds one class id per pixel of the input"
         )
+    y = y[y != IGNORE]  # positions left out of the loss (padding)
     if y.numel() == 0:
         return
     low, high = int(y.min()), int(y.max())
@@ -109,15 +131,16 @@ def check_dataset(dataset: Dataset, name: str, task: str, num_classes: int) -> N
         _check_input(x[0], f"{name}[0]")
         _check_targets(y, tuple(x.shape[1:]), task, num_classes, name)
         return
-    first_shape = None
+    first_shapes = None
     for i in _indices(dataset):
         where = f"{name}[{i}]"
         x, y = sample_pair(dataset[i], where)
-        first_shape = first_shape or tuple(x.shape)
-        if tuple(x.shape) != first_shape:
+        first_shapes = first_shapes or _shapes(x)
+        if _shapes(x) != first_shapes:
             raise ConfigError(
-                f"{where}: input of shape {tuple(x.shape)}, but {name}[0] has {first_shape}; "
+                f"{where}: input of shape {_shapes(x)}, but {name}[0] has {first_shapes}; "
                 "the trainer batches samples of one shape"
             )
         _check_input(x, where)
-        _check_targets(y, tuple(x.shape), task, num_classes, where)
+        if isinstance(x, torch.Tensor) or task == "classification":
+            _check_targets(y, input_shape(x), task, num_classes, where)

@@ -90,6 +90,21 @@ def _digits(name: str) -> DataSpec:
     )
 
 
+def _text() -> DataSpec:
+    from .text_data import CONTEXT, VOCAB, text_dataset
+
+    train, val = text_dataset()
+    return DataSpec(
+        train,
+        val,
+        len(VOCAB),
+        "token",
+        (CONTEXT,),
+        f"text: {len(train)} train / {len(val)} val windows of {CONTEXT} characters of the "
+        f"standard library's docstrings, next-character targets, {len(VOCAB)} characters",
+    )
+
+
 def _folder(path: Path, image_size: int) -> DataSpec:
     try:
         from torchvision import datasets, transforms
@@ -159,7 +174,7 @@ def held_out(targets: list[int], fraction: float) -> tuple[list[int], list[int]]
 def _user_file(path: Path) -> DataSpec:
     from tapfinder.sources import import_file
 
-    from .checks import sample_pair
+    from .checks import input_shape, sample_pair
 
     module = import_file(path, "_tapfinder_data")
     source = next(
@@ -187,21 +202,47 @@ def _user_file(path: Path) -> DataSpec:
             f"{type(e).__name__}: {e}"
         ) from e
     x, y = sample_pair(first, "train[0]")
-    task = "segmentation" if torch.as_tensor(y).dim() >= 1 else "classification"
+    task = getattr(module, "TASK", None) or task_of(x, y)
+    if task not in TASKS:
+        raise ConfigError(f"{path}: TASK must be one of {', '.join(TASKS)}, got {task!r}")
     num_classes = getattr(module, "NUM_CLASSES", None)
     if num_classes is None:
         raise ConfigError(f"{path} must set NUM_CLASSES")
+    shape = input_shape(x)
+    what = f"of shape {shape}" if shape else f"of {type(x).__name__} inputs"
     return DataSpec(
         train,
         val,
         int(num_classes),
         task,
-        tuple(x.shape),
-        f"{path}: {len(train)} train / {len(val)} val samples of shape {tuple(x.shape)}, {task}",
+        shape,
+        f"{path}: {len(train)} train / {len(val)} val samples {what}, {task}",
     )
 
 
-BUILT_IN = ("mnist1d", "shapes", "mnist5k", "digits")
+TASKS = ("classification", "segmentation", "token")
+
+
+def task_of(x, y: torch.Tensor) -> str:
+    """The task a sample's target says: a class id (classification), an id per position of
+    integer inputs (token), or an id per pixel (segmentation).
+
+    >>> task_of(torch.zeros(3, 8, 8), torch.tensor(1))
+    'classification'
+    >>> task_of(torch.zeros(12).long(), torch.zeros(12))
+    'token'
+    """
+    if y.dim() == 0:
+        return "classification"
+    tokens = (
+        isinstance(x, torch.Tensor)
+        and not x.is_floating_point()
+        and tuple(y.shape) == tuple(x.shape)
+    )
+    return "token" if tokens else "segmentation"
+
+
+BUILT_IN = ("mnist1d", "shapes", "mnist5k", "digits", "text")
 
 
 def absolute_data(spec: str) -> str:
@@ -219,6 +260,8 @@ def load_data(spec: str, image_size: int = 32) -> DataSpec:
         return _mnist1d()
     if spec in ("mnist5k", "digits"):
         return _digits(spec)
+    if spec == "text":
+        return _text()
     if spec == "shapes":
         from .shapes_data import shapes_dataset
 

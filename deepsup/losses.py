@@ -127,13 +127,17 @@ def resolved_direction(direction: str, dense: bool) -> str:
     return ("top-down" if dense else "bi") if direction == "auto" else direction
 
 
-def synergy(logits: list[torch.Tensor], direction: str = "auto") -> torch.Tensor:
-    """DKS synergy over heads ordered shallow → deep (the main head last).
+def synergy(
+    logits: list[torch.Tensor], direction: str = "auto", dense: bool | None = None
+) -> torch.Tensor:
+    """DKS synergy over heads ordered shallow → deep (the main head last), classes on axis 1.
 
     top-down: deeper heads teach shallower ones; bottom-up: the reverse; bi: both; auto: bi between
-    class vectors, top-down between dense maps (a coarse map teaching a finer one blurs it).
+    class vectors (or per-token distributions), top-down between dense maps (a coarse map teaching a
+    finer one blurs it). ``dense``: whether these are maps (default: logits of more than 2 dims).
     """
-    direction = resolved_direction(direction, dense=any(t.dim() > 2 for t in logits))
+    dense = any(t.dim() > 2 for t in logits) if dense is None else dense
+    direction = resolved_direction(direction, dense=dense)
     total = logits[0].new_zeros((), dtype=torch.float32)
     for m, teacher in enumerate(logits):
         for n, student in enumerate(logits):
@@ -193,6 +197,7 @@ class DeepSupervisionLoss:
 
     config: LossConfig
     layouts: list = field(default_factory=list)
+    task: str = "classification"  # "token": logits [B, T, V] and targets [B, T]
 
     def __call__(self, out, target: torch.Tensor, progress: float = 0.0):
         """``(total, terms)`` for a model's output on a batch.
@@ -214,6 +219,8 @@ class DeepSupervisionLoss:
         cfg = self.config
         main = main_logits(out)
         aux = list(getattr(out, "aux", []) or [])
+        if self.task == "token":  # classes on axis 1, positions after, as for maps
+            main, aux = main.transpose(1, 2), [a.transpose(1, 2) for a in aux]
         terms = {"main": _ce(main, target)}
         total = terms["main"]
         if cfg.recipe == "baseline" or not aux:
@@ -226,7 +233,9 @@ class DeepSupervisionLoss:
                 ce = torch.clamp(ce - cfg.gamma, min=0.0)
             total = total + alpha * ce
         if cfg.recipe == "dks":
-            terms["synergy"] = synergy([*aux, main], cfg.direction)
+            terms["synergy"] = synergy(
+                [*aux, main], cfg.direction, dense=self.task == "segmentation"
+            )
             total = total + cfg.beta * terms["synergy"]
         if cfg.recipe == "imachsr":
             feats = list(getattr(out, "features", []) or [])
@@ -312,10 +321,13 @@ def describe(cfg: LossConfig, task: str | None = None) -> str:
     return " + ".join(parts)
 
 
-def make_loss(recipe: str = "dks", layouts: list | None = None, **options) -> DeepSupervisionLoss:
+def make_loss(
+    recipe: str = "dks", layouts: list | None = None, task: str = "classification", **options
+) -> DeepSupervisionLoss:
     """The deep-supervision loss of ``recipe`` (``baseline``, ``dsn``, ``dks``, ``imachsr``) with
     ``options`` changed from its defaults (see :func:`loss_config`); ``layouts``: the tapped
-    features' layouts (``TappedModel.layouts``), for terms on the features themselves.
+    features' layouts (``TappedModel.layouts``), for terms on the features themselves; ``task``:
+    ``token`` where every position of [B, T, V] logits has a target (a language model).
 
     Call it as ``total, terms = loss(tapped(x), y, progress)`` with ``progress`` in [0, 1].
 
@@ -325,4 +337,4 @@ def make_loss(recipe: str = "dks", layouts: list | None = None, **options) -> De
     >>> round(float(total), 4), sorted(terms)
     (1.0986, ['main'])
     """
-    return DeepSupervisionLoss(loss_config(recipe, **options), list(layouts or []))
+    return DeepSupervisionLoss(loss_config(recipe, **options), list(layouts or []), task)

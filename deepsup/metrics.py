@@ -31,7 +31,9 @@ class Meter:
 
 
 def accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
-    return float((logits.argmax(1) == target).float().mean())
+    """Top-1 accuracy, classes on axis 1; targets of -100 (positions left out) do not count."""
+    kept = target != -100
+    return float(((logits.argmax(1) == target) & kept).sum() / kept.sum().clamp(min=1))
 
 
 def confusion(

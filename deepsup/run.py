@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils._pytree import tree_leaves
 
 from tapfinder.errors import ConfigError
 from tapfinder.frontends.modes import in_mode
@@ -21,7 +22,7 @@ from .checks import check_dataset
 from .data import DataSpec, absolute_data, load_data
 from .distributed import process_device
 from .losses import RECIPES, LossConfig, loss_config, main_logits, make_loss
-from .trainer import FREE_ON_RESUME, TrainConfig, Trainer, extension_refused
+from .trainer import FREE_ON_RESUME, TrainConfig, Trainer, call_model, extension_refused
 
 __all__ = [
     "RunSpec",
@@ -88,11 +89,12 @@ class PreparedRun:
     build: object = None  # tapfinder.sources.Build: what the model was built with
 
 
-def _flops(module: nn.Module, shape: tuple) -> int:
+def _flops(module: nn.Module, example) -> int:
+    """FLOPs of ``module`` on one sample's batch ``example``."""
     from torch.utils.flop_counter import FlopCounterMode
 
     with in_mode(module, False), torch.no_grad(), FlopCounterMode(display=False) as counter:
-        module(torch.zeros(1, *shape))
+        call_model(module, example)
     return int(counter.get_total_flops())
 
 
@@ -125,19 +127,52 @@ def _check_writable(folder: Path) -> None:
         ) from e
 
 
-def _check_fits(model: nn.Module, example: torch.Tensor, data: DataSpec) -> None:
+def example_batch(dataset, n: int = 2):
+    """The inputs of the first ``n`` samples of ``dataset``, batched as the trainer batches them."""
+    from torch.utils.data import default_collate
+
+    return default_collate([dataset[i][0] for i in range(min(n, len(dataset)))])
+
+
+def as_inputs(x) -> tuple:
+    """A batch input as the positional arguments of the model (a tuple spreads, as in training)."""
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def _check_fits(model: nn.Module, example, data: DataSpec) -> None:
     """The model must take the data's samples and predict its number of classes."""
     try:
         with in_mode(model, False), torch.no_grad():
-            out = model(example)
+            out = call_model(model, example)
     except Exception as e:
+        shape = (
+            f"of shape {tuple(data.input_shape)}"
+            if data.input_shape
+            else f"({type(example).__name__})"
+        )
         raise ConfigError(
-            f"the model cannot take the data's samples of shape {tuple(data.input_shape)}: "
+            f"the model cannot take the data's samples {shape}: "
             f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
         ) from e
     out = main_logits(out)
     shape = list(out.shape)
-    if data.task == "segmentation" and out.dim() != example.dim():
+    if data.task == "token":
+        if out.dim() != 3 or tuple(out.shape[:2]) != tuple(example.shape[:2]):
+            raise ConfigError(
+                f"the data is a token task (a target per position) but the model predicts "
+                f"{shape}, not [N, T, {data.num_classes}]"
+            )
+        if out.shape[-1] != data.num_classes:
+            raise ConfigError(
+                f"the model predicts {out.shape[-1]} classes per token but the data has "
+                f"{data.num_classes}; give it a num_classes (vocabulary) argument"
+            )
+        return
+    if (
+        data.task == "segmentation"
+        and isinstance(example, torch.Tensor)
+        and out.dim() != example.dim()
+    ):
         raise ConfigError(
             f"the data is segmentation (a label per pixel) but the model predicts {shape}, not a "
             "map "
@@ -169,6 +204,8 @@ def build_for(input_shape: tuple, num_classes: int, channels_last: bool = False)
     """
     from tapfinder.sources import Build
 
+    if not input_shape:  # a tuple or dict of inputs: the model file knows their channels
+        return Build(num_classes)
     return Build(
         num_classes,
         input_shape[-1] if channels_last else input_shape[0],
@@ -209,7 +246,7 @@ def prepare(spec: RunSpec) -> PreparedRun:
         data=absolute_data(spec.data),
     )
     loss = loss_config(spec.recipe, **spec.loss)
-    example = torch.zeros(2, *data.input_shape)
+    example = example_batch(data.train)
     failed = []
     for build in _readings(data.input_shape, data.num_classes):  # the first reading the model takes
         torch.manual_seed(spec.train.seed)
@@ -223,7 +260,15 @@ def prepare(spec: RunSpec) -> PreparedRun:
         raise failed[0]
     selection, net, heads = None, model, []
     if spec.recipe != "baseline":
-        selection = select_points(model, example, points=normalize_points(spec.points))
+        selection = select_points(model, as_inputs(example), points=normalize_points(spec.points))
+        if (
+            not selection.points
+        ):  # deep supervision without heads would be a baseline run in disguise
+            why = selection.notes[-1] if selection.notes else "no candidate point"
+            raise ConfigError(
+                f"no point of {spec.model} can carry a head ({why}); name points with "
+                "`points`, or train with `recipe=baseline`"
+            )
         net = attach(
             model,
             selection,
@@ -245,7 +290,7 @@ def prepare(spec: RunSpec) -> PreparedRun:
         selection,
         heads,
         sum(p.numel() for p in model.parameters()),
-        _flops(model, data.input_shape),
+        _flops(model, example_batch(data.train, 1)),
         loss,
         device,
         build,
@@ -347,18 +392,14 @@ def check_resume(out: str | Path, run: PreparedRun) -> None:
 
 def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None, on_step=None) -> Trainer:
     """The trainer of a prepared run; it writes ``run.json`` and ``selection.json`` into ``out``."""
-    layouts = (
-        [
-            run.selection.graph.nodes[p.name]["tf"].layout or "channels_first"
-            for p in run.selection.points
-        ]
-        if run.selection is not None
-        else []
-    )
-    loss = make_loss(run.spec.recipe, layouts=layouts, **run.spec.loss)
+    layouts = getattr(run.net, "layouts", [])
+    loss = make_loss(run.spec.recipe, layouts=layouts, task=run.data.task, **run.spec.loss)
     spec = {
         "spec": asdict(run.spec),
         "input_shape": list(run.data.input_shape),
+        "input_dtype": str(tree_leaves(example_batch(run.data.train, 1))[0].dtype).replace(
+            "torch.", ""
+        ),
         "task": run.data.task,
         "num_classes": run.data.num_classes,
         "build": asdict(run.build) if run.build is not None else None,
@@ -476,9 +517,17 @@ def export_run(
         from tapfinder.sources import random_input
 
         shapes = load_run_spec(folder)[1]
-        return out, export_onnx(
-            trained, (random_input((1, *shapes["input_shape"])),), out, dynamo=dynamo
+        if not shapes["input_shape"]:
+            raise ConfigError(
+                f"{folder} trained on tuple or dict inputs; ONNX export takes one tensor "
+                "input (export a state_dict instead)"
+            )
+        dtype = getattr(torch, shapes.get("input_dtype", "float32"))
+        shape = (1, *shapes["input_shape"])
+        example = (
+            random_input(shape) if dtype.is_floating_point else torch.zeros(shape, dtype=dtype)
         )
+        return out, export_onnx(trained, (example,), out, dynamo=dynamo)
     tmp = out.with_suffix(out.suffix + ".tmp")
     try:
         torch.save(trained.state_dict(), tmp)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils._pytree import tree_map
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from tapfinder.errors import ConfigError, TapfinderError
@@ -127,6 +128,21 @@ def _scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
 
+def to_device(x, device: torch.device):
+    """``x`` (a tensor, or a tuple or dict of them) on ``device``."""
+    return tree_map(lambda t: t.to(device) if isinstance(t, torch.Tensor) else t, x)
+
+
+def call_model(model, x):
+    """``model`` on a batch input: a tuple or list is spread over the arguments (``model(a, b)``),
+    a tensor or a dict passed as one."""
+    return model(*x) if isinstance(x, (tuple, list)) else model(x)
+
+
+def _token_ce(logits: torch.Tensor, target: torch.Tensor) -> float:
+    return float(torch.nn.functional.cross_entropy(logits.float(), target))
+
+
 def _decays(loss) -> bool:
     """Whether ``loss`` changes with training progress (an aux weight decayed over the epochs)."""
     return bool(getattr(getattr(loss, "config", None), "alpha_decay", False))
@@ -228,9 +244,9 @@ class Trainer:
         self.sampler.set_epoch(self.epoch)  # shuffling depends on the seed and the epoch only
         meter, steps = Meter(), self.steps_per_epoch
         for step, (x, y) in enumerate(self._batches(self.train_loader)):
-            x, y = x.to(self.device), y.to(self.device)
+            x, y = to_device(x, self.device), y.to(self.device)
             with self.autocast:
-                out = self.net(x)
+                out = call_model(self.net, x)
                 total, terms = self.loss(
                     out, y, progress=(self.epoch * steps + step) / max(self.cfg.epochs * steps, 1)
                 )
@@ -260,11 +276,20 @@ class Trainer:
         self.model.eval()
         meter, confs = Meter(), {}
         for x, y in self._batches(self.val_loader):
-            x, y = x.to(self.device), y.to(self.device)
-            out = self.net(x)
+            x, y = to_device(x, self.device), y.to(self.device)
+            out = call_model(self.net, x)
             heads = {"main": main_logits(out)}
             heads.update({f"aux{i}": a for i, a in enumerate(getattr(out, "aux", []) or [])})
-            if self.task == "segmentation":
+            if self.task == "token":  # token accuracy and cross-entropy (log perplexity) per head
+                meter.add(
+                    {
+                        f"{m}_{k}": f(v.transpose(1, 2), y)
+                        for k, v in heads.items()
+                        for m, f in (("acc", accuracy), ("ce", _token_ce))
+                    },
+                    int((y != -100).sum()),
+                )
+            elif self.task == "segmentation":
                 confs = {
                     k: confusion(v, y, self.num_classes, confs.get(k)) for k, v in heads.items()
                 }

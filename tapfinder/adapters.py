@@ -26,6 +26,7 @@ from .graph import info
 
 __all__ = [
     "AdapterSpec",
+    "TokenwiseHead",
     "build_adapter",
     "adapter_cost",
     "describe_adapter",
@@ -33,7 +34,7 @@ __all__ = [
     "reads_class_token",
 ]
 
-TASKS = ("classification", "segmentation")
+TASKS = ("classification", "segmentation", "token")
 KINDS = ("dks", "light")
 
 
@@ -85,6 +86,18 @@ class _Tokens(nn.Module):
     def forward(self, x):
         x = self.norm(x)
         return self.fc(x[:, 0] if self.cls_token else x.mean(1))
+
+
+class TokenwiseHead(nn.Module):
+    """Predicts at every position of [B, T, C] tokens: a norm, then a linear map to the classes
+    (its own, or the model's final norm and unembedding, as LayerSkip's early exits do)."""
+
+    def __init__(self, norm: nn.Module, unembed: nn.Module):
+        super().__init__()
+        self.norm, self.unembed = norm, unembed
+
+    def forward(self, x):
+        return self.unembed(self.norm(x))
 
 
 class _ChannelsFirst(nn.Module):
@@ -149,6 +162,15 @@ def build_adapter(spec: AdapterSpec) -> nn.Module:
     Raises:
         ConfigError: a point whose shape the task cannot use (flat features for segmentation, say).
     """
+    if spec.task == "token":
+        if spec.layout != "channels_last" or len(spec.shape) != 3:
+            raise ConfigError(
+                f"a token task needs [B, T, C] token features at every point; got shape "
+                f"{spec.shape} ({spec.layout})"
+            )
+        return TokenwiseHead(
+            nn.LayerNorm(spec.shape[-1]), nn.Linear(spec.shape[-1], spec.num_classes)
+        )
     if spec.layout == "channels_last" and len(spec.shape) >= 4:
         return nn.Sequential(_ChannelsFirst(), build_adapter(_channels_first(spec)))
     if spec.task == "segmentation":
@@ -184,6 +206,8 @@ def describe_adapter(adapter: nn.Module) -> str:
     """
     if isinstance(adapter, _Tokens):
         return f"LayerNorm, {'class token' if adapter.cls_token else 'mean of tokens'}, linear"
+    if isinstance(adapter, TokenwiseHead):
+        return "per token: norm, linear to the classes"
     parts = list(adapter) if isinstance(adapter, nn.Sequential) else [adapter]
     prefix = ""
     if parts and isinstance(parts[0], _ChannelsFirst):

@@ -17,7 +17,7 @@ from .progress import report
 from .rules import run_analyzers
 from .selection import Selection
 from .selector import candidates_from, choose, normalize_points
-from .sources import guess_example_inputs, load_model, random_input
+from .sources import guess_example_inputs, input_for, load_model, random_input
 
 __all__ = ["select_points", "node_names", "build_graph"]
 
@@ -33,7 +33,7 @@ def _as_inputs(example_inputs) -> tuple:
     )
 
 
-def _resolve(model, example_inputs, input_shape):
+def _resolve(model, example_inputs, input_shape, input_dtype=None):
     name = type(model).__name__
     if isinstance(model, str):
         report("building the model")
@@ -43,7 +43,7 @@ def _resolve(model, example_inputs, input_shape):
     if not isinstance(model, nn.Module):
         raise ConfigError(f"expected an nn.Module or a model name, got {type(model).__name__}")
     if input_shape is not None:
-        example_inputs = (random_input(input_shape),)
+        example_inputs = (_shaped(model, input_shape, input_dtype),)
     if example_inputs is None:
         example_inputs = guess_example_inputs(model)
     return model, _as_inputs(example_inputs), name
@@ -70,7 +70,23 @@ def build_graph(
             ) from e
 
 
-def select_points(model, example_inputs=None, points="auto", *, input_shape=None) -> Selection:
+def _shaped(model: nn.Module, shape: tuple, dtype: str | None) -> torch.Tensor:
+    """A random input of ``shape``: of ``dtype`` when given (``long`` for token ids), else as the
+    model's first layer takes (token ids for an embedding)."""
+    if dtype is None:
+        return input_for(model, shape)
+    kind = getattr(torch, str(dtype), None)
+    if not isinstance(kind, torch.dtype):
+        raise ConfigError(
+            f"`input_dtype` must be a torch dtype such as float32 or long, got {dtype!r}"
+        )
+    vocab = next((m.num_embeddings for m in model.modules() if isinstance(m, nn.Embedding)), 2)
+    return random_input(shape, kind, vocab)
+
+
+def select_points(
+    model, example_inputs=None, points="auto", *, input_shape=None, input_dtype=None
+) -> Selection:
     """Analyse ``model`` and choose where deep-supervision heads go.
 
     Args:
@@ -78,7 +94,8 @@ def select_points(model, example_inputs=None, points="auto", *, input_shape=None
             the path of an ``.onnx`` file.
         example_inputs: a tensor or tuple of tensors; inferred from the source when omitted.
         points: ``"auto"`` (about log D points), a count, or a list of node names.
-        input_shape: make a random example input of this shape instead.
+        input_shape: make a random example input of this shape instead (``input_dtype``: its
+            dtype, e.g. ``long`` for token ids; by default what the model's first layer takes).
 
     Returns:
         a :class:`Selection`; the model is left as found (mode, parameters, buffers).
@@ -105,7 +122,7 @@ def select_points(model, example_inputs=None, points="auto", *, input_shape=None
         G = build_onnx_graph(model, input_shape)
         name, shapes = Path(model).name, [G.nodes[i]["tf"].shape for i in G.graph["inputs"]]
     else:
-        model, inputs, name = _resolve(model, example_inputs, input_shape)
+        model, inputs, name = _resolve(model, example_inputs, input_shape, input_dtype)
         t_resolved = time.perf_counter()
         G = build_graph(model, inputs)
         shapes = [tuple(x.shape) for x in inputs if isinstance(x, torch.Tensor)]

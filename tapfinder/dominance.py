@@ -56,7 +56,10 @@ def whole_signal(G: nx.DiGraph, idom: dict | None = None) -> set:
             )  # exits: vectors, not maps
             if records[node].op in ("add", "cat") and exits_are_vectors:
                 exits = sorted((_dominator_chain(idom, p) for p in preds), key=len)
-                if len(exits[-1]) > max(len(exits[-2]), len(chain)):  # one exit is the deepest
+                deepest = len(exits[-1]) > max(len(exits[-2]), len(chain))
+                # exits branch off one trunk; branches of separate inputs share only the inputs
+                one_trunk = bool(exits[-2] & exits[-1] - set(G.graph.get("inputs") or ()))
+                if deepest and one_trunk:
                     chain |= exits[-1]
             break
         node = preds[0] if preds else None
@@ -82,6 +85,14 @@ def skip_sources(G: nx.DiGraph, idom: dict) -> dict:
     where that chain leaves the encoder is a skip source too.
     """
     found: dict = {}
+    for d, m in _long_skips(G, idom):
+        found.setdefault(d, m)
+    return found
+
+
+def _long_skips(G: nx.DiGraph, idom: dict):
+    """Every (skip source, fusion node) pair of ``G``, in graph order: a source may be fused more
+    than once (an attention gate's add, then the decoder's concatenation)."""
     for m in G.nodes:
         preds = [p for p in G.predecessors(m) if p in idom]
         d = idom.get(m)
@@ -91,12 +102,11 @@ def skip_sources(G: nx.DiGraph, idom: dict) -> dict:
         if size_m is None or size_m != size_d or size_m <= 1:
             continue
         if any(p != d and _cut_below(G, idom, d, p, size_m) for p in preds):
-            found.setdefault(d, m)
+            yield d, m
         for p in preds:  # pyramid decoders (FPN, SegFormer): a coarser level upsampled into m
             source = _upsampled_source(G, idom, p)
             if source is not None and (spatial_size(G.nodes[source]["tf"]) or size_m) < size_m:
-                found.setdefault(source, m)
-    return found
+                yield source, m
 
 
 def _cut_below(G: nx.DiGraph, idom: dict, d, start, size: int) -> bool:
@@ -141,8 +151,8 @@ def decoder_stages(G: nx.DiGraph, idom: dict, skips: dict) -> set:
     H = nx.DiGraph(G.edges)
     H.add_nodes_from(G.nodes)
     H.graph.update(G.graph)
-    for d, m in skips.items():
-        if idom.get(m) != d:  # pyramid laterals: no decoder path of their own to cut toward
+    for d, m in _long_skips(G, idom):  # every fusion of a skip: a gated skip is fused twice
+        if d not in skips or idom.get(m) != d:  # pyramid laterals: no decoder path of their own
             continue
         size_m = spatial_size(G.nodes[m]["tf"]) or 0
         for p in [p for p in G.predecessors(m) if p in idom]:

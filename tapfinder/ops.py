@@ -29,6 +29,7 @@ OP_KINDS = (
     "reduce",
     "upsample",
     "attention",
+    "recurrent",
     "softmax",
     "matmul",
     "add",
@@ -45,6 +46,7 @@ OP_KINDS = (
 # "ConvTranspose2d" an upsample, "MultiheadAttention" attention).
 _PATTERNS: tuple[tuple[str, str], ...] = (
     ("attention", r"attention|^sdpa$|flash_attn"),
+    ("recurrent", r"^(lstm|gru|rnn)(cell)?$|^rnn_(tanh|relu)$"),
     ("upsample", r"convtranspose|conv_transpose|upsampl|interpolate|pixel_?shuffle|^resize$"),
     ("norm", r"norm|^lrn$|local_response"),
     ("conv", r"conv"),

@@ -19,11 +19,15 @@ from .errors import ConfigError, NodeNotFoundError
 from .graph import NodeInfo, info
 from .points import Eligibility, TapPoint
 from .rules.findings import Finding, Kind
+from .rules.stage_boundary import ends_a_stacked_block
 
 __all__ = ["auto_count", "normalize_points", "candidates_from", "choose", "resolve_name"]
 
 MAX_POINTS = 5
 STEM_FRAC, OUTPUT_FRAC = 0.05, 0.85
+COPIES_MAIN = (
+    1  # weighted layers after a point at most (the classifier) for its head to copy the main one
+)
 FINAL_STAGE_MIN = 3  # weighted layers after the last drop for it to begin a final stage
 
 
@@ -79,17 +83,18 @@ def _window(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tuple[float
     return low, high
 
 
-def _eligibility(record: NodeInfo, whole: bool, frac: float, window: tuple) -> Eligibility:
+def _eligibility(record: NodeInfo, whole: bool, depth: int, D: int, window: tuple) -> Eligibility:
     """Whether the automatic choice may take a node: on the whole signal, a tensor, inside the
-    window."""
+    window, and more than the classifier away from the output (a head there copies the main one)."""
     low, high = window
+    frac = depth / max(D, 1)
     if not whole:
         return Eligibility.IN_BRANCH
     if record.shape is None:
         return Eligibility.NOT_A_TENSOR
     if frac < low:
         return Eligibility.IN_STEM
-    if frac > high + 1e-9:
+    if frac > high + 1e-9 or D - depth <= COPIES_MAIN:
         return Eligibility.NEAR_OUTPUT
     return Eligibility.ELIGIBLE
 
@@ -119,7 +124,7 @@ def _candidate(
         reasons=tuple(dict.fromkeys(f.reason for f in found)),
         score=round(sum(_strongest(found, lambda f: f.rule).values()), 3),
         whole_signal=whole,
-        eligibility=_eligibility(record, whole, frac, window),
+        eligibility=_eligibility(record, whole, ctx.depth[node], ctx.D, window),
     )
 
 
@@ -246,7 +251,7 @@ def _named(G, ctx, candidates, names) -> list[TapPoint]:
             raise ConfigError(
                 f"{name!r} is not a tensor on the input-to-output path; pick another node"
             )
-        if not ctx.sees_whole(node):
+        if not ctx.sees_whole(node) and not ends_a_stacked_block(G, record):
             after = _merged_after(G, ctx, node)
             instead = f" ({after!r})" if after else ""
             raise ConfigError(
@@ -288,5 +293,31 @@ def choose(
             f"{asked}, but eligible candidates sit at only {places} distinct "
             f"depth{'s' * (places != 1)}"
         )
+    if not places:
+        notes.append(no_point_reason(G, ctx, window))
     m = min(wanted, places)
     return _spread(eligible, m, window), notes
+
+
+def no_point_reason(G: nx.DiGraph, ctx: Context, window: tuple) -> str:
+    """Why no node can carry a head: the inputs meet only near the output, or no candidate sees
+    the whole signal inside the window."""
+    inputs = set(G.graph.get("inputs") or ())
+    fusion = next(
+        (
+            n
+            for n in ctx.order
+            if n in ctx.whole
+            and n not in inputs
+            and sum(p in ctx.idom for p in G.predecessors(n)) >= 2
+        ),
+        None,
+    )
+    if fusion is not None and len(inputs) > 1:
+        left = ctx.D - ctx.depth[fusion]
+        return (
+            f"no point sees every input: the {len(inputs)} inputs first meet at {fusion!r}, "
+            f"{left} weighted layer{'s' * (left != 1)} from the output"
+        )
+    low, high = window
+    return f"no candidate sees the whole signal between {low:.0%} and {high:.0%} of the depth"

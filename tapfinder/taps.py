@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import fx, nn
 
-from .adapters import AdapterSpec, build_adapter, main_head_input, reads_class_token
+from .adapters import AdapterSpec, TokenwiseHead, build_adapter, main_head_input, reads_class_token
 from .errors import ConfigError, TraceError
 from .frontends.builder import first_tensor
 from .frontends.modes import in_mode
@@ -215,6 +215,32 @@ class TappedModel(nn.Module):
         return self.heads[_head_key(point)]
 
 
+def own_unembedding(selection, model: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """The model's final norm and unembedding: the linear module that makes its main output and
+    the norm module feeding it (an identity where there is none).
+
+    Raises:
+        ConfigError: the main output is not made by a linear module.
+    """
+    G, modules = selection.graph, dict(model.named_modules())
+    node = (G.graph.get("outputs") or [None])[0]
+    while node is not None and info(G, node).op != "linear":
+        parents = sorted(G.predecessors(node), key=lambda p: info(G, p).order)
+        node = parents[0] if parents else None
+    path = next((p for p in (info(G, node).outputs_of if node else ()) if p in modules), None)
+    if path is None:
+        raise ConfigError(
+            "the model's output is made by no linear module to share; use `token_head=new`"
+        )
+    parents = list(G.predecessors(node))
+    before = info(G, parents[0]) if len(parents) == 1 else None
+    norm_path = next(
+        (p for p in (before.outputs_of if before and before.op == "norm" else ()) if p in modules),
+        None,
+    )
+    return (modules[norm_path] if norm_path else nn.Identity()), modules[path]
+
+
 HEAD_NORMS = ("auto", "batch", "none")
 CAPTURES = ("auto", "hooks", "fx")
 
@@ -237,6 +263,7 @@ def attach(
     adapter: str = "dks",
     head_norm: str = "auto",
     capture: str = "auto",
+    token_head: str = "new",
 ) -> TappedModel:
     """Build a head for every point of ``selection`` and hook them onto ``model``.
 
@@ -244,7 +271,9 @@ def attach(
     returns the features: for ``torch.compile(..., fullgraph=True)``), or ``auto`` (hooks where
     every point is a module's output, else the rewrite). ``head_norm``: ``auto`` (map heads
     normalize as the backbone does: BatchNorm where the model normalizes, none in a norm-free net),
-    ``batch`` or ``none``.
+    ``batch`` or ``none``. ``task="token"`` predicts at every position of [B, T, C] features (a
+    language model's next token); ``token_head="shared"`` reads them through the model's own final
+    norm and unembedding (LayerSkip's early exits), ``new`` through a norm and linear of their own.
 
     Raises:
         ConfigError: a point that is no module's output in a model fx cannot trace (pick module
@@ -255,6 +284,11 @@ def attach(
     modules = dict(model.named_modules())
     G = selection.graph
     norm = _heads_normalize(selection, head_norm)
+    if token_head not in ("new", "shared"):
+        raise ConfigError(f"`token_head` must be new or shared, got {token_head!r}")
+    shared = (
+        own_unembedding(selection, model) if task == "token" and token_head == "shared" else None
+    )
     paths, heads, fx_nodes, layouts = [], [], {}, []
     for p in selection.points:
         record = info(G, p.name)
@@ -289,7 +323,7 @@ def attach(
             norm=norm,
         )
         paths.append(path)
-        heads.append(build_adapter(spec))
+        heads.append(TokenwiseHead(*shared) if shared else build_adapter(spec))
         layouts.append(layout)
     if capture != "fx" and all(p in modules for p in paths):  # hooks alone: the model's own forward
         fx_nodes = {}

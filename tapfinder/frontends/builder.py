@@ -26,7 +26,9 @@ __all__ = ["GraphBuilder", "first_tensor", "base_op_name", "module_ancestors", "
 
 # op kinds that count as a weight layer when they consume a parameter of 2+ dims (a scale of shape
 # (C, 1, 1) multiplied in is not a layer)
-WEIGHT_OPS = frozenset({"conv", "linear", "matmul", "embedding", "attention", "upsample", "other"})
+WEIGHT_OPS = frozenset(
+    {"conv", "linear", "matmul", "embedding", "attention", "recurrent", "upsample", "other"}
+)
 
 _COUNTER_SUFFIX = re.compile(r"_\d+$")
 _IN_PLACE = {
@@ -225,7 +227,10 @@ class GraphBuilder:
             module=scope,
             outputs_of=tuple(outer),
             aliases=aliases,
-            shape=tuple(tensor.shape) if isinstance(value, torch.Tensor) else None,
+            # a recurrent module returns (sequence, state): the sequence is its output
+            shape=tuple(tensor.shape)
+            if isinstance(value, torch.Tensor) or kind == "recurrent"
+            else None,
             dtype=str(tensor.dtype).replace("torch.", ""),
             weighted=weighted,
             source=source,

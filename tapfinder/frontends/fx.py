@@ -26,6 +26,17 @@ from .shapes import propagate_shapes
 __all__ = ["trace_fx", "build_fx_graph"]
 
 
+# torch.nn modules fx would keep whole (it treats all of torch.nn as leaves) that are stacks of
+# layers a user may want to tap, as DETR supervises every decoder layer
+TRACED_THROUGH = (
+    nn.Transformer,
+    nn.TransformerEncoder,
+    nn.TransformerDecoder,
+    nn.TransformerEncoderLayer,
+    nn.TransformerDecoderLayer,
+)
+
+
 class _PathTracer(fx.Tracer):
     """An fx tracer that knows extra leaf modules and remembers whose output each node is."""
 
@@ -37,6 +48,8 @@ class _PathTracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if self._leaf_types and isinstance(m, self._leaf_types):
             return True
+        if isinstance(m, TRACED_THROUGH):  # torch.nn containers of layers: their layers are points
+            return False
         return super().is_leaf_module(m, module_qualified_name)
 
     def call_module(self, m, forward, args, kwargs):

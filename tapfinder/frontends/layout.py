@@ -67,7 +67,7 @@ def _layout_of(record: NodeInfo, parent: NodeInfo | None, batch: int | None = No
         return (
             None  # scaled_dot_product_attention on heads split off the channels: [B, heads, T, d]
         )
-    if op in ("linear", "embedding", "attention"):
+    if op in ("linear", "embedding", "attention", "recurrent"):
         return "channels_last"
     if parent is None or parent.layout in (None, "flat") or parent.shape is None:
         return None

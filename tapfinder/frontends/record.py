@@ -45,6 +45,19 @@ _IGNORED = {
 }
 
 
+def _mutates(name: str) -> bool:
+    """Whether a tensor function or method of this name writes into its first argument.
+
+    >>> _mutates("__setitem__"), _mutates("add_"), _mutates("__iadd__"), _mutates("add")
+    (True, True, True, False)
+    """
+    return (
+        name == "__setitem__"
+        or (name.endswith("_") and not name.startswith("_"))
+        or (name.startswith("__i") and name.endswith("__"))
+    )
+
+
 class _Recorder(TorchFunctionMode):
     def __init__(self, builder: GraphBuilder, scope: list[str], params: dict[int, torch.Tensor]):
         super().__init__()
@@ -60,6 +73,9 @@ class _Recorder(TorchFunctionMode):
         flat, _ = tree_flatten((args, kwargs))
         tensors = [t for t in flat if isinstance(t, torch.Tensor)]
         produced = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        if _mutates(name) and args and isinstance(args[0], torch.Tensor):
+            # ``out[idx] = y`` and ``x.add_(y)`` write into their first argument: a new version
+            produced = [args[0]]
         if not produced:
             return out
         weighted = op_kind(name) in WEIGHT_OPS and any(
@@ -70,7 +86,7 @@ class _Recorder(TorchFunctionMode):
             ident,
             op_name=name,
             scope=self.scope[-1] if self.scope else "",
-            value=out,
+            value=produced[0] if out is None else out,
             inputs=[self._id(t) for t in tensors],
             weighted=weighted,
             token=picked_token(name, args),

@@ -25,7 +25,7 @@ def register_model(name: str, input_shape: tuple):
 
 
 def list_models() -> list[str]:
-    from . import cifar_resnet, plain1d, unet  # noqa: F401  (registers)
+    from . import cifar_resnet, plain1d, sequence, unet  # noqa: F401  (registers)
 
     return sorted(_MODELS)
 

@@ -14,18 +14,35 @@ from collections import Counter
 import networkx as nx
 
 from ..context import Context
+from ..ops import op_kind
 from .findings import Finding, Kind, register_analyzer
+
+
+def _is_block(G: nx.DiGraph, path: str) -> bool:
+    """Whether the module at ``path`` is one block: two or more weight layers, in submodules of its
+    own or in a recurrent layer (an LSTM's input and hidden weights, its state run through time)."""
+    holds = path in G.graph["children"] or op_kind(G.graph["modules"].get(path, "")) == "recurrent"
+    return holds and G.graph.get("module_weights", {}).get(path, 0) >= 2
 
 
 def _block_sequence(G: nx.DiGraph, path: str) -> tuple[str, int] | None:
     """(block class, block count) when ``path`` is a block sequence, else None."""
-    children, weights = G.graph["children"], G.graph.get("module_weights", {})
-    inner = [c for c in children.get(path, ()) if c in children and weights.get(c, 0) >= 2]
+    inner = [c for c in G.graph["children"].get(path, ()) if _is_block(G, c)]
     counts = Counter(G.graph["modules"].get(c, "") for c in inner)
     if len(inner) < 2 or not counts:
         return None
     cls, count = counts.most_common(1)[0]
     return (cls, count) if count >= 2 else None
+
+
+def ends_a_stacked_block(G: nx.DiGraph, record) -> bool:
+    """Whether a node is the output of a block in a block sequence: one layer of a stack (a
+    decoder layer that also reads the encoder's memory bypasses nothing of its own stream)."""
+    for path in record.outputs_of:
+        parent = path.rsplit(".", 1)[0] if "." in path else ""
+        if _block_sequence(G, parent) and _is_block(G, path):
+            return True
+    return False
 
 
 @register_analyzer("stage_boundary")
@@ -50,11 +67,7 @@ def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
         for p in paths:
             parent = p.rsplit(".", 1)[0] if "." in p else ""
             seq = _block_sequence(G, parent)
-            if (
-                seq
-                and p in G.graph["children"]
-                and G.graph.get("module_weights", {}).get(p, 0) >= 2
-            ):
+            if seq and _is_block(G, p):
                 index = G.graph["children"][parent].index(p)
                 total = len(G.graph["children"][parent])
                 findings.append(

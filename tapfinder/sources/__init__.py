@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..errors import ConfigError
 from .build import Build, ModelSource
 from .files import absolute_spec, import_file, load_file, outermost_classes
-from .inputs import BATCH, guess_example_inputs, parse_input_shape, random_input
+from .inputs import BATCH, guess_example_inputs, input_for, parse_input_shape, random_input
 from .zoo import from_timm, from_torchvision, timm_names, torchvision_names, unknown
 
 __all__ = [
@@ -62,7 +62,7 @@ def load_model(spec: str, build: Build = Build()) -> ModelSource:
 
     if spec in list_models():
         model, shape = get_model(spec, num_classes=build.num_classes, in_channels=build.in_channels)
-        return ModelSource(model, (random_input(shape),), spec)
+        return ModelSource(model, (input_for(model, shape),), spec)
     tv = torchvision_names()
     if spec in tv:
         return from_torchvision(spec, tv[spec], build)

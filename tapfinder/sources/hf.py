@@ -97,7 +97,9 @@ def load_hf(
             f"unknown Hugging Face model {name!r}; known: {', '.join(sorted(HF_MODELS))}"
         )
     config_cls, model_cls, kwargs, kind = HF_MODELS[name]
-    kwargs = dict(kwargs, **({"num_labels": num_classes} if num_classes else {}))
+    causal = model_cls.endswith(("LMHeadModel", "ForCausalLM"))  # its classes are its vocabulary
+    if num_classes:
+        kwargs = dict(kwargs, **{"vocab_size" if causal else "num_labels": num_classes})
     if kind == "image" and in_channels:
         kwargs["num_channels"] = in_channels
     if "image_size" in kwargs and image_size and len(set(image_size)) == 1:

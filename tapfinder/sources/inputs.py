@@ -7,7 +7,7 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["BATCH", "parse_input_shape", "random_input", "guess_example_inputs"]
+__all__ = ["BATCH", "parse_input_shape", "random_input", "input_for", "guess_example_inputs"]
 
 BATCH = 2  # > 1 so train-mode BatchNorm accepts 1×1 features
 
@@ -30,10 +30,33 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def random_input(shape) -> torch.Tensor:
+def random_input(shape, dtype: torch.dtype = torch.float32, high: int = 2) -> torch.Tensor:
     """A reproducible example input of ``shape`` (seeded, so repeated analyses see the same
-    values)."""
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    values): normal floats, or integers in ``[0, high)`` for an integer ``dtype`` (token ids).
+
+    >>> random_input((2, 3), torch.long, high=5).dtype
+    torch.int64
+    """
+    generator = torch.Generator().manual_seed(0)
+    if dtype.is_floating_point:
+        return torch.randn(*shape, generator=generator, dtype=dtype)
+    return torch.randint(0, high, tuple(shape), generator=generator, dtype=dtype)
+
+
+def input_for(model: nn.Module, shape) -> torch.Tensor:
+    """An example input of ``shape`` for ``model``: token ids below its vocabulary when its first
+    weighted layer is an embedding, floats otherwise."""
+    first = next(
+        (
+            m
+            for m in model.modules()
+            if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.Embedding))
+        ),
+        None,
+    )
+    if isinstance(first, nn.Embedding):
+        return random_input(shape, torch.long, first.num_embeddings)
+    return random_input(shape)
 
 
 def guess_example_inputs(model: nn.Module) -> tuple:

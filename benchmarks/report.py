@@ -195,6 +195,30 @@ def _cost() -> list[str]:
     ]
 
 
+def _integrations() -> list[str]:
+    data = _load("integrations")
+    if data is None:
+        return []
+    rows = [
+        [
+            r["stack"],
+            f"{1000 * r['plain_step_s']:.1f}",
+            f"{1000 * r['deep_step_s']:.1f}",
+            f"{r['ratio']:.2f}×",
+        ]
+        for r in data["rows"]
+    ]
+    return [
+        "## Cost inside other training stacks",
+        "",
+        f"`integrations.json`: {_stamp(data)}; CPU, one thread, median step of "
+        f"{data['rounds']} alternating rounds of {data['steps']} steps per arm.",
+        "",
+        *_table(["stack", "step without (ms)", "step with heads (ms)", "ratio"], rows),
+        "",
+    ]
+
+
 def _speed() -> list[str]:
     data = _load("speed")
     if data is None:
@@ -340,7 +364,7 @@ def page() -> str:
     for name, title in _CLASSIFICATION:
         lines += _classification(name, title)
     lines += _shapes()
-    for section in (_cost, _speed, _zoo, _onnx):
+    for section in (_cost, _integrations, _speed, _zoo, _onnx):
         lines += section()
     return "\n".join(lines).rstrip() + "\n"
 

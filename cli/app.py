@@ -194,6 +194,14 @@ def train(
             help="at most N batches an epoch (0: all)", metavar="N", rich_help_panel=_TRAIN
         ),
     ] = 0,
+    log: Annotated[
+        str,
+        typer.Option(
+            help="also log to csv, tensorboard (comma-separated)",
+            metavar="L",
+            rich_help_panel=_TRAIN,
+        ),
+    ] = "",
     device: Annotated[
         str,
         typer.Option(help="auto, cpu, cuda, cuda:N or mps", metavar="DEV", rich_help_panel=_TRAIN),
@@ -267,6 +275,7 @@ def train(
                 step_size=step_size,
                 compile=compile,
                 limit_batches=limit_batches,
+                log=log,
             ),
             out=out,
             resume=resume,
@@ -319,6 +328,24 @@ def export(
         dynamo=not torchscript,
         best=best,
     )
+
+
+@app.command()
+@user_errors
+def plot(
+    run: Annotated[str, typer.Argument(help="a run folder of `tapfinder train`")],
+    *,
+    out: Annotated[Path, typer.Option("--out", help="the PNG to write", metavar="FILE")] = Path(
+        "curves.png"
+    ),
+    debug: _DEBUG = False,
+) -> None:
+    """Draw a run's main head against its aux heads, and its loss terms, to a PNG."""
+    from rich.console import Console
+
+    from deepsup.plot import plot_run
+
+    Console().print(f"wrote {plot_run(run, out)}", highlight=False)
 
 
 def main() -> None:

@@ -215,6 +215,12 @@ class DeepSupervisionLoss:
         total, terms = self._terms(out, target, progress)
         return total, {k: v.detach() for k, v in terms.items()}
 
+    def extra(self, out, target: torch.Tensor, progress: float = 0.0):
+        """``(total − the main head's CE, terms)``: what deep supervision adds to a loss of one's
+        own (a framework's training step that already computes the main head's loss)."""
+        total, terms = self._terms(out, target, progress)
+        return total - terms["main"], {k: v.detach() for k, v in terms.items()}
+
     def _terms(self, out, target: torch.Tensor, progress: float):
         cfg = self.config
         main = main_logits(out)

@@ -29,6 +29,7 @@ from tapfinder.errors import ConfigError, TapfinderError
 
 from . import distributed
 from .guard import main_head_warning
+from .logs import make_logs
 from .losses import main_logits
 from .metrics import Meter, accuracy, confusion, main_score_key, miou
 
@@ -56,6 +57,7 @@ class TrainConfig:
     sync_bn: bool = True  # under torchrun on CUDA: BatchNorm statistics over all processes
     compile: bool = False  # run the (tapped, DDP-wrapped) model through torch.compile
     limit_batches: int = 0  # at most this many batches per epoch, train and val (0: all)
+    log: str = ""  # also write csv, tensorboard (comma-separated) beside metrics.jsonl
 
     def __post_init__(self):
         for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
@@ -69,6 +71,7 @@ class TrainConfig:
         for name in ("weight_decay", "clip_grad", "momentum", "workers", "limit_batches"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"`{name}` must be 0 or more, got {getattr(self, name)}")
+        make_logs(self.log, None)  # the names are known
         if not self.lr > 0:
             raise ConfigError(f"the learning rate `lr` must be above 0, got {self.lr}")
 
@@ -76,7 +79,7 @@ class TrainConfig:
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "step", "none")
 # settings that may change between a run and its resume: they do not change the result
-FREE_ON_RESUME = ("workers", "compile")
+FREE_ON_RESUME = ("workers", "compile", "log")
 # schedules whose learning rate at a step does not depend on the number of epochs: runs with them
 # can be extended (a one-cycle or cosine schedule is laid out over the epochs first asked for)
 EXTENDABLE_SCHEDULES = ("none", "step")
@@ -180,6 +183,7 @@ class Trainer:
             self.device = distributed.process_device("cuda")
         self.out = Path(out) if out else None
         self.extra = extra or {}
+        self._writers = None  # csv and TensorBoard writers, made at the first row
         self.on_epoch, self.on_step = on_epoch, on_step
         torch.manual_seed(config.seed)
         self.rank, self.world = distributed.setup(self.device)
@@ -421,3 +425,7 @@ class Trainer:
         if self.out is not None and self.rank == 0:
             with open(self.out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
+            if self._writers is None:
+                self._writers = make_logs(self.cfg.log, self.out)
+            for writer in self._writers:
+                writer.write(self.history)

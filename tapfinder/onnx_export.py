@@ -53,6 +53,30 @@ class _WithTaps(nn.Module):
         return (out, *[captured[p] for p in self.modules_])
 
 
+def output_names(count: int) -> list[str]:
+    """The names of a model's own outputs: ``output``, or ``output_0``, ``output_1``, ...
+
+    >>> output_names(1), output_names(3)
+    (['output'], ['output_0', 'output_1', 'output_2'])
+    """
+    return ["output"] if count == 1 else [f"output_{i}" for i in range(count)]
+
+
+def _leaves(value) -> list[torch.Tensor]:
+    from torch.utils._pytree import tree_flatten
+
+    return [t for t in tree_flatten(value)[0] if isinstance(t, torch.Tensor)]
+
+
+def _batch_axis(example_inputs: tuple, varargs: bool, names: list[str], dynamo: bool) -> dict:
+    """The exporter's arguments that keep axis 0 (the batch) of every input and output dynamic."""
+    if not dynamo:
+        return {"dynamic_axes": {name: {0: "batch"} for name in names}}
+    batch = torch.export.Dim("batch")
+    shapes = tuple({0: batch} for _ in example_inputs)
+    return {"dynamic_shapes": (shapes,) if varargs else shapes}
+
+
 def onnx_node_count(path: str | Path) -> int:
     import onnx
 
@@ -110,9 +134,11 @@ def export_onnx(
         )
         with torch.no_grad():
             expected = module(*example_inputs)
-        names = ["output"] + (
-            [f"tap_{p.name}" for p in selection.points] if selection is not None else []
-        )
+        taps = [f"tap_{p.name}" for p in selection.points] if selection is not None else []
+        names = output_names(len(_leaves(expected)) - len(taps)) + taps
+        inputs = [
+            f"input_{i}" if len(example_inputs) > 1 else "input" for i in range(len(example_inputs))
+        ]
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -122,7 +148,9 @@ def export_onnx(
                     str(path),
                     dynamo=dynamo,
                     verbose=False,
-                    output_names=names if selection is not None else None,
+                    input_names=inputs,
+                    output_names=names,
+                    **_batch_axis(example_inputs, module is not model, inputs + names, dynamo),
                 )
         except Exception as e:
             if not existed:  # nothing half-written stays behind
@@ -134,9 +162,7 @@ def export_onnx(
     got = _run_onnxruntime(path, tuple(example_inputs))
     diff = None
     if got is not None:
-        from torch.utils._pytree import tree_flatten
-
-        want = [t for t in tree_flatten(expected)[0] if isinstance(t, torch.Tensor)]
+        want = _leaves(expected)
         diffs = [
             float((torch.as_tensor(g) - w).abs().max())
             for g, w in zip(got, want)
@@ -155,20 +181,21 @@ def export_source(
     dynamo: bool = True,
     input_shape: tuple | None = None,
 ) -> ExportReport:
-    """Export a model named as on the command line (zoo name or ``file.py``), batch 1.
+    """Export a model named as on the command line (zoo name or ``file.py``); the batch axis stays
+    dynamic (traced at batch 2: an exporter would fix a batch of 1).
 
     Raises:
         ConfigError: no example input is known and none was given.
     """
     from .api import select_points
     from .selector import normalize_points
-    from .sources import load_model, random_input
+    from .sources import input_for, load_model
 
     source = load_model(spec)
     if input_shape:
-        inputs = (random_input(input_shape),)
+        inputs = (input_for(source.model, input_shape),)
     elif source.example_inputs is not None:
-        inputs = tuple(x[:1] if isinstance(x, torch.Tensor) else x for x in source.example_inputs)
+        inputs = tuple(x[:2] if isinstance(x, torch.Tensor) else x for x in source.example_inputs)
     else:
         raise ConfigError("no example input is known for this model; give one with `input_shape`")
     sel = (

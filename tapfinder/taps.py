@@ -20,7 +20,7 @@ from .frontends.modes import in_mode
 from .frontends.shapes import attr_at
 from .graph import info
 
-__all__ = ["TapOutput", "TappedModel", "attach"]
+__all__ = ["TapOutput", "TappedModel", "Capture", "attach", "head_key"]
 
 
 class TapOutput(NamedTuple):
@@ -29,11 +29,11 @@ class TapOutput(NamedTuple):
     features: list  # the tapped features themselves (for feature regularisers)
 
 
-def _head_key(name: str) -> str:
+def head_key(name: str) -> str:
     return name.replace(".", "__").replace("[", "_").replace("]", "_")
 
 
-class _Capture:
+class Capture:
     """A forward hook that keeps its module's output (first tensor) under ``point`` in ``found``."""
 
     def __init__(self, found: dict, point: str):
@@ -132,7 +132,7 @@ class TappedModel(nn.Module):
         super().__init__()
         self.model = model
         self.points = list(points)
-        self.heads = nn.ModuleDict({_head_key(p): h for p, h in zip(points, heads)})
+        self.heads = nn.ModuleDict({head_key(p): h for p, h in zip(points, heads)})
         self.layouts = list(layouts) if layouts is not None else ["channels_first"] * len(points)
         self._fx_nodes = dict(fx_nodes or {})
         self._n_inputs = n_inputs
@@ -178,7 +178,7 @@ class TappedModel(nn.Module):
             return out[0], [first_tensor(f) for f in out[1:]]
         found: dict[str, torch.Tensor] = {}
         handles = [
-            self.model.get_submodule(p).register_forward_hook(_Capture(found, p))
+            self.model.get_submodule(p).register_forward_hook(Capture(found, p))
             for p in self.points
         ]
         try:
@@ -212,7 +212,7 @@ class TappedModel(nn.Module):
 
     def head(self, point: str) -> nn.Module:
         """The aux head reading ``point`` (an entry of ``self.points``)."""
-        return self.heads[_head_key(point)]
+        return self.heads[head_key(point)]
 
 
 def own_unembedding(selection, model: nn.Module) -> tuple[nn.Module, nn.Module]:

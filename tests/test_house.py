@@ -109,3 +109,16 @@ def test_every_test_the_docs_name_exists():
         for name in re.findall(r"\b(test_\w+)\b(?!\.py)", doc.read_text())
     }
     assert cited - defined == set()
+
+
+def test_importing_the_packages_pays_for_no_optional_framework():
+    import subprocess
+    import sys
+
+    frameworks = ["lightning", "transformers", "monai", "timm", "tensorboard", "matplotlib"]
+    code = (
+        "import sys, tapfinder, deepsup, deepsup.trainer, deepsup.integrations; "
+        f"print([m for m in {frameworks!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

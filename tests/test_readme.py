@@ -18,12 +18,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## The main job"
+STACKS = "## In your own training stack"
+TINY = {  # an example's length → a tiny one: one epoch or two steps, on 256 samples
+    r"EPOCHS = \d+": "EPOCHS = 1",
+    r"TrainConfig\(epochs=\d+\)": "TrainConfig(epochs=1, limit_batches=2)",
+    r"max_epochs=\d+": "max_epochs=1, limit_train_batches=2, enable_progress_bar=False",
+    r"max_steps=\d+": "max_steps=2",
+    r"DataLoader\(data\.train": "DataLoader(torch.utils.data.Subset(data.train, range(256))",
+}
 
 
-def _blocks(language: str) -> list[str]:
+def _blocks(language: str, heading: str = SECTION) -> list[str]:
     text = (ROOT / "README.md").read_text()
-    section = text[text.index(SECTION) :]
-    section = section[: section.index("\n## ", len(SECTION))]
+    section = text[text.index(heading) :]
+    section = section[: section.index("\n## ", len(heading))]
     return re.findall(rf"```{language}\n(.*?)```", section, flags=re.S)
 
 
@@ -78,12 +86,35 @@ def test_every_readme_command_runs(tmp_path):
         assert "Traceback" not in done.stderr, f"{command}\n{done.stderr[-2000:]}"
 
 
-@pytest.mark.parametrize("index", range(len(_blocks("python"))))
-def test_every_readme_python_example_runs(tmp_path, index, monkeypatch):
-    code = _blocks("python")[index]
-    code = code.replace("TrainConfig(epochs=20)", "TrainConfig(epochs=1, limit_batches=2)")
+def tiny_python(code: str) -> str:
+    """A README Python example at a tiny size.
+
+    >>> tiny_python("EPOCHS = 5")
+    'EPOCHS = 1'
+    """
+    for pattern, replacement in TINY.items():
+        code = re.sub(pattern, replacement, code)
+    return code
+
+
+EXAMPLES = [(SECTION, i) for i in range(len(_blocks("python")))] + [
+    (STACKS, i) for i in range(len(_blocks("python", STACKS)))
+]
+
+
+@pytest.mark.parametrize("heading, index", EXAMPLES)
+def test_every_readme_python_example_runs(tmp_path, heading, index, monkeypatch):
+    code = tiny_python(_blocks("python", heading)[index])
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, f"README.md python block {index + 1}", "exec"), {"__name__": "readme"})
+    name = f"README.md {heading[3:]!r} python block {index + 1}"
+    exec(compile(code, name, "exec"), {"__name__": "readme"})
+
+
+def test_the_readme_shows_every_integration():
+    code = "\n".join(_blocks("python", STACKS))
+    for module in ("lightning", "hf", "timm", "monai"):
+        assert f"from deepsup.integrations.{module} import" in code
+    assert "loss_fn(tapped(x), y, progress)" in code  # the plain loop
 
 
 def test_what_the_readme_says_of_a_resnet_is_what_it_gets():

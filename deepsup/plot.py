@@ -1,0 +1,60 @@
+"""A run's curves as a picture: every head's validation score and every loss term, by epoch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tapfinder.errors import ConfigError
+
+__all__ = ["plot_run"]
+
+
+def _history(folder: Path) -> list[dict]:
+    path = Path(folder) / "metrics.jsonl"
+    if not path.is_file():
+        raise ConfigError(f"{folder} has no metrics.jsonl; give the folder of a training run")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not rows:
+        raise ConfigError(f"{path} holds no epoch yet; train first")
+    return rows
+
+
+def plot_run(folder: str | Path, out: str | Path) -> Path:
+    """Draw the main head against the aux heads (validation) and the loss terms (training) of the
+    run in ``folder`` to the PNG ``out``; returns its path."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise ConfigError("plotting needs matplotlib: pip install matplotlib") from e
+    rows, out = _history(Path(folder)), Path(out)
+    if out.is_dir() or not out.parent.is_dir():
+        raise ConfigError(f"cannot write {out}: give a file path in a folder that exists")
+    epochs = [r["epoch"] for r in rows]
+    scores = [k for k in rows[-1] if k.startswith(("val_acc_", "val_miou"))]
+    terms = [k for k in rows[-1] if k.startswith("loss_")]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for key in scores:
+        main = key in ("val_acc_main", "val_miou")
+        left.plot(
+            epochs,
+            [r.get(key) for r in rows],
+            label=key.removeprefix("val_"),
+            linewidth=2.5 if main else 1.2,
+        )
+    left.set(xlabel="epoch", ylabel="validation", title="main head vs aux heads")
+    for key in terms:
+        right.plot(epochs, [r.get(key) for r in rows], label=key.removeprefix("loss_"))
+    right.set(xlabel="epoch", ylabel="training loss", title="loss terms")
+    for axes in (left, right):
+        axes.legend(fontsize=8)
+        axes.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = out.with_name(out.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(out)
+    return out

@@ -9,12 +9,18 @@ resident-set size is useless here (torch's own libraries are most of it). Ratios
 baseline in the same run. Adapters: the light 1×1 head and the heavy DKS head, each with the dks
 loss.
 
-    python benchmarks/cost.py [--steps 30]
+On CUDA (``--device cuda``) the models are the realistic sizes of ``CUDA_MODELS`` (ResNet-50 and
+ViT-B/16 at 224 px, batch 64, bf16 autocast; the 1D nets at batch 512), steps are timed between
+``torch.cuda.synchronize()`` calls, and memory is the peak the CUDA allocator reports over an arm's
+first two steps (``torch.cuda.max_memory_allocated``) above what was allocated before it was built.
+
+    python benchmarks/cost.py [--steps 30] [--device cuda] [--out PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -27,6 +33,12 @@ MODELS = {
     "resnet1d32": (128, (1, 40), 10),
     "cifar_resnet32": (128, (3, 32, 32), 100),
     "resnet18": (32, (3, 64, 64), 1000),
+}
+CUDA_MODELS = {
+    "resnet50": (64, (3, 224, 224), 1000),
+    "vit_b_16": (64, (3, 224, 224), 1000),
+    "plain1d48": (512, (1, 40), 10),
+    "resnet1d32": (512, (1, 40), 10),
 }
 ARMS = ("baseline", "light", "dks")
 
@@ -42,7 +54,7 @@ def _bytes(tensors, skip=()) -> int:
     return total
 
 
-def _arm(model_name: str, arm: str):
+def _arm(model_name: str, arm: str, models: dict = MODELS, device: str = "cpu"):
     import torch
 
     from deepsup.losses import make_loss
@@ -51,27 +63,34 @@ def _arm(model_name: str, arm: str):
     from tapfinder.taps import attach
 
     torch.manual_seed(0)
-    batch, shape, classes = MODELS[model_name]
+    batch, shape, classes = models[model_name]
     model = load_model(model_name).model
     if arm == "baseline":
         net, loss = model, make_loss("baseline")
     else:
         sel = select_points(model, torch.randn(2, *shape))
         net = attach(model, sel, num_classes=classes, adapter=arm)
-        loss = make_loss("dks", layouts=["channels_first"] * sel.m)
+        loss = make_loss("dks", layouts=net.layouts)
+    net = net.to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     return net, loss, opt
 
 
-def _step(net, loss, opt, x, y, saved: list | None = None):
+def _step(net, loss, opt, x, y, saved: list | None = None, bf16: bool = False):
+    import contextlib
+
     import torch
 
-    if saved is None:
-        out = net(x)
-    else:
-        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+    autocast = torch.autocast(x.device.type, torch.bfloat16) if bf16 else contextlib.nullcontext()
+    with autocast:
+        if saved is None:
             out = net(x)
-    total, _ = loss(out, y)
+        else:
+            with torch.autograd.graph.saved_tensors_hooks(
+                lambda t: saved.append(t) or t, lambda t: t
+            ):
+                out = net(x)
+        total, _ = loss(out, y)
     opt.zero_grad(set_to_none=True)
     total.backward()
     opt.step()
@@ -115,12 +134,55 @@ def measure(model_name: str, steps: int) -> list[dict]:
     return rows
 
 
+def measure_cuda(model_name: str, steps: int) -> list[dict]:
+    """:func:`measure` on the GPU at a realistic size: synchronized step times, allocator peaks."""
+    import torch
+
+    batch, shape, classes = CUDA_MODELS[model_name]
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, *shape, generator=g).cuda()
+    y = torch.randint(0, classes, (batch,), generator=g).cuda()
+    arms, rows = {}, []
+    for arm in ARMS:
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        arms[arm] = _arm(model_name, arm, CUDA_MODELS, "cuda")
+        for _ in range(2):  # the optimizer state exists after the first
+            _step(*arms[arm], x, y, bf16=True)
+        torch.cuda.synchronize()
+        peak = (torch.cuda.max_memory_allocated() - before) / 2**20
+        rows.append(dict(model=model_name, arm=arm, memory_mib=peak, times=[]))
+    for _ in range(steps):
+        for row, parts in zip(rows, arms.values()):
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            _step(*parts, x, y, bf16=True)
+            torch.cuda.synchronize()
+            row["times"].append(time.perf_counter() - start)
+    for r in rows:
+        r["step_s"] = sorted(r.pop("times"))[steps // 2]
+        r["time_ratio"] = r["step_s"] / rows[0]["step_s"]
+        r["memory_ratio"] = r["memory_mib"] / rows[0]["memory_mib"]
+    del arms
+    torch.cuda.empty_cache()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--models", default="", help="comma-separated (default: the device's set)")
+    parser.add_argument("--out", default="", help="results JSON (default: results/cost[_cuda])")
     args = parser.parse_args()
-    rows = [r for m in args.models.split(",") for r in measure(m, args.steps)]
+    if args.device == "cuda":
+        names = args.models.split(",") if args.models else list(CUDA_MODELS)
+        rows = [r for m in names for r in measure_cuda(m, args.steps)]
+        _print_cuda(rows)
+        _write(args.out or "cost_cuda", {"steps": args.steps, "device": "cuda", "rows": rows})
+        return
+    rows = [r for m in (args.models or ",".join(MODELS)).split(",") for r in measure(m, args.steps)]
     print_table(
         "Training step cost with taps (dks loss) vs baseline, 1 thread, interleaved steps, median",
         [
@@ -145,7 +207,32 @@ def main() -> None:
             for r in rows
         ],
     )
-    write_results("cost", {"steps": args.steps, "rows": rows})
+    _write(args.out or "cost", {"steps": args.steps, "rows": rows})
+
+
+def _write(out: str, data: dict) -> None:
+    if out.endswith(".json"):
+        Path(out).write_text(json.dumps(data, indent=1))
+    else:
+        write_results(out, data)
+
+
+def _print_cuda(rows: list[dict]) -> None:
+    print_table(
+        "Training step cost on CUDA (bf16 autocast, dks loss) vs baseline, median",
+        ["model", "adapter", "step", "time ratio (≤ 1.3)", "peak memory", "memory ratio (≤ 1.3)"],
+        [
+            [
+                r["model"],
+                r["arm"],
+                f"{r['step_s'] * 1000:.1f} ms",
+                f"{r['time_ratio']:.2f}×",
+                f"{r['memory_mib']:.0f} MiB",
+                f"{r['memory_ratio']:.2f}×",
+            ]
+            for r in rows
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -219,6 +219,38 @@ def _integrations() -> list[str]:
     ]
 
 
+def _gpu() -> list[str]:
+    data = _load("gpu")
+    if data is None:
+        return []
+    rows = [[c["name"], c["status"], c["seconds"], c["error"][:120]] for c in data["checks"]]
+    cost = next((c["detail"].get("rows", []) for c in data["checks"] if c["name"] == "cost"), [])
+    out = [
+        "## On a GPU (`benchmarks/gpu_check.py`)",
+        "",
+        f"`gpu.json`: {_stamp(data)}; {data.get('gpu') or data['device']}.",
+        "",
+        *_table(["check", "status", "seconds", "why it failed"], rows),
+        "",
+    ]
+    if cost:
+        out += _table(
+            ["model", "arm", "step (ms)", "time vs baseline", "peak (MiB)", "memory vs baseline"],
+            [
+                [
+                    r["model"],
+                    f"`{r['arm']}`",
+                    f"{1000 * r['step_s']:.1f}",
+                    f"{r['time_ratio']:.2f}×",
+                    f"{r['memory_mib']:.0f}",
+                    f"{r['memory_ratio']:.2f}×",
+                ]
+                for r in cost
+            ],
+        ) + [""]
+    return out
+
+
 def _speed() -> list[str]:
     data = _load("speed")
     if data is None:
@@ -364,7 +396,7 @@ def page() -> str:
     for name, title in _CLASSIFICATION:
         lines += _classification(name, title)
     lines += _shapes()
-    for section in (_cost, _integrations, _speed, _zoo, _onnx):
+    for section in (_cost, _integrations, _gpu, _speed, _zoo, _onnx):
         lines += section()
     return "\n".join(lines).rstrip() + "\n"
 

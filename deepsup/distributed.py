@@ -1,7 +1,7 @@
 """Running under ``torchrun``: process group, DDP wrapping, samplers, and rank-0-only I/O.
 
-Nothing here is needed for a single process: :func:`world` then reports rank 0 of 1 and every helper
-is a no-op. Under ``torchrun`` the trainer wraps the (already tapped) model in DDP. Every aux head's
+Nothing here is needed outside torchrun: :func:`world` then reports rank 0 of 1 and every helper
+is a no-op. Under ``torchrun`` (one process included) the trainer wraps the (already tapped) model in DDP. Every aux head's
 loss is computed in every step (with a zero weight once α has decayed), so DDP never meets an unused
 parameter and ``find_unused_parameters`` can stay off.
 """
@@ -17,6 +17,8 @@ from torch import nn
 
 __all__ = [
     "world",
+    "launched",
+    "joined",
     "process_device",
     "setup",
     "wrap",
@@ -25,6 +27,26 @@ __all__ = [
     "barrier",
     "any_true",
 ]
+
+
+def launched() -> bool:
+    """Whether torchrun (or another launcher that sets the ``env://`` variables) started us."""
+    return "WORLD_SIZE" in os.environ and "MASTER_ADDR" in os.environ
+
+
+def joined() -> bool:
+    """Whether this process is in a process group (one of any size, one process included)."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def _reduced(values: list[float]) -> torch.Tensor:
+    """``values`` summed over the processes (on this process's GPU under nccl, which reduces
+    only CUDA tensors)."""
+    cuda = dist.get_backend() == "nccl"
+    device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.cpu()
 
 
 def world() -> tuple[int, int]:
@@ -60,7 +82,7 @@ def process_device(name: str = "auto") -> torch.device:
             device = torch.device(
                 "cuda",
                 int(os.environ.get("LOCAL_RANK", 0))
-                if world()[1] > 1
+                if launched()
                 else torch.cuda.current_device(),
             )
         if device.index >= torch.cuda.device_count():
@@ -75,14 +97,15 @@ def process_device(name: str = "auto") -> torch.device:
 
 
 def setup(device: torch.device) -> tuple[int, int]:
-    """Join the process group when launched by torchrun (gloo on CPU, nccl on CUDA).
+    """Join the process group when launched by torchrun (gloo on CPU, nccl on CUDA), with one
+    process too, so a 1-process torchrun runs the same DDP, SyncBatchNorm and reductions as many.
 
     A group joined here is destroyed at exit, while the interpreter is still whole: left to
     interpreter finalization, gloo's worker threads can abort the process (SIGABRT) after a run
     that finished well (pytorch/pytorch#179291). A group the caller made is the caller's to destroy.
     """
     rank, size = world()
-    if size > 1 and not dist.is_initialized():
+    if launched() and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         atexit.register(_teardown)
         if device.type == "cuda":
@@ -105,7 +128,7 @@ def wrap(model: nn.Module, device: torch.device, sync_bn: bool = True) -> nn.Mod
     one process's. SyncBatchNorm runs on CUDA only; on CPU the statistics stay per process, as in
     plain DDP.
     """
-    if world()[1] == 1:
+    if not joined():
         return model
     model = sync_batchnorm(model, device) if sync_bn else model
     ids = [device.index] if device.type == "cuda" else None
@@ -119,23 +142,20 @@ def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
 
 def all_reduce_sums(values: dict, count: int) -> tuple[dict, int]:
     """Sum named values and a count over all processes (identity for one process)."""
-    if world()[1] == 1:
+    if not joined():
         return values, count
     keys = sorted(values)
-    t = torch.tensor([values[k] for k in keys] + [float(count)], dtype=torch.float64)
-    dist.all_reduce(t)
+    t = _reduced([values[k] for k in keys] + [float(count)])
     return dict(zip(keys, t[:-1].tolist())), int(t[-1])
 
 
 def any_true(flag: bool) -> bool:
     """Whether ``flag`` holds on any process (so all stop together, none waits forever)."""
-    if world()[1] == 1:
+    if not joined():
         return flag
-    t = torch.tensor([1.0 if flag else 0.0])
-    dist.all_reduce(t)
-    return bool(t.item() > 0)
+    return bool(_reduced([1.0 if flag else 0.0]).item() > 0)
 
 
 def barrier() -> None:
-    if world()[1] > 1:
+    if joined():
         dist.barrier()

@@ -300,7 +300,7 @@ class Trainer:
             else:
                 meter.add({f"acc_{k}": accuracy(v, y) for k, v in heads.items()}, len(y))
         if self.task == "segmentation":  # val_miou is the main head's; val_miou_auxN an aux head's
-            if self.world > 1:
+            if distributed.joined():
                 for conf in confs.values():
                     torch.distributed.all_reduce(conf)
             return {

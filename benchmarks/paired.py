@@ -106,7 +106,7 @@ def _curve(history: list[dict]) -> list[dict]:
         {
             k: (round(v, 4) if isinstance(v, float) else v)
             for k, v in row.items()
-            if k in keep or k.startswith("val_acc_")
+            if k in keep or k.startswith(("val_acc_", "val_ce_"))
         }
         for row in history
     ]
@@ -130,15 +130,21 @@ def run_job(job) -> dict:
     recipe, how, adapter, options = parse_arm(arm)
     recipe = resolve_recipe(recipe, data.task)
     if recipe == "baseline":
-        net, loss, points = model, make_loss("baseline"), []
+        net, loss, points = model, make_loss("baseline", task=data.task), []
     else:
         sel = _points(model, torch.randn(*shape), how, seed)
         head_norm = options.pop("head_norm", "auto")
-        net = attach(model, sel, num_classes=data.num_classes, adapter=adapter, head_norm=head_norm)
+        net = attach(
+            model,
+            sel,
+            task=data.task,
+            num_classes=data.num_classes,
+            adapter=adapter,
+            head_norm=head_norm,
+        )
         points = sel.names
-        layouts = [sel.graph.nodes[p]["tf"].layout for p in points]
         net.aux_grad = options.pop("aux_grad", 1.0)
-        loss = make_loss(recipe, layouts=layouts, **options)
+        loss = make_loss(recipe, layouts=net.layouts, task=data.task, **options)
     start = time.perf_counter()
     hist = Trainer(
         net,
@@ -146,6 +152,7 @@ def run_job(job) -> dict:
         data.train,
         data.val,
         TrainConfig(epochs=epochs, seed=seed),
+        task=data.task,
         num_classes=data.num_classes,
     ).fit()
     return dict(
@@ -155,6 +162,7 @@ def run_job(job) -> dict:
         points=points,
         acc=100 * hist[-1]["val_acc_main"],
         best=100 * max(h["val_acc_main"] for h in hist),
+        final={k: v for k, v in hist[-1].items() if k.startswith("val_")},
         seconds=round(time.perf_counter() - start, 1),
         curve=_curve(hist),
         **version,

@@ -1,9 +1,9 @@
 """Running under ``torchrun``: process group, DDP wrapping, samplers, and rank-0-only I/O.
 
 Nothing here is needed outside torchrun: :func:`world` then reports rank 0 of 1 and every helper
-is a no-op. Under ``torchrun`` (one process included) the trainer wraps the (already tapped) model in DDP. Every aux head's
-loss is computed in every step (with a zero weight once α has decayed), so DDP never meets an unused
-parameter and ``find_unused_parameters`` can stay off.
+is a no-op. Under ``torchrun`` (one process included) the trainer wraps the (already tapped) model
+in DDP. Every aux head's loss is computed in every step (with a zero weight once α has decayed), so
+DDP never meets an unused parameter and ``find_unused_parameters`` can stay off.
 """
 
 from __future__ import annotations
@@ -81,9 +81,7 @@ def process_device(name: str = "auto") -> torch.device:
         if device.index is None:
             device = torch.device(
                 "cuda",
-                int(os.environ.get("LOCAL_RANK", 0))
-                if launched()
-                else torch.cuda.current_device(),
+                int(os.environ.get("LOCAL_RANK", 0)) if launched() else torch.cuda.current_device(),
             )
         if device.index >= torch.cuda.device_count():
             raise ConfigError(

@@ -4,7 +4,8 @@ Recipes (:data:`RECIPES`): ``baseline`` (CE on the main head), ``dsn`` (+ α Σ 
 ``dks`` (CE on every head + KL synergy between heads), ``imachsr`` (+ α Σ CE(aux) + λ Σ negative
 entropy of the tapped features); any of them may add ``kd`` (main → aux distillation). Every aux
 head's loss is always computed, with a zero weight when α has decayed, so DDP never sees an unused
-parameter. Each term, its weights and the evidence for the defaults: ``docs/recipes.md``.
+parameter. Each term, its weights and the evidence for the defaults: ``docs/recipes.md`` (also why
+heads on a norm-free net carry no BatchNorm, and what did not keep its main head alive).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 How many: ``M = clamp(⌊log₄ D⌋, 1, 5)``. Where: whole-signal candidates past the stem and before
 the final stage (or the last 15 %); a dense encoder-decoder among its decoder stages. Which: the
 strongest score tier first, its picks the candidates nearest evenly spaced depths. The reasoning,
-the papers' ablations behind each constant, and the tests that pin them: ``docs/selection.md``.
+the papers' ablations behind each constant, and the tests that pin them: ``docs/selection.md``
+(other placements tried on a norm-free net, and not kept: ``docs/recipes.md``).
 """
 
 from __future__ import annotations

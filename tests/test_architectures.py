@@ -196,3 +196,20 @@ def test_the_built_in_text_set_trains_a_token_model_with_per_token_heads(tmp_pat
 
     row = json.loads((tmp_path / "lm" / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"val_acc_main", "val_ce_main", "val_acc_aux0", "val_ce_aux0"} <= set(row)
+
+
+@pytest.mark.parametrize(
+    "name", ["resnet1d32", "plain1d48", "lstm1d4", "gpt_char", "unet_small", "cifar_resnet20"]
+)
+def test_no_point_is_within_the_classifier_of_the_output(name):
+    from tapfinder.selector import COPIES_MAIN
+
+    sel = select_points(name)
+    assert sel.names and all(sel.depth - sel.depths[p] > COPIES_MAIN for p in sel.names)
+
+
+def test_no_point_of_an_expert_stack_copies_the_main_head():
+    from tapfinder.selector import COPIES_MAIN
+
+    sel = select_points(archs.MoETransformer(), torch.randn(2, 20, 16))
+    assert all(sel.depth - sel.depths[p] > COPIES_MAIN for p in sel.names)

@@ -255,3 +255,35 @@ def test_fx_rewritten_taps_compile():
     assert torch.allclose(out.main, ref.main, atol=1e-5) and torch.allclose(
         out.aux[0], ref.aux[0], atol=1e-5
     )
+
+
+def _batch_norms(module) -> int:
+    return sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+@pytest.mark.parametrize(
+    "name, head_norm, normalized",
+    [
+        ("plain1d48", "auto", False),  # norm-free backbone: heads without BatchNorm
+        ("resnet1d32", "auto", True),  # a backbone with BatchNorm: heads with it
+        ("plain1d48", "batch", True),
+        ("resnet1d32", "none", False),
+    ],
+)
+def test_head_norm_follows_the_backbone(name, head_norm, normalized):
+    from tapfinder import attach, select_points
+    from tapfinder.models import get_model
+
+    model, shape = get_model(name)
+    assert (_batch_norms(model) > 0) == (name == "resnet1d32")
+    tapped = attach(model, select_points(model, torch.randn(*shape)), head_norm=head_norm)
+    assert (_batch_norms(tapped.heads) > 0) == normalized
+
+
+def test_an_unknown_head_norm_is_one_clear_error():
+    from tapfinder import ConfigError, attach, select_points
+    from tapfinder.models import get_model
+
+    model, shape = get_model("plain1d48")
+    with pytest.raises(ConfigError, match="head_norm"):
+        attach(model, select_points(model, torch.randn(*shape)), head_norm="layer")

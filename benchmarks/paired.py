@@ -126,13 +126,14 @@ def run_job(job) -> dict:
 
     data = load_data(regime.data)
     torch.manual_seed(seed)
-    model, shape = get_model(regime.model, num_classes=data.num_classes)
+    model, _ = get_model(regime.model, num_classes=data.num_classes)
     recipe, how, adapter, options = parse_arm(arm)
     recipe = resolve_recipe(recipe, data.task)
     if recipe == "baseline":
         net, loss, points = model, make_loss("baseline", task=data.task), []
     else:
-        sel = _points(model, torch.randn(*shape), how, seed)
+        example = torch.stack([data.train[i][0] for i in range(2)])  # its dtype too (tokens)
+        sel = _points(model, example, how, seed)
         head_norm = options.pop("head_norm", "auto")
         net = attach(
             model,

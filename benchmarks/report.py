@@ -26,6 +26,14 @@ _CLASSIFICATION = (
         "MNIST-1D, He et al.'s uneven 34-layer stages (plain1d34, resnet1d34)",
     ),
     (
+        "train_mnist1d_headnorm",
+        "MNIST-1D, plain1d48: heads without BatchNorm (the default on a norm-free net) and with it",
+    ),
+    (
+        "train_sequences",
+        "Sequences: gpt_char on the text set (per-token), lstm1d4 on MNIST-1D",
+    ),
+    (
         "train_images",
         "Real handwritten digits (mnist5k, digits): plain2d40, plain2d40_bn, resnet2d38",
     ),
@@ -126,6 +134,26 @@ def _classification(name: str, title: str) -> list[str]:
             ],
         )
     return out + [""]
+
+
+def _heads_at_the_end() -> list[str]:
+    """Every head's final validation metric per seed (cross-entropy for a per-token task)."""
+    data = _load("train_sequences")
+    if data is None:
+        return []
+    rows = []
+    for r in sorted(data["results"], key=lambda r: (r["regime"], r["arm"], r["seed"])):
+        final = r.get("final", {})
+        metric = "val_ce_" if any(k.startswith("val_ce_") for k in final) else "val_acc_"
+        heads = {k[len(metric) :]: v for k, v in final.items() if k.startswith(metric)}
+        shown = ", ".join(f"{h} {v:.3f}" for h, v in sorted(heads.items()))
+        rows.append([r["regime"], f"`{r['arm']}`", r["seed"], metric[4:-1], shown])
+    return [
+        "Every head at the end (validation cross-entropy in nats per token, or accuracy):",
+        "",
+        *_table(["regime", "arm", "seed", "metric", "heads"], rows),
+        "",
+    ]
 
 
 def _shapes() -> list[str]:
@@ -395,6 +423,7 @@ def page() -> str:
     ]
     for name, title in _CLASSIFICATION:
         lines += _classification(name, title)
+        lines += _heads_at_the_end() if name == "train_sequences" else []
     lines += _shapes()
     for section in (_cost, _integrations, _gpu, _speed, _zoo, _onnx):
         lines += section()

@@ -90,7 +90,7 @@ class DeepSupervision(Callback):
         handle = network.register_forward_hook(
             lambda module, args, out: last.__setitem__("out", out)
         )
-        self._restore = (step, handle)
+        self._last_output = handle
         heads = self.heads
 
         def training_step(batch, batch_idx, *args, **kwargs):
@@ -120,8 +120,7 @@ class DeepSupervision(Callback):
         if self.heads is None:
             return
         self.heads.unhook()
-        step, handle = self._restore
-        handle.remove()
+        self._last_output.remove()
         pl_module.__dict__.pop("training_step", None)  # the class's own step again
         pl_module._modules.pop(_HEADS, None)
         self.heads = None

@@ -134,13 +134,31 @@ def _target_name(node: fx.Node, root: nn.Module) -> str:
     return getattr(node.target, "__name__", str(node.target))
 
 
-def _is_weighted(node: fx.Node, root: nn.Module, values: dict[fx.Node, Any], kind: str) -> bool:
+def parameter_derived(graph: fx.Graph) -> set[fx.Node]:
+    """The nodes computed from parameters and buffers alone, never from an input: ``get_attr``
+    and what only they feed (a standardized or normalized weight: timm's ``StdConv2d``, weight
+    norm), in one pass over the graph's topological order."""
+    derived: set[fx.Node] = set()
+    for node in graph.nodes:
+        inputs = node.all_input_nodes
+        if node.op == "get_attr" or (
+            node.op in ("call_function", "call_method") and inputs and set(inputs) <= derived
+        ):
+            derived.add(node)
+    return derived
+
+
+def _is_weighted(
+    node: fx.Node, root: nn.Module, values: dict[fx.Node, Any], kind: str, derived: set
+) -> bool:
+    """Whether ``node`` is a weighted layer: a module with a weight matrix or kernel, or a weight
+    op (conv, linear, matmul) one of whose operands is such a tensor computed from parameters."""
     if node.op == "call_module":
         return any(p.dim() >= 2 for p in root.get_submodule(node.target).parameters())
-    if kind not in WEIGHT_OPS:
+    if kind not in WEIGHT_OPS or node in derived:  # work on the weights themselves is no layer
         return False
-    params = [a for a in node.all_input_nodes if a.op == "get_attr"]
-    return any(isinstance(values.get(p), torch.Tensor) and values[p].dim() >= 2 for p in params)
+    weights = [a for a in node.all_input_nodes if a in derived]
+    return any(isinstance(values.get(w), torch.Tensor) and values[w].dim() >= 2 for w in weights)
 
 
 def build_fx_graph(
@@ -168,6 +186,7 @@ def build_fx_graph(
     builder = GraphBuilder("fx", model)
     builder.G.graph["shape_method"] = shape_method
     returned: list[fx.Node] = []
+    derived = parameter_derived(graph)
     for node in graph.nodes:
         if node.op == "output":
             fx.node.map_arg(node.args[0], returned.append)
@@ -190,7 +209,7 @@ def build_fx_graph(
                 value=values.get(node),
                 inputs=node.all_input_nodes,
                 outputs_of=tracer.outputs_of.get(node, ()),
-                weighted=_is_weighted(node, model, values, op_kind(target)),
+                weighted=_is_weighted(node, model, values, op_kind(target), derived),
                 own_path=node.target if node.op == "call_module" else None,
                 source=node.name,
                 token=picked_token(target, node.args),

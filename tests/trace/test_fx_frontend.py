@@ -207,3 +207,40 @@ def test_shape_rules_match_real_modules():
         == torch.cat([a, a], -1).shape
     )
     assert _concat_only(([a.to("meta"), b.to("meta")], 2), {}) is None  # mismatched: left to torch
+
+
+class _StandardizedConv2d(torch.nn.Conv2d):
+    """A conv whose kernel is standardized on every call (timm's StdConv2d, BiT, NFNets)."""
+
+    def forward(self, x):
+        w = torch.nn.functional.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1), None, None, training=True, eps=1e-6
+        ).reshape_as(self.weight)
+        return torch.nn.functional.conv2d(x, w, self.bias, self.stride, self.padding)
+
+
+def _standardized(model: torch.nn.Module) -> torch.nn.Module:
+    for name, child in model.named_children():
+        if type(child) is torch.nn.Conv2d:
+            new = _StandardizedConv2d(
+                child.in_channels,
+                child.out_channels,
+                child.kernel_size,
+                child.stride,
+                child.padding,
+                bias=child.bias is not None,
+            )
+            setattr(model, name, new)
+        else:
+            _standardized(child)
+    return model
+
+
+def test_a_conv_with_a_kernel_computed_from_its_weight_is_one_layer():
+    from tapfinder import select_points
+
+    x = torch.randn(2, 3, 32, 32)
+    plain, standardized = TinyResNet(), _standardized(TinyResNet())
+    assert any(isinstance(m, _StandardizedConv2d) for m in standardized.modules())
+    a, b = select_points(plain, x), select_points(standardized, x)
+    assert b.method == "fx" and b.depth == a.depth and b.names == a.names

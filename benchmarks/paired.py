@@ -5,7 +5,7 @@ A *regime* is a model trained on one data set for a number of epochs. An *arm* s
 ``recipe[@points][~adapter][:option=value...]``:
 
 - ``recipe``: ``baseline``, ``dsn``, ``dks``, ``imachsr``, or ``auto`` (what a user gets without
-  flags: ``deepsup.run.resolve_recipe("auto", task)`` with its default options);
+  flags: ``deepsup.losses.resolve_recipe("auto", task)`` with its default options);
 - ``@points``: ``auto`` (the default), ``even`` (evenly spaced module outputs on the whole-signal
   path, as many as auto picks), ``random``, ``random2``, ... (independent seeded draws), or named
   points joined by ``+`` (``dks@layer2+layer3``);
@@ -118,8 +118,7 @@ def run_job(job) -> dict:
 
     torch.set_num_threads(1)
     from deepsup.data import load_data
-    from deepsup.losses import make_loss
-    from deepsup.run import resolve_recipe
+    from deepsup.losses import make_loss, resolve_recipe
     from deepsup.trainer import TrainConfig, Trainer
     from tapfinder.models import get_model
     from tapfinder.taps import attach

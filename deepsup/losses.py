@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from tapfinder.errors import ConfigError
 
 __all__ = [
+    "AUTO_RECIPE",
+    "resolve_recipe",
     "LossConfig",
     "DeepSupervisionLoss",
     "RECIPES",
@@ -30,6 +32,9 @@ __all__ = [
 ]
 
 RECIPES = ("baseline", "dsn", "dks", "imachsr")
+# what ``recipe="auto"`` trains with, per task: the recipe of the benchmarks here with the smallest
+# harm to the main head (the evidence: docs/recipes.md, benchmarks/README.md)
+AUTO_RECIPE = {"classification": "dks", "segmentation": "imachsr", "token": "dsn"}
 DIRECTIONS = ("auto", "bi", "top-down", "bottom-up")
 _AUX = ("dsn", "dks", "imachsr")
 # the recipes that read each option; setting one that the recipe ignores is a mistake worth saying
@@ -326,6 +331,19 @@ def describe(cfg: LossConfig, task: str | None = None) -> str:
     if cfg.dense == "downsample":
         parts.append("coarse heads scored against a downsampled target")
     return " + ".join(parts)
+
+
+def resolve_recipe(recipe: str, task: str) -> str:
+    """``auto`` → the task's default recipe; any other name is checked and returned.
+
+    >>> resolve_recipe("auto", "segmentation"), resolve_recipe("auto", "token")
+    ('imachsr', 'dsn')
+    """
+    if recipe == "auto":
+        return AUTO_RECIPE.get(task, "dks")
+    if recipe not in RECIPES:
+        raise ConfigError(f"unknown recipe {recipe!r}; use auto or one of {', '.join(RECIPES)}")
+    return recipe
 
 
 def make_loss(

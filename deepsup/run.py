@@ -21,7 +21,13 @@ from tapfinder.frontends.modes import in_mode
 from .checks import check_dataset
 from .data import DataSpec, absolute_data, load_data
 from .distributed import process_device
-from .losses import RECIPES, LossConfig, loss_config, main_logits, make_loss
+from .losses import (
+    LossConfig,
+    loss_config,
+    main_logits,
+    make_loss,
+    resolve_recipe,
+)
 from .trainer import FREE_ON_RESUME, TrainConfig, Trainer, call_model, extension_refused
 
 __all__ = [
@@ -36,24 +42,6 @@ __all__ = [
     "export_run",
     "resolve_recipe",
 ]
-
-# what ``--recipe auto`` trains with, per task: the best recipe of the benchmarks here
-# (benchmarks/train_mnist1d.py: dks in the plain, BatchNorm and ResNet regimes; benchmarks/
-# train_shapes.py: imachsr, while dks's per-pixel synergy costs 4 points of mIoU)
-AUTO_RECIPE = {"classification": "dks", "segmentation": "imachsr"}
-
-
-def resolve_recipe(recipe: str, task: str) -> str:
-    """``auto`` → the task's default recipe; any other name is checked and returned.
-
-    >>> resolve_recipe("auto", "segmentation"), resolve_recipe("dsn", "classification")
-    ('imachsr', 'dsn')
-    """
-    if recipe == "auto":
-        return AUTO_RECIPE.get(task, "dks")
-    if recipe not in RECIPES:
-        raise ConfigError(f"unknown recipe {recipe!r}; use auto or one of {', '.join(RECIPES)}")
-    return recipe
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ class ExportReport:
     max_abs_diff: float | None = (
         None  # onnxruntime vs PyTorch on the example input (None: not checked)
     )
+    dynamic_batch: bool = True  # axis 0 of inputs and outputs left free (False: fixed)
 
 
 class _WithTaps(nn.Module):
@@ -68,8 +69,22 @@ def _leaves(value) -> list[torch.Tensor]:
     return [t for t in tree_flatten(value)[0] if isinstance(t, torch.Tensor)]
 
 
+def can_free_batch(example_inputs: tuple) -> bool:
+    """Whether an export traced on ``example_inputs`` can keep the batch axis free: torch.export
+    fixes an axis of size 1, so a batch of 1 gives a graph for batch 1 only.
+
+    >>> can_free_batch((torch.zeros(2, 3),)), can_free_batch((torch.zeros(1, 3),))
+    (True, False)
+    """
+    tensors = [x for x in example_inputs if isinstance(x, torch.Tensor)]
+    return bool(tensors) and all(x.dim() > 0 and x.shape[0] >= 2 for x in tensors)
+
+
 def _batch_axis(example_inputs: tuple, varargs: bool, names: list[str], dynamo: bool) -> dict:
-    """The exporter's arguments that keep axis 0 (the batch) of every input and output dynamic."""
+    """The exporter's arguments that keep axis 0 (the batch) of every input and output dynamic
+    (none where the example's batch cannot: :func:`can_free_batch`)."""
+    if not can_free_batch(example_inputs):
+        return {}
     if not dynamo:
         return {"dynamic_axes": {name: {0: "batch"} for name in names}}
     batch = torch.export.Dim("batch")
@@ -116,7 +131,7 @@ def export_onnx(
     dynamo: bool = True,
 ) -> ExportReport:
     """Export ``model`` in eval mode to ``path``; with ``selection``, its points become extra
-    outputs.
+    outputs. The batch axis stays free when the example batch is 2 or more.
 
     Raises:
         ConfigError: an unwritable path or a tap point that is not a module output.
@@ -169,7 +184,9 @@ def export_onnx(
             if g.shape == tuple(w.shape)
         ]
         diff = max(diffs) if diffs else None
-    return ExportReport(path, onnx_node_count(path), names, diff)
+    return ExportReport(
+        path, onnx_node_count(path), names, diff, dynamic_batch=can_free_batch(example_inputs)
+    )
 
 
 def export_source(

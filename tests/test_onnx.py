@@ -81,6 +81,15 @@ def test_the_batch_axis_stays_dynamic(exports, dynamo):
     assert got.shape[0] == 3 and float((torch.as_tensor(got) - want).abs().max()) < 1e-4
 
 
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_a_batch_of_one_exports_with_the_batch_fixed(tmp_path, dynamo):
+    """torch.export fixes an axis of size 1; asking for it free fails on ConvNeXt-like models."""
+    report = export_onnx(
+        TinyResNet(), (torch.randn(1, 3, 32, 32),), tmp_path / "m.onnx", dynamo=dynamo
+    )
+    assert not report.dynamic_batch and report.max_abs_diff < 1e-4
+
+
 class _ThreeHeads(torch.nn.Module):
     """A detector-like model: three outputs at three scales."""
 

@@ -9,7 +9,7 @@ from torch import nn
 from tapfinder import ConfigError, attach, select_points
 from tapfinder.taps import Capture, TapOutput, head_key
 
-from ..losses import main_logits, make_loss
+from ..losses import main_logits, make_loss, resolve_recipe
 
 __all__ = ["AuxHeads"]
 
@@ -30,7 +30,7 @@ class AuxHeads(nn.Module):
         model: nn.Module,
         example_inputs,
         points="auto",
-        recipe: str = "dks",
+        recipe: str = "auto",
         task: str = "classification",
         num_classes: int | None = None,
         adapter: str = "dks",
@@ -65,6 +65,7 @@ class AuxHeads(nn.Module):
             )
         self.heads, self.points, self.layouts = tapped.heads, tapped.points, tapped.layouts
         self.selection = selection
+        recipe = resolve_recipe(recipe, task)
         self.loss = make_loss(recipe, layouts=self.layouts, task=task, **loss_options)
         self._model = [model]  # not a submodule: the heads' state is the heads' own
         self._found: dict[str, torch.Tensor] = {}

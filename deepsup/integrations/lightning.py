@@ -33,7 +33,8 @@ class DeepSupervision(Callback):
 
     Args:
         points: ``"auto"``, a count or node names.
-        recipe: ``dks``, ``dsn`` or ``imachsr``; ``loss_options`` its options.
+        recipe: ``auto`` (the task's default, as for ``tapfinder train``), ``dks``, ``dsn`` or
+            ``imachsr``; ``loss_options`` its options.
         model_attr: the LightningModule attribute holding the network (default: the module's one
             child, or the LightningModule itself).
         example_input: a batch input for the analysis (default: ``example_input_array``).
@@ -44,7 +45,7 @@ class DeepSupervision(Callback):
     def __init__(
         self,
         points="auto",
-        recipe: str = "dks",
+        recipe: str = "auto",
         model_attr: str | None = None,
         example_input=None,
         target: Callable = _second,

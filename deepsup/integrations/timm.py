@@ -14,7 +14,7 @@ from torch import nn
 
 from tapfinder import attach, select_points
 
-from ..losses import make_loss
+from ..losses import make_loss, resolve_recipe
 
 __all__ = ["DeepSupervisionTask"]
 
@@ -41,7 +41,7 @@ class DeepSupervisionTask(TrainingTask):
         model: nn.Module,
         example_input: torch.Tensor,
         points="auto",
-        recipe: str = "dks",
+        recipe: str = "auto",
         num_classes: int | None = None,
         adapter: str = "dks",
         head_norm: str = "auto",
@@ -58,6 +58,7 @@ class DeepSupervisionTask(TrainingTask):
         self.trainable_module = attach(
             model, selection, num_classes=num_classes, adapter=adapter, head_norm=head_norm
         )
+        recipe = resolve_recipe(recipe, "classification")
         self.loss = make_loss(recipe, layouts=self.trainable_module.layouts, **loss_options)
         self.progress = 0.0
 

@@ -157,8 +157,14 @@ def _is_weighted(
         return any(p.dim() >= 2 for p in root.get_submodule(node.target).parameters())
     if kind not in WEIGHT_OPS or node in derived:  # work on the weights themselves is no layer
         return False
-    weights = [a for a in node.all_input_nodes if a in derived]
+    # a weight matrix or kernel computed from parameters counts for the ops that take one; an
+    # attention mask or bias computed from a table does not make attention a layer
+    computed = kind in _KERNEL_OPS
+    weights = [a for a in node.all_input_nodes if a.op == "get_attr" or (computed and a in derived)]
     return any(isinstance(values.get(w), torch.Tensor) and values[w].dim() >= 2 for w in weights)
+
+
+_KERNEL_OPS = ("conv", "linear", "matmul", "embedding")
 
 
 def build_fx_graph(

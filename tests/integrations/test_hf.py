@@ -47,9 +47,10 @@ def test_hf_trainer_trains_logs_and_saves_the_model_alone(tmp_path):
     model = _model()
     trainer = DeepSupervisionTrainer(model=model, args=_args(tmp_path, 4), train_dataset=_dataset())
     assert trainer.deepsup.loss.task == "token"
+    assert trainer.deepsup.loss.config.recipe == "dsn"  # the per-token default: docs/recipes.md
     trainer.train()
     logged = [entry for entry in trainer.state.log_history if "deepsup/aux0" in entry]
-    assert logged and {"deepsup/main", "deepsup/synergy"} <= set(logged[-1])
+    assert logged and {"deepsup/main", "deepsup/aux1"} <= set(logged[-1])
     assert (
         logged[-1]["loss"] > logged[-1]["deepsup/main"]
     )  # the aux terms joined the model's own loss

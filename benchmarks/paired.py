@@ -144,6 +144,7 @@ def run_job(job) -> dict:
         )
         points = sel.names
         net.aux_grad = options.pop("aux_grad", 1.0)
+        net.aux_yields = bool(options.pop("aux_yields", net.aux_yields))
         loss = make_loss(recipe, layouts=net.layouts, task=data.task, **options)
     start = time.perf_counter()
     hist = Trainer(

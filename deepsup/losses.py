@@ -34,7 +34,7 @@ __all__ = [
 RECIPES = ("baseline", "dsn", "dks", "imachsr")
 # what ``recipe="auto"`` trains with, per task: the recipe of the benchmarks here with the smallest
 # harm to the main head (the evidence: docs/recipes.md, benchmarks/README.md)
-AUTO_RECIPE = {"classification": "dks", "segmentation": "imachsr", "token": "dsn"}
+AUTO_RECIPE = {"classification": "dsn", "segmentation": "imachsr", "token": "dsn"}
 DIRECTIONS = ("auto", "bi", "top-down", "bottom-up")
 _AUX = ("dsn", "dks", "imachsr")
 # the recipes that read each option; setting one that the recipe ignores is a mistake worth saying
@@ -46,6 +46,7 @@ READ_BY = {
     "beta": ("dks",),
     "lam": ("imachsr",),
     "kd": _AUX,
+    "fade_by": _AUX,
     "temperature": _AUX,
     "dense": _AUX,
 }
@@ -63,6 +64,7 @@ class LossConfig:
     beta: float = 1.0  # DKS synergy weight
     lam: float = 0.01  # iMacHSR negative-entropy weight
     kd: float = 0.0  # weight of main → aux distillation (0: off)
+    fade_by: float | None = None  # every aux term's weight falls linearly to 0 by this progress
     temperature: float = 2.0
     dense: str = (
         "upsample"  # a coarse dense head: "upsample" its logits, or "downsample" the target
@@ -84,6 +86,11 @@ class LossConfig:
             value = getattr(self, name)
             if value is not None and not value >= 0:  # NaN fails too
                 raise ConfigError(f"the loss's {name} must be 0 or more, got {value}")
+        if self.fade_by is not None and not 0 < self.fade_by <= 1:
+            raise ConfigError(
+                f"fade_by is the fraction of training by which the aux terms fade out, in (0, 1]; "
+                f"got {self.fade_by}"
+            )
         if not self.temperature > 0:
             raise ConfigError(
                 f"the distillation temperature must be above 0, got {self.temperature}"
@@ -261,7 +268,19 @@ class DeepSupervisionLoss:
             for i, logits in enumerate(aux):
                 terms[f"kd{i}"] = _kl(main, _match(logits, main), cfg.temperature)
                 total = total + cfg.kd * terms[f"kd{i}"]
+        if cfg.fade_by is not None:
+            total = terms["main"] + fading(progress, cfg.fade_by) * (total - terms["main"])
         return total, terms
+
+
+def fading(progress: float, fade_by: float) -> float:
+    """The weight of the aux terms at ``progress``: 1 at the start, falling linearly to 0 at
+    ``fade_by`` and 0 after.
+
+    >>> [fading(p, 0.5) for p in (0.0, 0.25, 0.5, 0.9)]
+    [1.0, 0.5, 0.0, 0.0]
+    """
+    return max(0.0, 1.0 - progress / fade_by)
 
 
 def loss_config(recipe: str = "dks", **options) -> LossConfig:
@@ -328,6 +347,8 @@ def describe(cfg: LossConfig, task: str | None = None) -> str:
         parts.append(f"{cfg.lam:g} × negative entropy of the tapped features")
     if cfg.kd:
         parts.append(f"{cfg.kd:g} × KD main → aux (T {cfg.temperature:g})")
+    if cfg.fade_by is not None:
+        parts[1:] = [f"({' + '.join(parts[1:])}) fading to 0 by {cfg.fade_by:.0%} of training"]
     if cfg.dense == "downsample":
         parts.append("coarse heads scored against a downsampled target")
     return " + ".join(parts)
@@ -340,7 +361,7 @@ def resolve_recipe(recipe: str, task: str) -> str:
     ('imachsr', 'dsn')
     """
     if recipe == "auto":
-        return AUTO_RECIPE.get(task, "dks")
+        return AUTO_RECIPE.get(task, "dsn")
     if recipe not in RECIPES:
         raise ConfigError(f"unknown recipe {recipe!r}; use auto or one of {', '.join(RECIPES)}")
     return recipe

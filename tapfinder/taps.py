@@ -8,6 +8,7 @@ the original's. ``forward`` returns a :class:`TapOutput` (main output, aux logit
 
 from __future__ import annotations
 
+import operator
 from typing import Any, NamedTuple
 
 import torch
@@ -34,21 +35,74 @@ def head_key(name: str) -> str:
 
 
 class Capture:
-    """A forward hook that keeps its module's output (first tensor) under ``point`` in ``found``."""
+    """A forward hook that keeps its module's output (first tensor) under ``point`` in ``found``;
+    with ``yields``, the kept tensor's gradient yields to the model's own (:func:`yielding`)."""
 
-    def __init__(self, found: dict, point: str):
-        self.found, self.point = found, point
+    def __init__(self, found: dict, point: str, yields: bool = False):
+        self.found, self.point, self.yields = found, point, yields
 
     def __call__(self, module, args, out):
-        self.found[self.point] = first_tensor(out)
+        if not self.yields:
+            self.found[self.point] = first_tensor(out)
+            return None
+        own, head = yielding_value(out)
+        self.found[self.point] = first_tensor(head)
+        return own
+
+
+def with_first_tensor(value: Any, tensor: torch.Tensor) -> Any:
+    """``value`` with its first tensor (as :func:`first_tensor` finds it) replaced by ``tensor``."""
+    if isinstance(value, torch.Tensor):
+        return tensor
+    if isinstance(value, dict):
+        key = next(k for k, v in value.items() if first_tensor(v) is not None)
+        return {**value, key: with_first_tensor(value[key], tensor)}
+    index = next(i for i, v in enumerate(value) if first_tensor(v) is not None)
+    items = list(value)
+    items[index] = with_first_tensor(items[index], tensor)
+    return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+
+
+class _Yield(torch.autograd.Function):
+    """``x`` twice: for the model's own layers and for a head. The gradient back is the model's
+    plus the head's with, per sample, its component against the model's removed."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone(), x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, own, head):
+        return own + yielded(head, own)
+
+
+def yielded(head: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+    """``head`` without its component along ``own`` where the two point apart, per sample (dim 0).
+
+    >>> own = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    >>> yielded(torch.tensor([[-2.0, 3.0], [2.0, 3.0]]), own).tolist()
+    [[0.0, 3.0], [2.0, 3.0]]
+    """
+    h, o = head.flatten(1).float(), own.flatten(1).float()
+    against = (h * o).sum(1, keepdim=True).clamp(max=0.0)
+    scale = against / (o * o).sum(1, keepdim=True).clamp_min(torch.finfo(o.dtype).tiny)
+    return (h - scale * o).view_as(head).to(head.dtype)
+
+
+def yielding(feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(for the model, for its head)``: the same values; the head's gradient into the model
+    yields to the model's own where they conflict (:func:`yielded`), so an aux head never pushes a
+    shared feature against what the deeper layers and the main head ask of it."""
+    return _Yield.apply(feature)
 
 
 def rewrite_with_outputs(
-    model: nn.Module, fx_nodes: list[str], n_inputs: int | None
+    model: nn.Module, fx_nodes: list[str], n_inputs: int | None, yields: bool = False
 ) -> fx.GraphModule:
     """``model``'s program returning ``(its output, *the values of fx_nodes)``: no hooks, no side
     channel, so it copies, pickles and compiles as any module does. Its modules and attributes are
-    the model's own objects, so training updates both.
+    the model's own objects, so training updates both. With ``yields``, the returned values'
+    gradient yields to the model's own (:func:`yielding`).
 
     Raises:
         ConfigError: fx cannot trace the model in its current mode, or a node is gone in this mode.
@@ -67,14 +121,40 @@ def rewrite_with_outputs(
             f"tap point {missing[0]!r} is not in the model's {mode}-mode program; "
             "tap a module output instead"
         )
+    tapped = [nodes[name] for name in fx_nodes]
+    if yields:
+        tapped = [_yielding_node(graph, node) for node in tapped]
     output = next(n for n in graph.nodes if n.op == "output")
-    output.args = ((output.args[0], *(nodes[name] for name in fx_nodes)),)
+    output.args = ((output.args[0], *tapped),)
     owner = {
         n.target: attr_at(model, n.target)
         for n in graph.nodes
         if n.op in ("call_module", "get_attr")
     }
     return fx.GraphModule(owner, graph, class_name=f"Tapped{type(model).__name__}")
+
+
+def _yielding_node(graph: fx.Graph, node: fx.Node) -> fx.Node:
+    """After ``node``: its value split by :func:`yielding_value`; the model's own uses read the
+    first half, and the node returned reads the second (for the head)."""
+    with graph.inserting_after(node):
+        pair = graph.call_function(yielding_value, (node,))
+    with graph.inserting_after(pair):
+        own = graph.call_function(operator.getitem, (pair, 0))
+    with graph.inserting_after(own):
+        head = graph.call_function(operator.getitem, (pair, 1))
+    node.replace_all_uses_with(own, delete_user_cb=lambda user: user is not pair)
+    return head
+
+
+def yielding_value(value: Any) -> tuple[Any, Any]:
+    """:func:`yielding` on a value's first tensor: ``(value for the model, value for its head)``;
+    a value without a tensor that needs a gradient goes to both unchanged."""
+    feature = first_tensor(value)
+    if feature is None or not feature.requires_grad:
+        return value, value
+    own, head = yielding(feature)
+    return with_first_tensor(value, own), head
 
 
 class _ScaledGrad(torch.autograd.Function):
@@ -116,7 +196,9 @@ class TappedModel(nn.Module):
             for losses on the features themselves (``make_loss(..., layouts=tapped.layouts)``).
 
     ``aux_grad`` scales the gradient the heads send into the model's own layers (the heads learn
-    in full). Hooks live only while ``forward`` runs, so a tapped model copies (``copy.deepcopy``,
+    in full). ``aux_yields`` (on by default) takes out of that gradient, per sample, the part that
+    points against the gradient coming from deeper in the model (:func:`yielded`; why:
+    ``docs/recipes.md``). Hooks live only while ``forward`` runs, so a tapped model copies (``copy.deepcopy``,
     ``AveragedModel``) and pickles like any module.
     """
 
@@ -137,6 +219,7 @@ class TappedModel(nn.Module):
         self._fx_nodes = dict(fx_nodes or {})
         self._n_inputs = n_inputs
         self.aux_grad = 1.0
+        self.aux_yields = True
         self._detached = False
         # per training mode, never a registered child; keyed by the model's modules too, because the
         # rewritten program holds the modules it was traced with (convert_sync_batchnorm swaps them)
@@ -159,10 +242,11 @@ class TappedModel(nn.Module):
         mode = self.model.training
         if torch.compiler.is_compiling():
             return self._runners[mode][1]
-        modules = tuple(map(id, self.model.modules()))
-        if self._runners.get(mode, ((),))[0] != modules:
+        key = (self.aux_yields, *map(id, self.model.modules()))
+        if self._runners.get(mode, ((),))[0] != key:
             names = [self._fx_nodes[p] for p in self.points]
-            self._runners[mode] = (modules, rewrite_with_outputs(self.model, names, self._n_inputs))
+            program = rewrite_with_outputs(self.model, names, self._n_inputs, self.aux_yields)
+            self._runners[mode] = (key, program)
         return self._runners[mode][1]
 
     def _apply(self, fn, *args, **kwargs):
@@ -178,7 +262,7 @@ class TappedModel(nn.Module):
             return out[0], [first_tensor(f) for f in out[1:]]
         found: dict[str, torch.Tensor] = {}
         handles = [
-            self.model.get_submodule(p).register_forward_hook(Capture(found, p))
+            self.model.get_submodule(p).register_forward_hook(Capture(found, p, self.aux_yields))
             for p in self.points
         ]
         try:

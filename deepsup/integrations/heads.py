@@ -64,6 +64,7 @@ class AuxHeads(nn.Module):
                 f"choose module outputs with `points` (not {', '.join(tapped.points)})"
             )
         self.heads, self.points, self.layouts = tapped.heads, tapped.points, tapped.layouts
+        self.aux_yields = tapped.aux_yields  # as in TappedModel: the heads yield to the model
         self.selection = selection
         recipe = resolve_recipe(recipe, task)
         self.loss = make_loss(recipe, layouts=self.layouts, task=task, **loss_options)
@@ -76,7 +77,9 @@ class AuxHeads(nn.Module):
         if not self._handles:
             model = self._model[0]
             self._handles = [
-                model.get_submodule(p).register_forward_hook(Capture(self._found, p))
+                model.get_submodule(p).register_forward_hook(
+                    Capture(self._found, p, self.aux_yields)
+                )
                 for p in self.points
             ]
 

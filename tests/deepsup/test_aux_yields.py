@@ -1,0 +1,98 @@
+"""Aux heads whose gradient into the model yields to the model's own (``TappedModel.aux_yields``)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tapfinder import select_points
+from tapfinder.taps import attach, yielded
+from tests.assets.models import FunctionalNet, TinyResNet
+
+X = torch.randn(4, 3, 32, 32)
+Y = torch.tensor([0, 1, 2, 3])
+
+
+def test_a_yielded_gradient_never_points_against_the_models_own():
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        head, own = torch.randn(8, 3, 5, generator=g), torch.randn(8, 3, 5, generator=g)
+        out = yielded(head, own)
+        along = (out * own).flatten(1).sum(1)
+        agreed = (head * own).flatten(1).sum(1) >= 0
+        assert (along >= -1e-4).all()  # what remains never opposes the model's own gradient
+        assert torch.equal(out[agreed], head[agreed])  # and agreeing samples pass untouched
+        removed = (head - out)[~agreed].flatten(1)
+        parallel = own[~agreed].flatten(1)
+        # only the conflicting component is removed: what is taken away is along the model's own
+        assert torch.allclose(
+            removed.norm(dim=1) * parallel.norm(dim=1), (removed * parallel).sum(1).abs(), rtol=1e-3
+        )
+
+
+def test_with_no_gradient_of_its_own_the_model_takes_the_heads_in_full():
+    assert torch.equal(yielded(torch.ones(2, 3), torch.zeros(2, 3)), torch.ones(2, 3))
+
+
+def _grads(model, tapped, loss_of):
+    model.zero_grad()
+    tapped.heads.zero_grad()
+    loss_of(tapped(X)).backward()
+    return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+
+def _each(model, points, loss_of):
+    """The model's gradients without and with yielding."""
+    tapped = attach(model, select_points(model, X, points=points), num_classes=10).eval()
+    plain = _grads(model, tapped, loss_of)
+    tapped.aux_yields = True
+    return plain, _grads(model, tapped, loss_of), tapped
+
+
+def _same(a, b):
+    return len(a) == len(b) and all(torch.allclose(u, v, atol=1e-6) for u, v in zip(a, b))
+
+
+@pytest.mark.parametrize(
+    ("factory", "points"), [(TinyResNet, ["layer1", "layer2"]), (FunctionalNet, ["add"])]
+)
+def test_yielding_changes_only_conflicting_gradients_on_both_capture_paths(factory, points):
+    """Module outputs are read by hooks, ``add`` through the fx rewrite: both split the feature."""
+    torch.manual_seed(0)
+    model = factory()
+    main_only = lambda out: F.cross_entropy(out.main, Y)  # noqa: E731
+    aux_only = lambda out: sum(F.cross_entropy(a, Y) for a in out.aux)  # noqa: E731
+    both = lambda out: main_only(out) + aux_only(out)  # noqa: E731
+    assert _same(*_each(model, points, main_only)[:2])  # the main head's gradient is untouched
+    # no own gradient at the deepest point: its head's goes in full (a shallower one yields to it)
+    assert _same(*_each(model, points[-1:], aux_only)[:2])
+    plain, yielding, tapped = _each(model, points, both)
+    assert not _same(plain, yielding)  # where both push, the conflicting part is gone
+    with torch.no_grad():  # and the values are the model's own
+        tapped.aux_yields = False
+        before = tapped(X)
+        tapped.aux_yields = True
+        after = tapped(X)
+    assert torch.equal(before.main, after.main)
+    assert all(torch.equal(a, b) for a, b in zip(before.aux, after.aux))
+
+
+class InPlaceAfterTap(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.relu = nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = self.relu(self.conv(x))  # the tapped output is changed in place by the next module
+        return self.fc(self.relu(self.conv2(x)).mean((2, 3)))
+
+
+def test_a_model_that_writes_in_place_on_the_tapped_output_still_trains():
+    model = InPlaceAfterTap()
+    tapped = attach(model, select_points(model, X, points=["conv"]), num_classes=10)
+    tapped.aux_yields = True
+    out = tapped(X)
+    (F.cross_entropy(out.main, Y) + F.cross_entropy(out.aux[0], Y)).backward()
+    assert model.conv.weight.grad is not None

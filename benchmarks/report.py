@@ -26,6 +26,11 @@ _CLASSIFICATION = (
         "MNIST-1D, He et al.'s uneven 34-layer stages (plain1d34, resnet1d34)",
     ),
     (
+        "train_images_plain",
+        "Real digits, the norm-free plain2d40 (plain-mnist): the screens that chose the default "
+        "(`dsn:aux_yields=1` is what `auto` trains now)",
+    ),
+    (
         "train_mnist1d_headnorm",
         "MNIST-1D, plain1d48: heads without BatchNorm (the default on a norm-free net) and with it",
     ),

@@ -3,7 +3,9 @@
 The UNet's auto points are its decoder stages (``dec3``, ``dec2``); heads are FCN heads whose
 logits are upsampled to the target. ``--points enc1,enc3`` runs the taps elsewhere (the encoder
 skip sources, say; ``results/train_shapes_encoder_points.json``); ``recipe~light`` uses the light
-1×1 heads, ``dks/top-down`` one synergy direction; ``auto`` is what a user gets without flags.
+1×1 heads, ``dks/top-down`` one synergy direction, ``imachsr:aux_yields=0`` heads whose
+gradient does not yield to the model's (``TappedModel.aux_yields``); ``auto`` is what a user
+gets without flags.
 ``--merge`` adds to earlier results (those of other code are run again; pairs share their code).
 Two schedules are stored: 15 epochs (``train_shapes.json``, where the baseline has converged) and
 5 epochs (``--epochs 5 --name train_shapes_5epochs``, where it has not). Adam, OneCycle (max lr
@@ -30,7 +32,8 @@ ARMS = ("baseline", "dsn", "dks", "imachsr")
 
 def _run(job):
     arm, seed, epochs, points, version = job
-    recipe, _, adapter = arm.partition("~")
+    arm_name, _, yields = arm.partition(":aux_yields=")  # imachsr:aux_yields=0: heads that don't
+    recipe, _, adapter = arm_name.partition("~")
     recipe, _, direction = recipe.partition("/")  # dks/top-down: DKS synergy in one direction
     import torch
 
@@ -50,6 +53,7 @@ def _run(job):
     else:
         sel = select_points(model, torch.randn(*shape), points=points or "auto")
         net = attach(model, sel, task="segmentation", num_classes=5, adapter=adapter or "dks")
+        net.aux_yields = net.aux_yields if not yields else yields not in ("0", "false")
         points, loss = (
             sel.names,
             make_loss(

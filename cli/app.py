@@ -137,6 +137,14 @@ def train(
         bool,
         typer.Option("--alpha-decay", help="decay alpha to 0 over training", rich_help_panel=_LOSS),
     ] = False,
+    fade_by: Annotated[
+        Optional[float],
+        typer.Option(
+            help="every aux term fades to 0 by this fraction of training",
+            metavar="X",
+            rich_help_panel=_LOSS,
+        ),
+    ] = None,
     gamma: Annotated[
         Optional[float], typer.Option(help="DSN margin [0]", metavar="X", rich_help_panel=_LOSS)
     ] = None,
@@ -249,6 +257,7 @@ def train(
         "temperature": temperature,
         "dense": dense,
         "alpha_decay": alpha_decay or None,
+        "fade_by": fade_by,
     }
     run_train(
         TrainOptions(

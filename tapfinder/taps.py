@@ -198,8 +198,8 @@ class TappedModel(nn.Module):
     ``aux_grad`` scales the gradient the heads send into the model's own layers (the heads learn
     in full). ``aux_yields`` (on by default) takes out of that gradient, per sample, the part that
     points against the gradient coming from deeper in the model (:func:`yielded`; why:
-    ``docs/recipes.md``). Hooks live only while ``forward`` runs, so a tapped model copies (``copy.deepcopy``,
-    ``AveragedModel``) and pickles like any module.
+    ``docs/recipes.md``). Hooks live only while ``forward`` runs, so a tapped model copies
+    (``copy.deepcopy``, ``AveragedModel``) and pickles like any module.
     """
 
     def __init__(

@@ -31,8 +31,8 @@ def test_train_preview_then_train_resume_and_export(tmp_path):
     assert {"last.pt", "metrics.jsonl", "selection.json", "run.json"} <= {
         p.name for p in out.iterdir()
     }
-    assert "recipe dks" in result.output  # --recipe auto, classification
-    assert json.loads((out / "run.json").read_text())["spec"]["recipe"] == "dks"
+    assert "recipe dsn" in result.output  # --recipe auto, classification
+    assert json.loads((out / "run.json").read_text())["spec"]["recipe"] == "dsn"
     again = runner.invoke(app, [*BASE, "--out", str(out), "--yes"])
     assert again.exit_code == 2 and "--resume" in again.output
     resumed = runner.invoke(app, [*BASE, "--out", str(out), "--yes", "--resume"])
@@ -40,9 +40,9 @@ def test_train_preview_then_train_resume_and_export(tmp_path):
         resumed.exit_code == 0 and "done: 2 epochs" in resumed.output
     )  # already finished: nothing to redo
     changed = _error(
-        [*BASE, "--recipe", "dsn", "--seed", "3", "--out", str(out), "--yes", "--resume"]
+        [*BASE, "--recipe", "dks", "--seed", "3", "--out", str(out), "--yes", "--resume"]
     )
-    assert "trained with --recipe dks --seed 0; pass the same to resume it" in changed
+    assert "trained with --recipe dsn --seed 0; pass the same to resume it" in changed
     longer = _error(
         [*BASE[:-4], "--epochs", "3", "--batch-size", "16", "--out", str(out), "--yes", "--resume"]
     )
@@ -240,6 +240,7 @@ def test_loss_options_train_show_and_hold_on_resume(tmp_path):
         [*args[:-3], "--direction", "top-down", "--out", str(tmp_path / "x"), "--yes"]
     )
     assert "must be 0 or more" in _error([*BASE, "--recipe", "dks", "--beta", "-1", "--yes"])
+    assert "fade_by is the fraction" in _error([*BASE, "--fade-by", "1.5", "--yes"])
     assert not (tmp_path / "x").exists()
     saved = json.loads((out / "run.json").read_text())
     assert (

@@ -1,4 +1,4 @@
-"""Aux heads whose gradient into the model yields to the model's own (``TappedModel.aux_yields``)."""
+"""Aux heads whose gradient into the model yields to the model's own (``aux_yields``)."""
 
 import pytest
 import torch
@@ -44,6 +44,8 @@ def _grads(model, tapped, loss_of):
 def _each(model, points, loss_of):
     """The model's gradients without and with yielding."""
     tapped = attach(model, select_points(model, X, points=points), num_classes=10).eval()
+    assert tapped.aux_yields  # the default
+    tapped.aux_yields = False
     plain = _grads(model, tapped, loss_of)
     tapped.aux_yields = True
     return plain, _grads(model, tapped, loss_of), tapped

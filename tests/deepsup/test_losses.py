@@ -132,3 +132,16 @@ def test_unknown_recipe_and_direction():
         make_loss("deepest")
     with pytest.raises(ConfigError, match="direction"):
         make_loss("dks", direction="sideways")
+
+
+def test_fade_by_fades_every_aux_term_and_leaves_the_main_head():
+    out = TapOutput(torch.randn(4, 3), [torch.randn(4, 3), torch.randn(4, 3)], [])
+    y = torch.tensor([0, 1, 2, 0])
+    loss = make_loss("dks", fade_by=0.5)
+    start, _ = loss(out, y, 0.0)
+    full, terms = make_loss("dks")(out, y, 0.0)
+    half, _ = loss(out, y, 0.25)
+    late, late_terms = loss(out, y, 0.75)
+    assert torch.allclose(start, full) and torch.allclose(late, late_terms["main"])
+    assert torch.allclose(half, terms["main"] + 0.5 * (full - terms["main"]))
+    assert "synergy" in late_terms  # still computed (DDP sees every parameter used)

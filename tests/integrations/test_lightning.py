@@ -39,7 +39,7 @@ def test_a_fit_adds_and_logs_every_term_and_leaves_the_model_alone(tmp_path):
     trainer = _trainer(tmp_path, 2, callbacks=[callback, checkpoints])
     trainer.fit(module, data())
     logged = set(trainer.callback_metrics)
-    assert {"deepsup/main", "deepsup/aux0", "deepsup/synergy"} <= {
+    assert {"deepsup/main", "deepsup/aux0"} <= {  # auto: dsn, no synergy term
         k.removesuffix("_epoch") for k in logged
     }
     assert not any("deepsup_heads" in k for k in module.state_dict())

@@ -19,7 +19,7 @@ def test_a_timm_task_trains_the_model_and_its_heads():
     result = task(x, y)
     result["loss"].backward()
     optimizer.step()
-    assert {"loss", "output", "loss_main", "loss_aux0", "loss_synergy"} <= set(result)
+    assert {"loss", "output", "loss_main", "loss_aux0"} <= set(result)  # auto: dsn
     assert result["loss"] > result["loss_main"]
     assert all(p.grad is not None for p in task.get_trainable_module().heads.parameters())
     TinyResNet().load_state_dict(task.state_dict_for_inference(), strict=True)

@@ -33,9 +33,9 @@ __all__ = [
 
 RECIPES = ("baseline", "dsn", "dks", "imachsr")
 # what ``recipe="auto"`` trains with, per task: the recipe of the benchmarks here with the smallest
-# per-seed harm to the main head on every regime together (classification: dsn, whose worst seed is
-# within 5 points on both norm-free regimes where dks's is not; evidence: docs/recipes.md, "Heads
-# that yield, and dsn for classification", and benchmarks/README.md)
+# per-seed harm to the main head on every regime together (classification: dsn, whose worst seed
+# stays within 2 points on both norm-free regimes where dks's does not; evidence: docs/recipes.md,
+# "dsn for classification", and benchmarks/README.md)
 AUTO_RECIPE = {"classification": "dsn", "segmentation": "imachsr", "token": "dsn"}
 DIRECTIONS = ("auto", "bi", "top-down", "bottom-up")
 _AUX = ("dsn", "dks", "imachsr")

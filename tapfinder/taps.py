@@ -196,8 +196,8 @@ class TappedModel(nn.Module):
             for losses on the features themselves (``make_loss(..., layouts=tapped.layouts)``).
 
     ``aux_grad`` scales the gradient the heads send into the model's own layers (the heads learn
-    in full). ``aux_yields`` (on by default) takes out of that gradient, per sample, the part that
-    points against the gradient coming from deeper in the model (:func:`yielded`; why:
+    in full). ``aux_yields`` (off by default) takes out of that gradient, per sample, the part
+    that points against the gradient coming from deeper in the model (:func:`yielded`; why:
     ``docs/recipes.md``). Hooks live only while ``forward`` runs, so a tapped model copies
     (``copy.deepcopy``, ``AveragedModel``) and pickles like any module.
     """
@@ -219,7 +219,7 @@ class TappedModel(nn.Module):
         self._fx_nodes = dict(fx_nodes or {})
         self._n_inputs = n_inputs
         self.aux_grad = 1.0
-        self.aux_yields = True
+        self.aux_yields = False
         self._detached = False
         # per training mode, never a registered child; keyed by the model's modules too, because the
         # rewritten program holds the modules it was traced with (convert_sync_batchnorm swaps them)

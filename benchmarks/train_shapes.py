@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, code_version, print_table, same_code, write_results  # noqa: E402
+from benchmarks.paired import _value  # noqa: E402  (arm options read as train_images reads them)
 
 ARMS = ("baseline", "dsn", "dks", "imachsr")
 
@@ -53,7 +54,7 @@ def _run(job):
     else:
         sel = select_points(model, torch.randn(*shape), points=points or "auto")
         net = attach(model, sel, task="segmentation", num_classes=5, adapter=adapter or "dks")
-        net.aux_yields = net.aux_yields if not yields else yields not in ("0", "false")
+        net.aux_yields = bool(_value("aux_yields", yields)) if yields else net.aux_yields
         points, loss = (
             sel.names,
             make_loss(

@@ -36,7 +36,8 @@ def head_key(name: str) -> str:
 
 class Capture:
     """A forward hook that keeps its module's output (first tensor) under ``point`` in ``found``;
-    with ``yields``, the kept tensor's gradient yields to the model's own (:func:`yielding`)."""
+    with ``yields``, the kept tensor's gradient yields to the model's own
+    (:func:`yielding_value`)."""
 
     def __init__(self, found: dict, point: str, yields: bool = False):
         self.found, self.point, self.yields = found, point, yields
@@ -89,20 +90,13 @@ def yielded(head: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
     return (h - scale * o).view_as(head).to(head.dtype)
 
 
-def yielding(feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(for the model, for its head)``: the same values; the head's gradient into the model
-    yields to the model's own where they conflict (:func:`yielded`), so an aux head never pushes a
-    shared feature against what the deeper layers and the main head ask of it."""
-    return _Yield.apply(feature)
-
-
 def rewrite_with_outputs(
     model: nn.Module, fx_nodes: list[str], n_inputs: int | None, yields: bool = False
 ) -> fx.GraphModule:
     """``model``'s program returning ``(its output, *the values of fx_nodes)``: no hooks, no side
     channel, so it copies, pickles and compiles as any module does. Its modules and attributes are
     the model's own objects, so training updates both. With ``yields``, the returned values'
-    gradient yields to the model's own (:func:`yielding`).
+    gradient yields to the model's own (:func:`yielding_value`).
 
     Raises:
         ConfigError: fx cannot trace the model in its current mode, or a node is gone in this mode.
@@ -148,12 +142,13 @@ def _yielding_node(graph: fx.Graph, node: fx.Node) -> fx.Node:
 
 
 def yielding_value(value: Any) -> tuple[Any, Any]:
-    """:func:`yielding` on a value's first tensor: ``(value for the model, value for its head)``;
-    a value without a tensor that needs a gradient goes to both unchanged."""
+    """``(value for the model, its first tensor for the head)``: the same values, and the head's
+    gradient into the model yields to the model's own (:func:`yielded`); a value without a tensor
+    that needs a gradient goes to both unchanged."""
     feature = first_tensor(value)
     if feature is None or not feature.requires_grad:
         return value, value
-    own, head = yielding(feature)
+    own, head = _Yield.apply(feature)
     return with_first_tensor(value, own), head
 
 

@@ -64,7 +64,7 @@ class AuxHeads(nn.Module):
                 f"choose module outputs with `points` (not {', '.join(tapped.points)})"
             )
         self.heads, self.points, self.layouts = tapped.heads, tapped.points, tapped.layouts
-        self.aux_yields = tapped.aux_yields  # as in TappedModel: the heads yield to the model
+        self.aux_yields = tapped.aux_yields  # as TappedModel.aux_yields (off by default)
         self.selection = selection
         recipe = resolve_recipe(recipe, task)
         self.loss = make_loss(recipe, layouts=self.layouts, task=task, **loss_options)

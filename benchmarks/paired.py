@@ -65,7 +65,7 @@ def parse_arm(arm: str) -> tuple[str, str, str, dict]:
 def _value(key: str, text: str):
     if key in ("alpha_decay",):
         return text not in ("0", "false", "False", "")
-    if key in ("direction", "dense", "schedule", "head_norm"):
+    if key in ("direction", "dense", "schedule", "head_norm", "alpha_gate"):
         return text
     return float(text)
 

@@ -10,6 +10,7 @@ heads on a norm-free net carry no BatchNorm, and what did not keep its main head
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -38,11 +39,16 @@ RECIPES = ("baseline", "dsn", "dks", "imachsr")
 # "dsn for classification", and benchmarks/README.md)
 AUTO_RECIPE = {"classification": "dsn", "segmentation": "imachsr", "token": "dsn"}
 DIRECTIONS = ("auto", "bi", "top-down", "bottom-up")
+GATES = ("none", "lead")
+# the lead gate's smoothing, as a fraction of the way from chance to a perfect head: with every
+# head near chance (the start of training) the gate stays near 1 instead of dividing noise by noise
+LEAD_EPS = 0.05
 _AUX = ("dsn", "dks", "imachsr")
 # the recipes that read each option; setting one that the recipe ignores is a mistake worth saying
 READ_BY = {
     "alpha": _AUX,
     "alpha_decay": _AUX,
+    "alpha_gate": _AUX,
     "gamma": ("dsn",),
     "direction": ("dks",),
     "beta": ("dks",),
@@ -58,9 +64,10 @@ READ_BY = {
 class LossConfig:
     recipe: str = "dks"
     alpha: float | None = (
-        None  # aux CE weight; None: the recipe's default (dsn 0.3, dks 1.0, imachsr 0.3)
+        None  # aux CE weight; None: the recipe's default (dsn 1.0, dks 1.0, imachsr 0.3)
     )
     alpha_decay: bool = False  # linear decay of alpha to 0 over training (dsn)
+    alpha_gate: str = "lead"  # an aux head's weight falls while the main head leads it; or "none"
     gamma: float = 0.0  # DSN margin: aux loss below gamma is not pushed further
     direction: str = "auto"  # DKS synergy pairs; auto: bi between vectors, top-down between maps
     beta: float = 1.0  # DKS synergy weight
@@ -79,6 +86,10 @@ class LossConfig:
             raise ConfigError(
                 f"dense must be 'upsample' (logits to the target) or 'downsample' (the target "
                 f"to the logits), got {self.dense!r}"
+            )
+        if self.alpha_gate not in GATES:
+            raise ConfigError(
+                f"alpha_gate must be one of {', '.join(GATES)}, got {self.alpha_gate!r}"
             )
         if self.direction not in DIRECTIONS:
             raise ConfigError(
@@ -103,7 +114,7 @@ class LossConfig:
         return (
             self.alpha
             if self.alpha is not None
-            else {"dsn": 0.3, "dks": 1.0, "imachsr": 0.3}.get(self.recipe, 0.0)
+            else {"dsn": 1.0, "dks": 1.0, "imachsr": 0.3}.get(self.recipe, 0.0)
         )
 
 
@@ -247,12 +258,16 @@ class DeepSupervisionLoss:
         if cfg.recipe == "baseline" or not aux:
             return total, terms
         alpha = cfg.aux_weight * ((1.0 - progress) if cfg.alpha_decay else 1.0)
+        gates = []
         for i, logits in enumerate(aux):
             ce = _ce(logits, target, cfg.dense)
             terms[f"aux{i}"] = ce
+            gates.append(
+                lead_gate(ce, terms["main"], main.shape[1]) if cfg.alpha_gate == "lead" else 1.0
+            )
             if cfg.recipe == "dsn":
                 ce = torch.clamp(ce - cfg.gamma, min=0.0)
-            total = total + alpha * ce
+            total = total + alpha * gates[i] * ce
         if cfg.recipe == "dks":
             terms["synergy"] = synergy(
                 [*aux, main], cfg.direction, dense=self.task == "segmentation"
@@ -269,10 +284,28 @@ class DeepSupervisionLoss:
         if cfg.kd > 0:
             for i, logits in enumerate(aux):
                 terms[f"kd{i}"] = _kl(main, _match(logits, main), cfg.temperature)
-                total = total + cfg.kd * terms[f"kd{i}"]
+                total = total + cfg.kd * gates[i] * terms[f"kd{i}"]
         if cfg.fade_by is not None:
             total = terms["main"] + fading(progress, cfg.fade_by) * (total - terms["main"])
         return total, terms
+
+
+def lead_gate(aux_ce: torch.Tensor, main_ce: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """The factor on an aux head's weight for this batch: 1 while the head is at least as far
+    from chance as the main head, and ``(p_aux + ε) / (p_main + ε)`` once the main head leads it,
+    where ``p = 1 − CE / ln C`` clipped to [0, 1] (0 at chance, 1 for a perfect head) and ε is
+    :data:`LEAD_EPS`. Detached: the gate weighs the aux loss and is not itself trained.
+
+    >>> ce = lambda p: torch.tensor((1 - p) * math.log(10))
+    >>> [round(float(lead_gate(ce(a), ce(m), 10)), 2) for a, m in ((0.5, 0.2), (0.0, 0.0),
+    ...     (0.2, 0.95))]
+    [1.0, 1.0, 0.25]
+    """
+    if num_classes < 2:
+        return torch.ones((), device=aux_ce.device)
+    chance = math.log(num_classes)
+    p_aux, p_main = ((1 - ce.detach().float() / chance).clamp(0, 1) for ce in (aux_ce, main_ce))
+    return ((p_aux + LEAD_EPS) / (p_main + LEAD_EPS)).clamp(max=1.0)
 
 
 def fading(progress: float, fade_by: float) -> float:
@@ -313,9 +346,10 @@ def describe(cfg: LossConfig, task: str | None = None) -> str:
     >>> for part in describe(LossConfig("dks")).split(" + "):
     ...     print(part)
     CE on the main head
-    1 × CE on each aux head
+    1 × CE on each aux head, lowered while the main head leads that head
     1 × KL synergy between all heads (bi-directional; between maps deeper heads teach shallower)
-    >>> for part in describe(LossConfig("dsn", alpha_decay=True, gamma=0.5, kd=0.5)).split(" + "):
+    >>> cfg = LossConfig("dsn", alpha=0.3, alpha_decay=True, alpha_gate="none", gamma=0.5, kd=0.5)
+    >>> for part in describe(cfg).split(" + "):
     ...     print(part)
     CE on the main head
     0.3 × CE on each aux head, decayed linearly to 0, margin γ 0.5
@@ -329,6 +363,8 @@ def describe(cfg: LossConfig, task: str | None = None) -> str:
     aux = f"{cfg.aux_weight:g} × CE on each aux head"
     if cfg.alpha_decay:
         aux += ", decayed linearly to 0"
+    if cfg.alpha_gate == "lead":
+        aux += ", lowered while the main head leads that head"
     if cfg.recipe == "dsn" and cfg.gamma:
         aux += f", margin γ {cfg.gamma:g}"
     parts.append(aux)

@@ -30,7 +30,7 @@ def test_baseline_is_cross_entropy_of_the_main_head():
 def test_dsn_weight_margin_and_decay():
     out = _out()
     ce = [F.cross_entropy(a, Y) for a in out.aux]
-    total, _ = make_loss("dsn", alpha=0.3)(out, Y)
+    total, _ = make_loss("dsn", alpha=0.3, alpha_gate="none")(out, Y)
     assert torch.allclose(total, F.cross_entropy(out.main, Y) + 0.3 * sum(ce))
     high_margin, _ = make_loss("dsn", gamma=100.0)(out, Y)
     assert torch.allclose(high_margin, F.cross_entropy(out.main, Y))
@@ -145,3 +145,38 @@ def test_fade_by_fades_every_aux_term_and_leaves_the_main_head():
     assert torch.allclose(start, full) and torch.allclose(late, late_terms["main"])
     assert torch.allclose(half, terms["main"] + 0.5 * (full - terms["main"]))
     assert "synergy" in late_terms  # still computed (DDP sees every parameter used)
+
+
+def _led(scale_main: float, scale_aux: float):
+    """An output whose main and aux heads predict the target with the given confidence."""
+    onehot = F.one_hot(Y, 5).float()
+    return TapOutput(
+        (scale_main * onehot).requires_grad_(), [(scale_aux * onehot).requires_grad_()], []
+    )
+
+
+@pytest.mark.parametrize("recipe", ["dsn", "dks", "imachsr"])
+def test_lead_gate_lowers_only_heads_the_main_head_leads(recipe):
+    gated, plain = make_loss(recipe), make_loss(recipe, alpha_gate="none")  # gated by default
+    ahead = _led(scale_main=0.5, scale_aux=4.0)  # the aux head knows more: full weight
+    assert torch.allclose(gated(ahead, Y)[0], plain(ahead, Y)[0])
+    behind = _led(scale_main=4.0, scale_aux=0.5)  # the main head leads: the aux term shrinks
+    (g_total, terms), (p_total, _) = gated(behind, Y), plain(behind, Y)
+    assert g_total < p_total and g_total > terms["main"]
+
+
+def test_lead_gate_is_a_weight_not_a_trained_path():
+    out = _led(scale_main=4.0, scale_aux=0.5)
+    make_loss("dsn")(out, Y)[0].backward()
+    assert out.main.grad is not None
+    # the main head's gradient is its own CE's alone: the gate is detached
+    main = out.main.detach().requires_grad_()
+    F.cross_entropy(main, Y).backward()
+    assert torch.allclose(out.main.grad, main.grad)
+
+
+def test_alpha_gate_is_checked():
+    with pytest.raises(ConfigError, match="alpha_gate must be one of none, lead"):
+        make_loss("dsn", alpha_gate="always")
+    with pytest.raises(ConfigError, match="does nothing in recipe baseline"):
+        make_loss("baseline", alpha_gate="lead")

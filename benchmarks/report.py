@@ -22,13 +22,13 @@ PAGE = Path(__file__).parent / "README.md"
 _CLASSIFICATION = (
     (
         "train_mnist1d",
-        "MNIST-1D, even stages (plain1d48, plain1d20_bn, resnet1d32); `auto` ran as dsn with "
-        "yielding heads, `dsn:aux_yields=0` is today's default",
+        "MNIST-1D, even stages (plain1d48, plain1d20_bn, resnet1d32); `auto` is today's default "
+        "(dsn, α 1, lead gate), `dsn:alpha=0.3` the same gate at the former α",
     ),
     (
         "train_mnist1d_uneven",
-        "MNIST-1D, He et al.'s uneven 34-layer stages (plain1d34, resnet1d34); `auto` ran as dsn "
-        "with yielding heads, `dsn:aux_yields=0` is today's default",
+        "MNIST-1D, He et al.'s uneven 34-layer stages (plain1d34, resnet1d34); `auto` is today's "
+        "default (dsn, α 1, lead gate)",
     ),
     (
         "train_images_plain",
@@ -46,13 +46,13 @@ _CLASSIFICATION = (
     (
         "train_images",
         "Real handwritten digits (mnist5k): plain2d40, plain2d40_bn, resnet2d38; `auto` is "
-        "today's default (dsn, heads that do not yield)",
+        "today's default (dsn, α 1, lead gate), `dsn:alpha=0.3` the same gate at the former α",
     ),
 )
 _SHAPES = (
     (
         "train_shapes",
-        "15 epochs; `imachsr` with yielding heads, `imachsr:aux_yields=0` the default",
+        "15 epochs; `auto` is today's default (imachsr with the lead gate)",
     ),
     ("train_shapes_5epochs", "5 epochs"),
     ("train_shapes_encoder_points", "heads on the encoder, 15 epochs"),

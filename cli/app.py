@@ -137,6 +137,14 @@ def train(
         bool,
         typer.Option("--alpha-decay", help="decay alpha to 0 over training", rich_help_panel=_LOSS),
     ] = False,
+    alpha_gate: Annotated[
+        Optional[str],
+        typer.Option(
+            help="lead: an aux head's weight falls while the main head leads it; none [lead]",
+            metavar="G",
+            rich_help_panel=_LOSS,
+        ),
+    ] = None,
     fade_by: Annotated[
         Optional[float],
         typer.Option(
@@ -257,6 +265,7 @@ def train(
         "temperature": temperature,
         "dense": dense,
         "alpha_decay": alpha_decay or None,
+        "alpha_gate": alpha_gate,
         "fade_by": fade_by,
     }
     run_train(

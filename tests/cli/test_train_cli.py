@@ -218,8 +218,8 @@ def test_loss_options_train_show_and_hold_on_resume(tmp_path):
     result = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert (
-        "loss  dsn: CE on the main head + 0.4 × CE on each aux head, decayed linearly to 0 + 0.5 "
-        "× KD" in result.output
+        "loss  dsn: CE on the main head + 0.4 × CE on each aux head, decayed linearly to 0, "
+        "lowered while the main head leads that head + 0.5 × KD" in result.output
     )
     assert json.loads((out / "run.json").read_text())["spec"]["loss"] == {
         "alpha": 0.4,
@@ -241,6 +241,7 @@ def test_loss_options_train_show_and_hold_on_resume(tmp_path):
     )
     assert "must be 0 or more" in _error([*BASE, "--recipe", "dks", "--beta", "-1", "--yes"])
     assert "fade_by is the fraction" in _error([*BASE, "--fade-by", "1.5", "--yes"])
+    assert "alpha_gate must be one of none, lead" in _error([*BASE, "--alpha-gate", "x", "--yes"])
     assert not (tmp_path / "x").exists()
     saved = json.loads((out / "run.json").read_text())
     assert (

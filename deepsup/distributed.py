@@ -49,6 +49,16 @@ def _reduced(values: list[float]) -> torch.Tensor:
     return t.cpu()
 
 
+def mean_over_processes(values: torch.Tensor) -> torch.Tensor:
+    """``values`` (detached) averaged over the processes of a group, as one batch split across
+    them would give; unchanged outside one (or in a group of one)."""
+    values = values.detach().clone()
+    if joined() and dist.get_world_size() > 1:
+        dist.all_reduce(values)
+        values /= dist.get_world_size()
+    return values
+
+
 def world() -> tuple[int, int]:
     """(rank, world size) of this process; (0, 1) outside torchrun."""
     if dist.is_available() and dist.is_initialized():

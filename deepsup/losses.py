@@ -18,6 +18,8 @@ import torch.nn.functional as F
 
 from tapfinder.errors import ConfigError
 
+from .distributed import mean_over_processes
+
 __all__ = [
     "AUTO_RECIPE",
     "resolve_recipe",
@@ -33,10 +35,10 @@ __all__ = [
 ]
 
 RECIPES = ("baseline", "dsn", "dks", "imachsr")
-# what ``recipe="auto"`` trains with, per task: the recipe of the benchmarks here with the smallest
-# per-seed harm to the main head on every regime together (classification: dsn, whose worst seed
-# stays within 2 points on both norm-free regimes where dks's does not; evidence: docs/recipes.md,
-# "dsn for classification", and benchmarks/README.md)
+# what ``recipe="auto"`` trains with, per task: the recipe of the benchmarks here with the fewest
+# regimes where it harms the main head (classification: dsn at α 1 with the lead gate; it still
+# harms some seeds of the norm-free plain2d40; evidence: docs/recipes.md, "The lead gate", and
+# benchmarks/README.md)
 AUTO_RECIPE = {"classification": "dsn", "segmentation": "imachsr", "token": "dsn"}
 DIRECTIONS = ("auto", "bi", "top-down", "bottom-up")
 GATES = ("none", "lead")
@@ -258,16 +260,13 @@ class DeepSupervisionLoss:
         if cfg.recipe == "baseline" or not aux:
             return total, terms
         alpha = cfg.aux_weight * ((1.0 - progress) if cfg.alpha_decay else 1.0)
-        gates = []
-        for i, logits in enumerate(aux):
-            ce = _ce(logits, target, cfg.dense)
+        ces = [_ce(logits, target, cfg.dense) for logits in aux]
+        gates = _lead_gates(terms["main"], ces, main.shape[1]) if cfg.alpha_gate == "lead" else None
+        for i, ce in enumerate(ces):
             terms[f"aux{i}"] = ce
-            gates.append(
-                lead_gate(ce, terms["main"], main.shape[1]) if cfg.alpha_gate == "lead" else 1.0
-            )
             if cfg.recipe == "dsn":
                 ce = torch.clamp(ce - cfg.gamma, min=0.0)
-            total = total + alpha * gates[i] * ce
+            total = total + alpha * (1.0 if gates is None else gates[i]) * ce
         if cfg.recipe == "dks":
             terms["synergy"] = synergy(
                 [*aux, main], cfg.direction, dense=self.task == "segmentation"
@@ -284,10 +283,18 @@ class DeepSupervisionLoss:
         if cfg.kd > 0:
             for i, logits in enumerate(aux):
                 terms[f"kd{i}"] = _kl(main, _match(logits, main), cfg.temperature)
-                total = total + cfg.kd * gates[i] * terms[f"kd{i}"]
+                total = total + cfg.kd * (1.0 if gates is None else gates[i]) * terms[f"kd{i}"]
         if cfg.fade_by is not None:
             total = terms["main"] + fading(progress, cfg.fade_by) * (total - terms["main"])
         return total, terms
+
+
+def _lead_gates(main_ce: torch.Tensor, aux_ces: list, num_classes: int) -> list:
+    """:func:`lead_gate` of each aux head, from the losses averaged over the processes of a
+    distributed run, so that every process weighs its half of a batch as one process would the
+    whole batch."""
+    shared = mean_over_processes(torch.stack([main_ce, *aux_ces]))
+    return [lead_gate(ce, shared[0], num_classes) for ce in shared[1:]]
 
 
 def lead_gate(aux_ce: torch.Tensor, main_ce: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -41,7 +41,8 @@ _CLASSIFICATION = (
     ),
     (
         "train_sequences",
-        "Sequences: gpt_char on the text set (per-token), lstm1d4 on MNIST-1D",
+        "Sequences: gpt_char on the text set (per-token); `auto` is today's default (dsn, α 1, "
+        "lead gate)",
     ),
     (
         "train_images",
@@ -52,7 +53,7 @@ _CLASSIFICATION = (
 _SHAPES = (
     (
         "train_shapes",
-        "15 epochs; `auto` is today's default (imachsr with the lead gate)",
+        "15 epochs, 3 seeds; `imachsr` is today's default (with the lead gate)",
     ),
     ("train_shapes_5epochs", "5 epochs"),
     ("train_shapes_encoder_points", "heads on the encoder, 15 epochs"),

@@ -261,12 +261,16 @@ class DeepSupervisionLoss:
             return total, terms
         alpha = cfg.aux_weight * ((1.0 - progress) if cfg.alpha_decay else 1.0)
         ces = [_ce(logits, target, cfg.dense) for logits in aux]
-        gates = _lead_gates(terms["main"], ces, main.shape[1]) if cfg.alpha_gate == "lead" else None
+        gates = (
+            _lead_gates(terms["main"], ces, main.shape[1])
+            if cfg.alpha_gate == "lead"
+            else [1.0] * len(ces)
+        )
         for i, ce in enumerate(ces):
             terms[f"aux{i}"] = ce
             if cfg.recipe == "dsn":
                 ce = torch.clamp(ce - cfg.gamma, min=0.0)
-            total = total + alpha * (1.0 if gates is None else gates[i]) * ce
+            total = total + alpha * gates[i] * ce
         if cfg.recipe == "dks":
             terms["synergy"] = synergy(
                 [*aux, main], cfg.direction, dense=self.task == "segmentation"
@@ -283,7 +287,7 @@ class DeepSupervisionLoss:
         if cfg.kd > 0:
             for i, logits in enumerate(aux):
                 terms[f"kd{i}"] = _kl(main, _match(logits, main), cfg.temperature)
-                total = total + cfg.kd * (1.0 if gates is None else gates[i]) * terms[f"kd{i}"]
+                total = total + cfg.kd * gates[i] * terms[f"kd{i}"]
         if cfg.fade_by is not None:
             total = terms["main"] + fading(progress, cfg.fade_by) * (total - terms["main"])
         return total, terms

@@ -26,6 +26,11 @@ _CLASSIFICATION = (
         "(dsn, α 1, lead gate), `dsn:alpha=0.3` the same gate at the former α",
     ),
     (
+        "train_mnist1d_plain10",
+        "MNIST-1D, plain1d48 over 10 seeds: today's default (`auto`) and a null control "
+        "(`dsn:alpha=0.001:alpha_gate=none`, a perturbation of the trajectory, not a recipe)",
+    ),
+    (
         "train_mnist1d_uneven",
         "MNIST-1D, He et al.'s uneven 34-layer stages (plain1d34, resnet1d34); `auto` is today's "
         "default (dsn, α 1, lead gate)",
@@ -48,6 +53,11 @@ _CLASSIFICATION = (
         "train_images",
         "Real handwritten digits (mnist5k): plain2d40, plain2d40_bn, resnet2d38; `auto` is "
         "today's default (dsn, α 1, lead gate), `dsn:alpha=0.3` the same gate at the former α",
+    ),
+    (
+        "train_images_plain20",
+        "Real digits, plain2d40 over 20 seeds: today's default (`auto`) and a null control "
+        "(`dsn:alpha=0.001:alpha_gate=none`, a perturbation of the trajectory, not a recipe)",
     ),
 )
 _SHAPES = (

@@ -65,7 +65,7 @@ def parse_arm(arm: str) -> tuple[str, str, str, dict]:
 def _value(key: str, text: str):
     if key in ("alpha_decay",):
         return text not in ("0", "false", "False", "")
-    if key in ("direction", "dense", "schedule", "head_norm", "alpha_gate"):
+    if key in ("direction", "dense", "schedule", "head_norm", "alpha_gate", "head_gradient"):
         return text
     return float(text)
 
@@ -141,10 +141,13 @@ def run_job(job) -> dict:
             num_classes=data.num_classes,
             adapter=adapter,
             head_norm=head_norm,
+            head_gradient=options.pop("head_gradient", "balance"),
         )
         points = sel.names
         net.aux_grad = options.pop("aux_grad", 1.0)
-        net.aux_yields = bool(options.pop("aux_yields", net.aux_yields))
+        yields = options.pop("aux_yields", None)  # earlier results' arms: 1 yield, 0 full
+        if yields is not None:
+            net.head_gradient = "yield" if yields else "full"
         loss = make_loss(recipe, layouts=net.layouts, task=data.task, **options)
     start = time.perf_counter()
     hist = Trainer(

@@ -3,9 +3,8 @@
 The UNet's auto points are its decoder stages (``dec3``, ``dec2``); heads are FCN heads whose
 logits are upsampled to the target. ``--points enc1,enc3`` runs the taps elsewhere (the encoder
 skip sources, say; ``results/train_shapes_encoder_points.json``); ``recipe~light`` uses the light
-1×1 heads, ``dks/top-down`` one synergy direction, ``imachsr:aux_yields=0`` heads whose
-gradient does not yield to the model's (``TappedModel.aux_yields``); ``auto`` is what a user
-gets without flags.
+1×1 heads, ``dks/top-down`` one synergy direction, ``imachsr:head_gradient=full`` heads whose
+gradient into the model is not balanced against the model's own (``TappedModel.head_gradient``).
 ``--merge`` adds to earlier results (those of other code are run again; pairs share their code).
 Two schedules are stored: 15 epochs (``train_shapes.json``, where the baseline has converged) and
 5 epochs (``--epochs 5 --name train_shapes_5epochs``, where it has not). Adam, OneCycle (max lr
@@ -33,7 +32,8 @@ ARMS = ("baseline", "dsn", "dks", "imachsr")
 
 def _run(job):
     arm, seed, epochs, points, version = job
-    arm_name, _, yields = arm.partition(":aux_yields=")  # imachsr:aux_yields=0: heads that don't
+    arm_name, *options = arm.split(":")  # imachsr:head_gradient=full (aux_yields=0/1: earlier arms)
+    options = dict(option.partition("=")[::2] for option in options)
     recipe, _, adapter = arm_name.partition("~")
     recipe, _, direction = recipe.partition("/")  # dks/top-down: DKS synergy in one direction
     import torch
@@ -54,7 +54,9 @@ def _run(job):
     else:
         sel = select_points(model, torch.randn(*shape), points=points or "auto")
         net = attach(model, sel, task="segmentation", num_classes=5, adapter=adapter or "dks")
-        net.aux_yields = bool(_value("aux_yields", yields)) if yields else net.aux_yields
+        net.head_gradient = options.get("head_gradient", net.head_gradient)
+        if "aux_yields" in options:
+            net.head_gradient = "yield" if _value("aux_yields", options["aux_yields"]) else "full"
         points, loss = (
             sel.names,
             make_loss(

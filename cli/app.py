@@ -129,6 +129,15 @@ def train(
             rich_help_panel=_LOSS,
         ),
     ] = "auto",
+    head_gradient: Annotated[
+        str,
+        typer.Option(
+            help="a head's gradient into the model: full, yield (to the model's own there), "
+            "balance (at most the model's own there, per sample)",
+            metavar="G",
+            rich_help_panel=_LOSS,
+        ),
+    ] = "full",
     alpha: Annotated[
         Optional[float],
         typer.Option(help="aux CE weight [per recipe]", metavar="X", rich_help_panel=_LOSS),
@@ -276,6 +285,7 @@ def train(
             recipe=recipe,
             adapter=adapter,
             head_norm=head_norm,
+            head_gradient=head_gradient,
             image_size=image_size,
             loss={k: v for k, v in loss.items() if v is not None},
             device=device,

@@ -171,9 +171,16 @@ def render_heads(run) -> Table:
     design = (
         "FCN" if run.data.task == "segmentation" else run.spec.adapter
     )  # dense heads have one design
+    from tapfinder.taps import HEAD_GRADIENT_WORDS
+
+    rule = run.spec.head_gradient
     table = Table(
         title=f"Auxiliary heads ({design}, recipe {run.spec.recipe}); removed after training",
         title_justify="left",
+        caption=None
+        if rule == "full"
+        else f"each head's gradient into the model: {HEAD_GRADIENT_WORDS[rule]} ({rule})",
+        caption_justify="left",
         header_style="bold cyan",
     )
     for col in ("point", "head", "params", "share", "FLOPs", "share"):

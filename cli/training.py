@@ -25,6 +25,7 @@ class TrainOptions:
     recipe: str
     adapter: str
     head_norm: str
+    head_gradient: str
     image_size: int
     loss: dict
     device: str
@@ -80,6 +81,7 @@ def _prepare(opts: TrainOptions, console: Console):
         recipe=opts.recipe,
         adapter=opts.adapter,
         head_norm=opts.head_norm,
+        head_gradient=opts.head_gradient,
         train=cfg,
         image_size=opts.image_size,
         loss=opts.loss,

@@ -36,9 +36,9 @@ __all__ = [
 
 RECIPES = ("baseline", "dsn", "dks", "imachsr")
 # what ``recipe="auto"`` trains with, per task: the recipe of the benchmarks here with the fewest
-# regimes where it harms the main head (classification: dsn at α 1 with the lead gate; it still
-# harms some seeds of the norm-free plain2d40; evidence: docs/recipes.md, "The lead gate", and
-# benchmarks/README.md)
+# regimes where it harms the main head (classification: dsn at α 1 with the lead gate; on plain
+# nets it works with the tail point of tapfinder's selector; evidence: docs/recipes.md, "The lead
+# gate" and "A head on a plain net's tail", and benchmarks/README.md)
 AUTO_RECIPE = {"classification": "dsn", "segmentation": "imachsr", "token": "dsn"}
 DIRECTIONS = ("auto", "bi", "top-down", "bottom-up")
 GATES = ("none", "lead")

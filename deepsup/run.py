@@ -54,6 +54,7 @@ class RunSpec:
     head_norm: str = (
         "auto"  # BatchNorm in map heads: auto (as the backbone normalizes), batch, none
     )
+    head_gradient: str = "full"  # a head's gradient into the model (tapfinder.taps.attach)
     train: TrainConfig = field(default_factory=TrainConfig)
     image_size: int = 32
     loss: dict = field(
@@ -264,6 +265,7 @@ def prepare(spec: RunSpec) -> PreparedRun:
             num_classes=data.num_classes,
             adapter=spec.adapter,
             head_norm=spec.head_norm,
+            head_gradient=spec.head_gradient,
         )
         for point, name in zip(selection.points, net.points):
             head = net.head(name)

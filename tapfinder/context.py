@@ -1,5 +1,6 @@
 """The analyses every rule shares, computed once per graph: dominators, the whole-signal chain,
-long skips, decoder stages, depths and which node is each module's output."""
+long skips, decoder stages, depths, which node is each module's output, and whether the net is
+plain."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class Context:
     depth: dict  # node -> weighted-layer depth
     module_output: dict = field(default_factory=dict)  # module path -> node key
     decoder: frozenset = frozenset()  # decoder stages of an encoder-decoder with a dense output
+    plain: bool = False  # no normalization, and no shortcut or branch passes a weighted layer
 
     def sees_whole(self, node) -> bool:
         """Whether a head at ``node`` sees the whole signal (a dominator, skip source or decoder
@@ -52,12 +54,26 @@ def build_context(G: nx.DiGraph) -> Context:
         for path in G.nodes[n]["tf"].aliases:
             module_output.setdefault(path, n)
     skips = skip_sources(G, idom)
+    whole = frozenset(whole_signal(G, idom))
     return Context(
         order=order,
         idom=idom,
-        whole=frozenset(whole_signal(G, idom)),
+        whole=whole,
         skips=skips,
         depth=node_depths(G),
         module_output=module_output,
         decoder=frozenset(decoder_stages(G, idom, skips)),
+        plain=_plain(G, order, whole),
+    )
+
+
+def _plain(G: nx.DiGraph, order: tuple, whole: frozenset) -> bool:
+    """Whether every weighted layer carries the whole signal and nothing normalizes: each layer
+    then learns only through every layer after it (DSN's plain nets)."""
+    records = [G.nodes[n]["tf"] for n in order]
+    weighted = [n for n, r in zip(order, records) if r.weighted]
+    return (
+        bool(weighted)
+        and all(n in whole for n in weighted)
+        and all(r.op != "norm" for r in records)
     )

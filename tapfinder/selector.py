@@ -1,10 +1,11 @@
 """Choosing M points: candidates from the rules' findings, filtered, scored and spread along depth.
 
-How many: ``M = clamp(⌊log₄ D⌋, 1, 5)``. Where: whole-signal candidates past the stem and before
-the final stage (or the last 15 %); a dense encoder-decoder among its decoder stages. Which: the
-strongest score tier first, its picks the candidates nearest evenly spaced depths. The reasoning,
-the papers' ablations behind each constant, and the tests that pin them: ``docs/selection.md``
-(other placements tried on a norm-free net, and not kept: ``docs/recipes.md``).
+How many: ``M = clamp(⌊log₄ D⌋, 1, 5)``, and in a plain net one more at its tail where the layers
+after the others are many. Where: whole-signal candidates past the stem and before the final stage
+(or the last 15 %; in a plain net always the last 15 %); a dense encoder-decoder among its decoder
+stages. Which: the strongest score tier first, its picks the candidates nearest evenly spaced
+depths. The reasoning, the papers' ablations behind each constant, and the tests that pin them:
+``docs/selection.md`` (other placements tried on a norm-free net: ``docs/recipes.md``).
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def _window(G: nx.DiGraph, ctx: Context, findings: list[Finding]) -> tuple[float
         D >= 2 * FINAL_STAGE_MIN
     ):  # a stage, not a merger in front of the head (too shallow a net: every drop)
         drops = [d for d in drops if (1 - d) * D >= FINAL_STAGE_MIN]
-    high = max(drops) if drops and max(drops) >= 0.5 else OUTPUT_FRAC
+    pyramid = drops and max(drops) >= 0.5 and not _deep_plain(ctx)  # its last stage may train
+    high = max(drops) if pyramid else OUTPUT_FRAC
     low = max(STEM_FRAC, min(2 / D, high))
     return low, high
 
@@ -297,7 +299,25 @@ def choose(
     if not places:
         notes.append(no_point_reason(G, ctx, window))
     m = min(wanted, places)
-    return _spread(eligible, m, window), notes
+    chosen = _spread(eligible, m, window)
+    if points == "auto" and _deep_plain(ctx):
+        chosen = _with_tail(chosen, eligible, ctx.D)
+    return chosen, notes
+
+
+def _deep_plain(ctx: Context) -> bool:
+    """A plain net (:attr:`Context.plain`) deep enough for two points: its tail is supervised."""
+    return ctx.plain and auto_count(ctx.D) >= 2
+
+
+def _with_tail(chosen: list[TapPoint], eligible: list[TapPoint], D: int) -> list[TapPoint]:
+    """``chosen`` and a plain net's tail point, where more layers follow the deepest point than lie
+    between evenly spaced points (``docs/selection.md``, "Plain nets")."""
+    tail = next((c for c in eligible if "plain_tail" in c.rules), None)
+    deepest = max((c.depth for c in chosen), default=0)
+    if tail is None or D - deepest <= D / (len(chosen) + 1) or tail.depth <= deepest:
+        return chosen
+    return [*chosen, tail]
 
 
 def no_point_reason(G: nx.DiGraph, ctx: Context, window: tuple) -> str:

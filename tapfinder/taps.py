@@ -4,6 +4,8 @@
 read with forward hooks; a point that is no module's output goes through an fx rewrite that shares
 every parameter with the model and is never registered, so ``tapped.model.state_dict()`` stays
 the original's. ``forward`` returns a :class:`TapOutput` (main output, aux logits, features).
+A head's gradient into the model may be made to yield to, or be no larger than, the gradient the
+model's own deeper layers send to its tap (``head_gradient``; in full by default).
 """
 
 from __future__ import annotations
@@ -36,17 +38,16 @@ def head_key(name: str) -> str:
 
 class Capture:
     """A forward hook that keeps its module's output (first tensor) under ``point`` in ``found``;
-    with ``yields``, the kept tensor's gradient yields to the model's own
-    (:func:`yielding_value`)."""
+    the kept tensor's gradient into the model follows ``rule`` (:data:`HEAD_GRADIENTS`)."""
 
-    def __init__(self, found: dict, point: str, yields: bool = False):
-        self.found, self.point, self.yields = found, point, yields
+    def __init__(self, found: dict, point: str, rule: str = "full"):
+        self.found, self.point, self.rule = found, point, rule
 
     def __call__(self, module, args, out):
-        if not self.yields:
+        if self.rule == "full":
             self.found[self.point] = first_tensor(out)
             return None
-        own, head = yielding_value(out)
+        own, head = split_value(out, self.rule)
         self.found[self.point] = first_tensor(head)
         return own
 
@@ -64,17 +65,18 @@ def with_first_tensor(value: Any, tensor: torch.Tensor) -> Any:
     return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
 
 
-class _Yield(torch.autograd.Function):
+class _Split(torch.autograd.Function):
     """``x`` twice: for the model's own layers and for a head. The gradient back is the model's
-    plus the head's with, per sample, its component against the model's removed."""
+    plus the head's as ``rule`` makes it, against the model's (:data:`HEAD_GRADIENTS`)."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx, x, rule):
+        ctx.rule = rule
         return x.clone(), x.view_as(x)
 
     @staticmethod
     def backward(ctx, own, head):
-        return own + yielded(head, own)
+        return own + _HEAD_RULES[ctx.rule](head, own), None
 
 
 def yielded(head: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
@@ -90,13 +92,40 @@ def yielded(head: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
     return (h - scale * o).view_as(head).to(head.dtype)
 
 
+def balanced(head: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+    """``head`` scaled down, per sample (dim 0), to at most the norm of ``own``; its direction is
+    kept.
+
+    >>> own = torch.tensor([[1.0, 0.0], [0.0, 5.0]])
+    >>> balanced(torch.tensor([[0.0, 4.0], [3.0, 0.0]]), own).tolist()
+    [[0.0, 1.0], [3.0, 0.0]]
+    """
+    h, o = head.flatten(1).float(), own.flatten(1).float()
+    h_norm = h.norm(dim=1, keepdim=True).clamp_min(torch.finfo(h.dtype).tiny)
+    scale = (o.norm(dim=1, keepdim=True) / h_norm).clamp(max=1.0)
+    return (h * scale).view_as(head).to(head.dtype)
+
+
+# what a head's gradient into the model becomes at its tap, given the model's own gradient there:
+# "full" as it is (the default), "yield" without the part against the model's (:func:`yielded`),
+# "balance" no larger than the model's, per sample (:func:`balanced`); measured: docs/recipes.md
+_HEAD_RULES = {"yield": yielded, "balance": balanced}
+HEAD_GRADIENTS = ("full", *_HEAD_RULES)
+# each rule in words, for a preview
+HEAD_GRADIENT_WORDS = {
+    "full": "in full",
+    "yield": "without its part against the model's own there, per sample",
+    "balance": "at most as large as the model's own there, per sample",
+}
+
+
 def rewrite_with_outputs(
-    model: nn.Module, fx_nodes: list[str], n_inputs: int | None, yields: bool = False
+    model: nn.Module, fx_nodes: list[str], n_inputs: int | None, rule: str = "full"
 ) -> fx.GraphModule:
     """``model``'s program returning ``(its output, *the values of fx_nodes)``: no hooks, no side
     channel, so it copies, pickles and compiles as any module does. Its modules and attributes are
-    the model's own objects, so training updates both. With ``yields``, the returned values'
-    gradient yields to the model's own (:func:`yielding_value`).
+    the model's own objects, so training updates both. The returned values' gradient into the
+    model follows ``rule`` (:func:`split_value`).
 
     Raises:
         ConfigError: fx cannot trace the model in its current mode, or a node is gone in this mode.
@@ -116,8 +145,8 @@ def rewrite_with_outputs(
             "tap a module output instead"
         )
     tapped = [nodes[name] for name in fx_nodes]
-    if yields:
-        tapped = [_yielding_node(graph, node) for node in tapped]
+    if rule != "full":
+        tapped = [_split_node(graph, node, rule) for node in tapped]
     output = next(n for n in graph.nodes if n.op == "output")
     output.args = ((output.args[0], *tapped),)
     owner = {
@@ -128,11 +157,11 @@ def rewrite_with_outputs(
     return fx.GraphModule(owner, graph, class_name=f"Tapped{type(model).__name__}")
 
 
-def _yielding_node(graph: fx.Graph, node: fx.Node) -> fx.Node:
-    """After ``node``: its value split by :func:`yielding_value`; the model's own uses read the
+def _split_node(graph: fx.Graph, node: fx.Node, rule: str) -> fx.Node:
+    """After ``node``: its value split by :func:`split_value`; the model's own uses read the
     first half, and the node returned reads the second (for the head)."""
     with graph.inserting_after(node):
-        pair = graph.call_function(yielding_value, (node,))
+        pair = graph.call_function(split_value, (node, rule))
     with graph.inserting_after(pair):
         own = graph.call_function(operator.getitem, (pair, 0))
     with graph.inserting_after(own):
@@ -141,14 +170,14 @@ def _yielding_node(graph: fx.Graph, node: fx.Node) -> fx.Node:
     return head
 
 
-def yielding_value(value: Any) -> tuple[Any, Any]:
+def split_value(value: Any, rule: str) -> tuple[Any, Any]:
     """``(value for the model, its first tensor for the head)``: the same values, and the head's
-    gradient into the model yields to the model's own (:func:`yielded`); a value without a tensor
-    that needs a gradient goes to both unchanged."""
+    gradient into the model follows ``rule``, one of :data:`HEAD_GRADIENTS` other than ``full``;
+    a value without a tensor that needs a gradient goes to both unchanged."""
     feature = first_tensor(value)
     if feature is None or not feature.requires_grad:
         return value, value
-    own, head = _Yield.apply(feature)
+    own, head = _Split.apply(feature, rule)
     return with_first_tensor(value, own), head
 
 
@@ -190,11 +219,11 @@ class TappedModel(nn.Module):
         layouts: each point's feature layout (``channels_first``, ``channels_last``, ``flat``),
             for losses on the features themselves (``make_loss(..., layouts=tapped.layouts)``).
 
-    ``aux_grad`` scales the gradient the heads send into the model's own layers (the heads learn
-    in full). ``aux_yields`` (off by default) takes out of that gradient, per sample, the part
-    that points against the gradient coming from deeper in the model (:func:`yielded`; why:
-    ``docs/recipes.md``). Hooks live only while ``forward`` runs, so a tapped model copies
-    (``copy.deepcopy``, ``AveragedModel``) and pickles like any module.
+    ``head_gradient`` (:data:`HEAD_GRADIENTS`, as :func:`attach` sets it) says what each head's
+    gradient into the model becomes at its tap, against the gradient coming from deeper in the
+    model; ``aux_grad`` scales it before that (the heads themselves learn in full). Hooks live
+    only while ``forward`` runs, so a tapped model copies (``copy.deepcopy``, ``AveragedModel``)
+    and pickles like any module.
     """
 
     def __init__(
@@ -205,8 +234,10 @@ class TappedModel(nn.Module):
         fx_nodes: dict[str, str] | None = None,
         n_inputs: int | None = None,
         layouts: list[str] | None = None,
+        head_gradient: str = "full",
     ):
         super().__init__()
+        _check_head_gradient(head_gradient)
         self.model = model
         self.points = list(points)
         self.heads = nn.ModuleDict({head_key(p): h for p, h in zip(points, heads)})
@@ -214,7 +245,7 @@ class TappedModel(nn.Module):
         self._fx_nodes = dict(fx_nodes or {})
         self._n_inputs = n_inputs
         self.aux_grad = 1.0
-        self.aux_yields = False
+        self.head_gradient = head_gradient
         self._detached = False
         # per training mode, never a registered child; keyed by the model's modules too, because the
         # rewritten program holds the modules it was traced with (convert_sync_batchnorm swaps them)
@@ -237,10 +268,10 @@ class TappedModel(nn.Module):
         mode = self.model.training
         if torch.compiler.is_compiling():
             return self._runners[mode][1]
-        key = (self.aux_yields, *map(id, self.model.modules()))
+        key = (self.head_gradient, *map(id, self.model.modules()))
         if self._runners.get(mode, ((),))[0] != key:
             names = [self._fx_nodes[p] for p in self.points]
-            program = rewrite_with_outputs(self.model, names, self._n_inputs, self.aux_yields)
+            program = rewrite_with_outputs(self.model, names, self._n_inputs, self.head_gradient)
             self._runners[mode] = (key, program)
         return self._runners[mode][1]
 
@@ -252,12 +283,13 @@ class TappedModel(nn.Module):
 
     def _run(self, *args, **kwargs) -> tuple[Any, list]:
         """The model's output and the tapped features, read by the rewrite or by hooks."""
+        rule = _check_head_gradient(self.head_gradient)  # a user may have set it since
         if self._fx_nodes:
             out = self._runner()(*args, **kwargs)
             return out[0], [first_tensor(f) for f in out[1:]]
         found: dict[str, torch.Tensor] = {}
         handles = [
-            self.model.get_submodule(p).register_forward_hook(Capture(found, p, self.aux_yields))
+            self.model.get_submodule(p).register_forward_hook(Capture(found, p, rule))
             for p in self.points
         ]
         try:
@@ -320,6 +352,13 @@ def own_unembedding(selection, model: nn.Module) -> tuple[nn.Module, nn.Module]:
     return (modules[norm_path] if norm_path else nn.Identity()), modules[path]
 
 
+def _check_head_gradient(rule: str) -> str:
+    if rule not in HEAD_GRADIENTS:
+        choices = ", ".join(HEAD_GRADIENTS)
+        raise ConfigError(f"`head_gradient` must be one of {choices}, got {rule!r}")
+    return rule
+
+
 HEAD_NORMS = ("auto", "batch", "none")
 CAPTURES = ("auto", "hooks", "fx")
 
@@ -343,6 +382,7 @@ def attach(
     head_norm: str = "auto",
     capture: str = "auto",
     token_head: str = "new",
+    head_gradient: str = "full",
 ) -> TappedModel:
     """Build a head for every point of ``selection`` and hook them onto ``model``.
 
@@ -353,6 +393,9 @@ def attach(
     ``batch`` or ``none``. ``task="token"`` predicts at every position of [B, T, C] features (a
     language model's next token); ``token_head="shared"`` reads them through the model's own final
     norm and unembedding (LayerSkip's early exits), ``new`` through a norm and linear of their own.
+    ``head_gradient``: what a head's gradient into the model becomes at its tap, per sample:
+    ``full`` (the default) as it is, ``yield`` without its part against the gradient the model's
+    deeper layers send there (:func:`yielded`), ``balance`` no larger than it (:func:`balanced`).
 
     Raises:
         ConfigError: a point that is no module's output in a model fx cannot trace (pick module
@@ -408,4 +451,12 @@ def attach(
         fx_nodes = {}
     # else every point is read by the rewrite (in the traced program, containers are not called)
     n_inputs = len(selection.inputs) or None
-    return TappedModel(model, paths, heads, fx_nodes, n_inputs=n_inputs, layouts=layouts)
+    return TappedModel(
+        model,
+        paths,
+        heads,
+        fx_nodes,
+        n_inputs=n_inputs,
+        layouts=layouts,
+        head_gradient=_check_head_gradient(head_gradient),
+    )

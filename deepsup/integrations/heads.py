@@ -64,7 +64,7 @@ class AuxHeads(nn.Module):
                 f"choose module outputs with `points` (not {', '.join(tapped.points)})"
             )
         self.heads, self.points, self.layouts = tapped.heads, tapped.points, tapped.layouts
-        self.aux_yields = tapped.aux_yields  # as TappedModel.aux_yields (off by default)
+        self.head_gradient = tapped.head_gradient  # as TappedModel.head_gradient
         self.selection = selection
         recipe = resolve_recipe(recipe, task)
         self.loss = make_loss(recipe, layouts=self.layouts, task=task, **loss_options)
@@ -78,7 +78,7 @@ class AuxHeads(nn.Module):
             model = self._model[0]
             self._handles = [
                 model.get_submodule(p).register_forward_hook(
-                    Capture(self._found, p, self.aux_yields)
+                    Capture(self._found, p, self.head_gradient)
                 )
                 for p in self.points
             ]

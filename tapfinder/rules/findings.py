@@ -29,6 +29,7 @@ class Kind(str, Enum):
     FUSION = "fusion"  # a residual add, a concatenation, a gating product
     SKIP_SOURCE = "skip_source"  # where an encoder-decoder long skip leaves
     REGIME_CHANGE = "regime_change"  # the activation or normalization changes
+    PLAIN_TAIL = "plain_tail"  # the deepest point a plain net's tail may be supervised from
 
 
 # the name a finding shows under "rules" where it is not its rule's own (a rise is no drop)

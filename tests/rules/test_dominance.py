@@ -33,6 +33,7 @@ def test_every_rule_is_registered():
         "bottleneck",
         "downsampling",
         "norm_activation",
+        "plain_tail",
         "skip_fusion",
         "stage_boundary",
     }

@@ -1,0 +1,44 @@
+"""The tail of a plain net: where the layers that only the main head would train begin.
+
+In a plain net (:attr:`~tapfinder.context.Context.plain`: no normalization, no shortcut or branch
+past any weighted layer) the deepest whole-signal module output within :data:`TAIL_FRAC` of the
+depth is a candidate; the selector adds it where the layers after the other points are many
+(``docs/selection.md``, "Plain nets").
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from ..context import Context
+from .findings import Finding, Kind, register_analyzer
+
+TAIL_FRAC = 0.85  # the deepest a point may sit (the selector's window end, OUTPUT_FRAC)
+
+
+@register_analyzer("plain_tail")
+def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
+    if not ctx.plain:
+        return []
+    limit = TAIL_FRAC * ctx.D
+    ends = [
+        n
+        for n in ctx.order
+        if n in ctx.whole
+        and ctx.depth[n] <= limit
+        and G.nodes[n]["tf"].outputs_of
+        and G.nodes[n]["tf"].shape is not None
+    ]
+    if not ends:
+        return []
+    node = max(ends, key=lambda n: (ctx.depth[n], ctx.rank[n]))
+    after = ctx.D - ctx.depth[node]
+    return [
+        Finding(
+            node,
+            "plain_tail",
+            f"ends a plain net's tail: {after} weighted layers after it reach the output",
+            1.0,
+            Kind.PLAIN_TAIL,
+        )
+    ]

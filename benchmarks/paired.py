@@ -141,9 +141,9 @@ def run_job(job) -> dict:
             num_classes=data.num_classes,
             adapter=adapter,
             head_norm=head_norm,
-            head_gradient=options.pop("head_gradient", "balance"),
         )
         points = sel.names
+        net.head_gradient = options.pop("head_gradient", net.head_gradient)
         net.aux_grad = options.pop("aux_grad", 1.0)
         yields = options.pop("aux_yields", None)  # earlier results' arms: 1 yield, 0 full
         if yields is not None:

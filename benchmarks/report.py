@@ -22,18 +22,20 @@ PAGE = Path(__file__).parent / "README.md"
 _CLASSIFICATION = (
     (
         "train_mnist1d",
-        "MNIST-1D, even stages (plain1d48, plain1d20_bn, resnet1d32); `auto` is today's default "
-        "(dsn, α 1, lead gate), `dsn:alpha=0.3` the same gate at the former α",
+        "MNIST-1D, even stages (plain1d48, plain1d20_bn, resnet1d32); `auto` is dsn, α 1, lead "
+        "gate (today's default but for plain1d48, which has a tail point now), `dsn:alpha=0.3` the "
+        "same gate at the former α",
     ),
     (
         "train_mnist1d_plain10",
-        "MNIST-1D, plain1d48 over 10 seeds: today's default (`auto`) and a null control "
-        "(`dsn:alpha=0.001:alpha_gate=none`, a perturbation of the trajectory, not a recipe)",
+        "MNIST-1D, plain1d48 over 10 seeds: the default before the tail point (`auto`) and a null "
+        "control (`dsn:alpha=0.001:alpha_gate=none`, a perturbation of the trajectory, not a "
+        "recipe), on another machine than `train_mnist1d_tail.json` (its baselines differ)",
     ),
     (
         "train_mnist1d_uneven",
         "MNIST-1D, He et al.'s uneven 34-layer stages (plain1d34, resnet1d34); `auto` is today's "
-        "default (dsn, α 1, lead gate)",
+        "default (dsn, α 1, lead gate; plain1d34's short tail gets no tail point)",
     ),
     (
         "train_images_plain",
@@ -51,13 +53,25 @@ _CLASSIFICATION = (
     ),
     (
         "train_images",
-        "Real handwritten digits (mnist5k): plain2d40, plain2d40_bn, resnet2d38; `auto` is "
-        "today's default (dsn, α 1, lead gate), `dsn:alpha=0.3` the same gate at the former α",
+        "Real handwritten digits (mnist5k): plain2d40, plain2d40_bn, resnet2d38; `auto` is dsn, "
+        "α 1, lead gate (today's default but for plain2d40, which has a tail point now), "
+        "`dsn:alpha=0.3` the same gate at the former α",
     ),
     (
         "train_images_plain20",
-        "Real digits, plain2d40 over 20 seeds: today's default (`auto`) and a null control "
-        "(`dsn:alpha=0.001:alpha_gate=none`, a perturbation of the trajectory, not a recipe)",
+        "Real digits, plain2d40 over 20 seeds: the default before the tail point (`auto`) and a "
+        "null control (`dsn:alpha=0.001:alpha_gate=none`, a perturbation of the trajectory, not "
+        "a recipe), on another machine than `train_images_tail.json` (its baselines differ)",
+    ),
+    (
+        "train_mnist1d_tail",
+        "MNIST-1D, the plain nets on today's code: `auto` is today's default (plain1d48 with its "
+        "tail point `features.40`), `auto@features.15+features.31` the points without it",
+    ),
+    (
+        "train_images_tail",
+        "Real digits, plain2d40 over 20 seeds on today's code: `auto` is today's default (with the "
+        "tail point `features.33`), `auto@features.12+features.25` the points without it",
     ),
 )
 _SHAPES = (

@@ -35,7 +35,11 @@ def render_summary(sel, wall: float) -> Table:
     table.add_row("model", sel.model)
     table.add_row("input", ", ".join(str(tuple(s)) for s in sel.inputs))
     table.add_row("depth D", f"{sel.depth} weighted layers on the longest path")
-    table.add_row("points M", f"{sel.m}  (auto: ⌊log₂D / 2⌋ = ⌊log₄ {sel.depth}⌋, 1..5)")
+    tail = any("plain_tail" in p.rules for p in sel.points)  # a plain net's tail: one more
+    how = f"⌊log₂D / 2⌋ = ⌊log₄ {sel.depth}⌋, 1..5" + (
+        ", + 1 at a plain net's tail" if tail else ""
+    )
+    table.add_row("points M", f"{sel.m}  (auto: {how})")
     table.add_row(
         "candidates",
         f"{len(sel.candidates)} marked by the rules, {eligible} eligible "

@@ -96,6 +96,12 @@ def test_an_unknown_optimizer_or_schedule_is_refused_before_the_preview(tmp_path
     assert not (tmp_path / "r").exists()
 
 
+def test_an_unknown_head_gradient_rule_is_refused_before_the_preview(tmp_path):
+    said = _mistake([*TRAIN, "--head-gradient", "half", "--out", str(tmp_path / "r"), "--yes"])
+    assert "--head-gradient must be one of full, yield, balance, got 'half'" in said
+    assert not (tmp_path / "r").exists()
+
+
 _DATA = """import torch
 from torch.utils.data import Dataset, TensorDataset
 NUM_CLASSES = 3

@@ -71,6 +71,14 @@ def _each(model, points, loss_of, rule="yield"):
     return plain, _grads(model, tapped, loss_of), tapped
 
 
+def _main_only(out):
+    return F.cross_entropy(out.main, Y)
+
+
+def _aux_only(out):
+    return sum(F.cross_entropy(a, Y) for a in out.aux)
+
+
 def _same(a, b):
     return len(a) == len(b) and all(torch.allclose(u, v, atol=1e-6) for u, v in zip(a, b))
 
@@ -82,12 +90,10 @@ def test_yielding_changes_only_conflicting_gradients_on_both_capture_paths(facto
     """Module outputs are read by hooks, ``add`` through the fx rewrite: both split the feature."""
     torch.manual_seed(0)
     model = factory()
-    main_only = lambda out: F.cross_entropy(out.main, Y)  # noqa: E731
-    aux_only = lambda out: sum(F.cross_entropy(a, Y) for a in out.aux)  # noqa: E731
-    both = lambda out: main_only(out) + aux_only(out)  # noqa: E731
-    assert _same(*_each(model, points, main_only)[:2])  # the main head's gradient is untouched
+    both = lambda out: _main_only(out) + _aux_only(out)  # noqa: E731
+    assert _same(*_each(model, points, _main_only)[:2])  # the main head's gradient is untouched
     # no own gradient at the deepest point: its head's goes in full (a shallower one yields to it)
-    assert _same(*_each(model, points[-1:], aux_only)[:2])
+    assert _same(*_each(model, points[-1:], _aux_only)[:2])
     plain, yielding, tapped = _each(model, points, both)
     assert not _same(plain, yielding)  # where both push, the conflicting part is gone
     with torch.no_grad():  # and the values are the model's own
@@ -117,15 +123,13 @@ class InPlaceAfterTap(nn.Module):
 def test_balancing_caps_only_the_heads_gradient_on_both_capture_paths(factory, points):
     torch.manual_seed(0)
     model = factory()
-    main_only = lambda out: F.cross_entropy(out.main, Y)  # noqa: E731
-    aux_only = lambda out: sum(F.cross_entropy(a, Y) for a in out.aux)  # noqa: E731
-    loud = lambda out: main_only(out) + 1e3 * aux_only(out)  # noqa: E731
-    assert _same(*_each(model, points, main_only, "balance")[:2])  # the main head's: untouched
+    loud = lambda out: _main_only(out) + 1e3 * _aux_only(out)  # noqa: E731
+    assert _same(*_each(model, points, _main_only, "balance")[:2])  # the main head's: untouched
     # a head alone, with nothing from the model at its point, sends nothing into the model
-    _, alone, _ = _each(model, points[-1:], aux_only, "balance")
+    _, alone, _ = _each(model, points[-1:], _aux_only, "balance")
     assert all(float(g.abs().max()) == 0.0 for g in alone)
     # a head a thousand times louder than the model moves it by at most twice the model's own
-    only_main = _each(model, points, main_only, "balance")[0]
+    only_main = _each(model, points, _main_only, "balance")[0]
     full, capped, _ = _each(model, points, loud, "balance")
     total = lambda grads: sum(float(g.norm()) for g in grads)  # noqa: E731
     assert total(capped) < 0.01 * total(full)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from benchmarks._common import RESULTS, ci95, code_version, print_table, same_code, write_results
 
-__all__ = ["Regime", "parse_arm", "summarize", "main"]
+__all__ = ["Regime", "parse_arm", "head_gradient_of", "summarize", "main"]
 
 PROTOCOL_SEEDS = 5
 CHANCE_MARGIN = 5.0  # a main head within this many points of chance "stays at chance"
@@ -68,6 +68,19 @@ def _value(key: str, text: str):
     if key in ("direction", "dense", "schedule", "head_norm", "alpha_gate", "head_gradient"):
         return text
     return float(text)
+
+
+def head_gradient_of(options: dict, default: str) -> str:
+    """The heads' gradient rule an arm's parsed ``options`` name (taken out of them), else
+    ``default``; earlier results' ``aux_yields`` reads 1 as ``yield`` and 0 as ``full``.
+
+    >>> options = {"aux_yields": 0.0, "alpha": 0.5}
+    >>> head_gradient_of(options, "full"), options
+    ('full', {'alpha': 0.5})
+    """
+    rule = options.pop("head_gradient", default)
+    yields = options.pop("aux_yields", None)
+    return rule if yields is None else ("yield" if yields else "full")
 
 
 def _points(model, x, how: str, seed: int):
@@ -143,11 +156,8 @@ def run_job(job) -> dict:
             head_norm=head_norm,
         )
         points = sel.names
-        net.head_gradient = options.pop("head_gradient", net.head_gradient)
+        net.head_gradient = head_gradient_of(options, net.head_gradient)
         net.aux_grad = options.pop("aux_grad", 1.0)
-        yields = options.pop("aux_yields", None)  # earlier results' arms: 1 yield, 0 full
-        if yields is not None:
-            net.head_gradient = "yield" if yields else "full"
         loss = make_loss(recipe, layouts=net.layouts, task=data.task, **options)
     start = time.perf_counter()
     hist = Trainer(

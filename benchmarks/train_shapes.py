@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, code_version, print_table, same_code, write_results  # noqa: E402
-from benchmarks.paired import _value  # noqa: E402  (arm options read as train_images reads them)
+from benchmarks.paired import _value, head_gradient_of  # noqa: E402  (as train_images reads arms)
 
 ARMS = ("baseline", "dsn", "dks", "imachsr")
 
@@ -33,7 +33,7 @@ ARMS = ("baseline", "dsn", "dks", "imachsr")
 def _run(job):
     arm, seed, epochs, points, version = job
     arm_name, *options = arm.split(":")  # imachsr:head_gradient=full (aux_yields=0/1: earlier arms)
-    options = dict(option.partition("=")[::2] for option in options)
+    options = {key: _value(key, value) for key, _, value in (o.partition("=") for o in options)}
     recipe, _, adapter = arm_name.partition("~")
     recipe, _, direction = recipe.partition("/")  # dks/top-down: DKS synergy in one direction
     import torch
@@ -54,9 +54,7 @@ def _run(job):
     else:
         sel = select_points(model, torch.randn(*shape), points=points or "auto")
         net = attach(model, sel, task="segmentation", num_classes=5, adapter=adapter or "dks")
-        net.head_gradient = options.get("head_gradient", net.head_gradient)
-        if "aux_yields" in options:
-            net.head_gradient = "yield" if _value("aux_yields", options["aux_yields"]) else "full"
+        net.head_gradient = head_gradient_of(options, net.head_gradient)
         points, loss = (
             sel.names,
             make_loss(

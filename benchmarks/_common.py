@@ -34,15 +34,41 @@ def code_version() -> dict:
     return {"code": digest.hexdigest()[:12], "commit": commit or "unknown"}
 
 
-def same_code(rows: list[dict], version: dict) -> list[dict]:
-    """The earlier results made by the code of ``version``; the others are said and left out (run
-    again)."""
-    kept = [r for r in rows if r.get("code") == version["code"]]
+def cpu() -> str:
+    """The processor a run used: its model and the vector instructions that torch's kernels
+    dispatch on. They decide the low bits of every float sum, and so, on a chaotic (norm-free) net,
+    which way a seed goes: the same code and seed give other digits on another CPU."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields: dict[str, str] = {}
+    for line in text.splitlines():  # the first processor's fields
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    isa = " ".join(f for f in ("amx_tile", "avx512_bf16", "avx512f", "avx2") if f in flags)
+    name, family, model = (fields.get(k, "?") for k in ("model name", "cpu family", "model"))
+    return f"{name} (family {family} model {model}; {isa})"
+
+
+def run_version() -> dict:
+    """What a trained result came from: :func:`code_version` and the :func:`cpu`."""
+    return {**code_version(), "cpu": cpu()}
+
+
+def pairable(rows: list[dict], version: dict) -> list[dict]:
+    """The earlier results that pair with a run of ``version``: made by the same code and, where a
+    result names its CPU, on the same CPU. The others are said and left out (run again)."""
+    kept = [
+        r
+        for r in rows
+        if r.get("code") == version["code"] and r.get("cpu", version["cpu"]) == version["cpu"]
+    ]
     if len(kept) < len(rows):
         print(
             f"  {len(rows) - len(kept)} earlier results come from other code than "
-            f"{version['code']} "
-            "and are run again"
+            f"{version['code']} or another CPU, and are run again"
         )
     return kept
 
@@ -124,6 +150,7 @@ def write_results(name: str, data: dict, quiet: bool = False) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     data = {
         "machine": platform.platform(),
+        "cpu": cpu(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),

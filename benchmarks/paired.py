@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks._common import RESULTS, ci95, code_version, print_table, same_code, write_results
+from benchmarks._common import RESULTS, ci95, pairable, print_table, run_version, write_results
 
 __all__ = ["Regime", "parse_arm", "head_gradient_of", "summarize", "main"]
 
@@ -173,6 +173,7 @@ def run_job(job) -> dict:
         regime=regime_name,
         arm=arm,
         seed=seed,
+        epochs=epochs,
         points=points,
         acc=100 * hist[-1]["val_acc_main"],
         best=100 * max(h["val_acc_main"] for h in hist),
@@ -351,11 +352,13 @@ def main(regimes: dict[str, Regime], default_regimes: str, default_name: str, do
             f"unknown regime {', '.join(sorted(set(chosen) - set(regimes)))}; pick from "
             f"{', '.join(regimes)}"
         )
-    version = code_version()
-    earlier = []
+    version = run_version()
+    earlier, epochs = [], {}
     for path in filter(None, args.merge.split(",")):
-        earlier += json.loads(Path(path).read_text())["results"]
-    earlier = same_code(earlier, version)  # a result of other code is not paired with this code's
+        merged = json.loads(Path(path).read_text())
+        earlier += merged["results"]
+        epochs.update(merged.get("epochs", {}))
+    earlier = pairable(earlier, version)  # other code's or CPU's results do not pair
     firsts: dict[tuple, dict] = {}  # one result per (regime, arm, seed): the first file wins
     for x in earlier:
         firsts.setdefault((x["regime"], x["arm"], x["seed"]), x)
@@ -381,7 +384,7 @@ def main(regimes: dict[str, Regime], default_regimes: str, default_name: str, do
             )
             write_results(f"{args.name}.partial", {"results": results}, quiet=True)
     summary, placement = summarize(results)
-    epochs = {r: args.epochs or regimes[r].epochs for r in chosen}
+    epochs.update({r: args.epochs or regimes[r].epochs for r in chosen})
     print_summary(
         summary,
         placement,

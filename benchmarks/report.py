@@ -65,13 +65,16 @@ _CLASSIFICATION = (
     ),
     (
         "train_mnist1d_tail",
-        "MNIST-1D, the plain nets on today's code: `auto` is today's default (plain1d48 with its "
-        "tail point `features.40`), `auto@features.15+features.31` the points without it",
+        "MNIST-1D on today's code and one machine: `auto` is today's default (plain1d48 with its "
+        "tail point `features.40`), `auto@features.15+features.31` the points without it, "
+        "`dsn:alpha=0.001:alpha_gate=none` the null control; plain1d20_bn, resnet1d32 and the "
+        "uneven plain1d34 and resnet1d34 with the default",
     ),
     (
         "train_images_tail",
-        "Real digits, plain2d40 over 20 seeds on today's code: `auto` is today's default (with the "
-        "tail point `features.33`), `auto@features.12+features.25` the points without it",
+        "Real digits on today's code and one machine: plain2d40 over 20 seeds, `auto` today's "
+        "default (with the tail point `features.33`), `auto@features.12+features.25` the points "
+        "without it; plain2d40_bn (bn-mnist) with the default",
     ),
 )
 _SHAPES = (
@@ -96,7 +99,8 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 def _stamp(data: dict) -> str:
     code, torch, when = (data.get(k, "?") for k in ("code", "torch", "when"))
-    return f"code `{code}`, torch {torch}, written {when}"
+    where = f", {data['cpu']}" if data.get("cpu") else ""
+    return f"code `{code}`, torch {torch}{where}, written {when}"
 
 
 def _classification(name: str, title: str) -> list[str]:
@@ -191,6 +195,112 @@ def _heads_at_the_end() -> list[str]:
         "Every head at the end (validation cross-entropy in nats per token, or accuracy):",
         "",
         *_table(["regime", "arm", "seed", "metric", "heads"], rows),
+        "",
+    ]
+
+
+def _baselines_by_machine() -> dict:
+    """{(regime, epochs): {machine: {seed: accuracy}}} of the baseline arms of every
+    classification file; a result's machine is the CPU it names, else its file's machine."""
+    found: dict = {}
+    for name, _ in _CLASSIFICATION:
+        data = _load(name)
+        if data is None:
+            continue
+        for r in data["results"]:
+            if r["arm"] != "baseline":
+                continue
+            machine = r.get("cpu") or data.get("cpu") or data.get("machine", "?")
+            key = (r["regime"], r.get("epochs") or data["epochs"].get(r["regime"]))
+            found.setdefault(key, {}).setdefault(machine, {}).setdefault(r["seed"], r["acc"])
+    return found
+
+
+def _harmed(arm: dict, baseline: dict) -> int:
+    """Seeds where ``baseline`` trains (> 50 %) and ``arm`` ends more than 2 points below it."""
+    return sum(1 for s in baseline if baseline[s] > 50 and arm[s] < baseline[s] - 2)
+
+
+def _same_numerics(found: dict) -> dict:
+    """{machine: the first-named machine of its class}: two machines are one class when their
+    baselines agree to the digit on every one of at least 3 shared seeds of some regime (the
+    platform string of older files names the virtual machine's kernel, not the CPU)."""
+    root = {m: m for by in found.values() for m in by}
+
+    def find(m):
+        while root[m] != m:
+            m = root[m]
+        return m
+
+    for by in found.values():
+        for a in sorted(by):
+            for b in sorted(by):
+                shared = set(by[a]) & set(by[b])
+                if a < b and len(shared) >= 3 and all(by[a][s] == by[b][s] for s in shared):
+                    root[find(b)] = find(a)
+    return {m: find(m) for m in root}
+
+
+def _machines() -> list[str]:
+    """The baseline against itself on two machines: the same protocol and seed, another CPU. The
+    bar's per-seed rule applied to it is the floor under which a default's harm is not told apart
+    from where it ran."""
+    found = _baselines_by_machine()
+    cls = _same_numerics(found)
+    names = sorted(set(cls.values()))
+    label = {m: f"M{names.index(c) + 1}" for m, c in cls.items()}
+    rows = []
+    for (regime, epochs), by in sorted(found.items(), key=str):
+        merged: dict = {}
+        for m in sorted(by):
+            merged.setdefault(cls[m], {}).update(by[m])
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                seeds = sorted(set(merged.get(a, {})) & set(merged.get(b, {})))
+                if len(seeds) < 3:
+                    continue
+                first = {s: merged[a][s] for s in seeds}
+                second = {s: merged[b][s] for s in seeds}
+                rows.append(
+                    [
+                        regime,
+                        epochs,
+                        f"{label[a]} / {label[b]}",
+                        len(seeds),
+                        " ".join(f"{first[s]:.1f}/{second[s]:.1f}" for s in seeds),
+                        f"{_harmed(second, first)}/{sum(v > 50 for v in first.values())}",
+                        f"{_harmed(first, second)}/{sum(v > 50 for v in second.values())}",
+                        f"{max(abs(first[s] - second[s]) for s in seeds):.1f}",
+                    ]
+                )
+    if not rows:
+        return []
+    legend = "; ".join(
+        f"{label[c]}: " + ", ".join(sorted(m for m in cls if cls[m] == c)) for c in names
+    )
+    return [
+        "### The baseline against itself on two machines",
+        "",
+        "The same regime, seed and protocol run without heads on two machines (CPUs differ in the "
+        "kernels torch dispatches to, so in the low bits of every sum). *Harmed* applies the bar's "
+        "rule to one machine's baseline against the other's: seeds where one trains (> 50 %) and "
+        "the other ends more than 2 points below it. A default's harm on a regime is told apart "
+        "from where it ran only when it is well under this count. Machines named together gave "
+        "the same digits on every shared seed: " + legend + ".",
+        "",
+        *_table(
+            [
+                "regime",
+                "epochs",
+                "machines",
+                "seeds",
+                "per-seed accuracy (first/second)",
+                "second harmed vs first",
+                "first harmed vs second",
+                "largest |Δ|",
+            ],
+            rows,
+        ),
         "",
     ]
 
@@ -463,6 +573,7 @@ def page() -> str:
     for name, title in _CLASSIFICATION:
         lines += _classification(name, title)
         lines += _heads_at_the_end() if name == "train_sequences" else []
+    lines += _machines()
     lines += _shapes()
     for section in (_cost, _integrations, _gpu, _speed, _zoo, _onnx):
         lines += section()

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import RESULTS, code_version, print_table, same_code, write_results  # noqa: E402
+from benchmarks._common import RESULTS, pairable, print_table, run_version, write_results  # noqa: E402
 from benchmarks.paired import _value, head_gradient_of  # noqa: E402  (as train_images reads arms)
 
 ARMS = ("baseline", "dsn", "dks", "imachsr")
@@ -90,13 +90,13 @@ def main() -> None:
         "--name", default="train_shapes", help="results file name under benchmarks/results/"
     )
     args = parser.parse_args()
-    version = code_version()
+    version = run_version()
     earlier = [
         r
         for path in filter(None, args.merge.split(","))
         for r in json.loads(Path(path).read_text())["results"]
     ]
-    earlier = same_code(earlier, version)  # a result of other code is not paired with this code's
+    earlier = pairable(earlier, version)  # other code's or CPU's results do not pair
     arms = list(dict.fromkeys(["baseline", *(r["arm"] for r in earlier), *args.arms.split(",")]))
     points = [p for p in args.points.split(",") if p]
     done = {(r["arm"], r["seed"]) for r in earlier}

@@ -12,3 +12,43 @@ def test_the_benchmark_page_is_generated_from_the_stored_results():
         [sys.executable, "benchmarks/report.py", "--check"], cwd=ROOT, timeout=120
     )
     assert done.returncode == 0, "benchmarks/README.md is stale: run python benchmarks/report.py"
+
+
+def _report():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import report
+
+    return report
+
+
+def test_machines_with_the_same_digits_are_one_class_and_others_are_not():
+    report = _report()
+    same = {0: 64.7, 1: 94.8, 2: 93.4}
+    found = {
+        ("plain-mnist", 10): {"a": same, "b": dict(same), "c": {0: 10.0, 1: 94.5, 2: 95.9}},
+        ("plain", 20): {"c": {0: 61.5, 1: 78.2, 2: 67.6}, "d": {0: 61.5, 1: 78.2, 2: 67.6}},
+    }
+    classes = report._same_numerics(found)
+    assert classes["a"] == classes["b"] and classes["c"] == classes["d"]
+    assert classes["a"] != classes["c"]
+
+
+def test_the_bars_harm_rule_counts_trained_seeds_only():
+    report = _report()
+    baseline = {0: 10.0, 1: 94.0, 2: 95.0, 3: 60.0}
+    arm = {0: 5.0, 1: 91.9, 2: 93.0, 3: 30.0}
+    assert report._harmed(arm, baseline) == 2  # seed 0 never trained; seed 2 is on the line
+
+
+def test_results_pair_only_with_the_same_code_and_cpu():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks._common import pairable
+
+    version = {"code": "abc", "cpu": "x"}
+    rows = [
+        {"code": "abc"},
+        {"code": "abc", "cpu": "x"},
+        {"code": "abc", "cpu": "y"},
+        {"code": "z"},
+    ]
+    assert pairable(rows, version) == rows[:2]  # a row that names no CPU predates the stamp

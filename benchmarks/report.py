@@ -72,7 +72,8 @@ _CLASSIFICATION = (
     ),
     (
         "train_images_tail",
-        "Real digits on today's code and one machine: plain2d40 over 20 seeds, `auto` today's "
+        "Real digits on today's code and one machine: plain2d40 over 30 seeds (20 for the former "
+        "points), `auto` today's "
         "default (with the tail point `features.33`), `auto@features.12+features.25` the points "
         "without it, `dsn:alpha=0.001:alpha_gate=none` the null control; plain2d40_bn (bn-mnist) "
         "and resnet2d38 (res-mnist) with the default",

@@ -30,10 +30,12 @@ from pathlib import Path
 
 from benchmarks._common import RESULTS, ci95, pairable, print_table, run_version, write_results
 
-__all__ = ["Regime", "parse_arm", "head_gradient_of", "summarize", "main"]
+__all__ = ["Regime", "parse_arm", "head_gradient_of", "harmed_seeds", "summarize", "main"]
 
 PROTOCOL_SEEDS = 5
 CHANCE_MARGIN = 5.0  # a main head within this many points of chance "stays at chance"
+TRAINS_ABOVE = 50.0  # a baseline above this accuracy "trains"
+HARM_MARGIN = 2.0  # an arm more than this many points below a baseline that trains "harms" it
 
 
 @dataclass(frozen=True)
@@ -223,9 +225,18 @@ def _harm(results, regime, arm, chance: float) -> dict:
         r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == "baseline"
     }
     mine = {r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == arm}
-    harmed = [s for s, acc in mine.items() if s in base and base[s] > 50 and acc < base[s] - 2]
     dead = [s for s, acc in mine.items() if acc < chance + CHANCE_MARGIN]
-    return {"harmed": sorted(harmed), "dead": sorted(dead)}
+    return {"harmed": harmed_seeds(mine, base), "dead": sorted(dead)}
+
+
+def harmed_seeds(arm: dict, baseline: dict) -> list:
+    """The bar's never-harm rule, over ``{seed: accuracy}``: the seeds where ``baseline`` trains
+    (above :data:`TRAINS_ABOVE`) and ``arm`` ends more than :data:`HARM_MARGIN` points below it."""
+    return sorted(
+        s
+        for s, acc in arm.items()
+        if s in baseline and baseline[s] > TRAINS_ABOVE and acc < baseline[s] - HARM_MARGIN
+    )
 
 
 def summarize(results: list[dict], chance: float = 10.0) -> tuple[list[dict], list[dict]]:

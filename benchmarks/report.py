@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, ci95  # noqa: E402
-from benchmarks.paired import summarize  # noqa: E402
+from benchmarks.paired import TRAINS_ABOVE, harmed_seeds, summarize  # noqa: E402
 
 PAGE = Path(__file__).parent / "README.md"
 _CLASSIFICATION = (
@@ -218,9 +218,10 @@ def _baselines_by_machine() -> dict:
     return found
 
 
-def _harmed(arm: dict, baseline: dict) -> int:
-    """Seeds where ``baseline`` trains (> 50 %) and ``arm`` ends more than 2 points below it."""
-    return sum(1 for s in baseline if baseline[s] > 50 and arm[s] < baseline[s] - 2)
+def _harm_count(arm: dict, baseline: dict) -> str:
+    """ "harmed/trained" seeds of ``arm`` against ``baseline`` (:func:`harmed_seeds`)."""
+    trained = sum(acc > TRAINS_ABOVE for acc in baseline.values())
+    return f"{len(harmed_seeds(arm, baseline))}/{trained}"
 
 
 def _same_numerics(found: dict) -> dict:
@@ -270,8 +271,8 @@ def _machines() -> list[str]:
                         f"{label[a]} / {label[b]}",
                         len(seeds),
                         " ".join(f"{first[s]:.1f}/{second[s]:.1f}" for s in seeds),
-                        f"{_harmed(second, first)}/{sum(v > 50 for v in first.values())}",
-                        f"{_harmed(first, second)}/{sum(v > 50 for v in second.values())}",
+                        _harm_count(second, first),
+                        _harm_count(first, second),
                         f"{max(abs(first[s] - second[s]) for s in seeds):.1f}",
                     ]
                 )

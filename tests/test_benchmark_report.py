@@ -34,10 +34,12 @@ def test_machines_with_the_same_digits_are_one_class_and_others_are_not():
 
 
 def test_the_bars_harm_rule_counts_trained_seeds_only():
-    report = _report()
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.paired import harmed_seeds
+
     baseline = {0: 10.0, 1: 94.0, 2: 95.0, 3: 60.0}
     arm = {0: 5.0, 1: 91.9, 2: 93.0, 3: 30.0}
-    assert report._harmed(arm, baseline) == 2  # seed 0 never trained; seed 2 is on the line
+    assert harmed_seeds(arm, baseline) == [1, 3]  # seed 0 never trained; seed 2 is on the line
 
 
 def test_results_pair_only_with_the_same_code_and_cpu():

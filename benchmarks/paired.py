@@ -46,6 +46,25 @@ class Regime:
     arms: tuple
 
 
+# arm options that are the trainer's, not the loss's (``baseline:clip_grad=1``)
+TRAIN_OPTIONS = ("clip_grad", "lr")
+
+
+def baseline_of(arm: str) -> str:
+    """The arm an arm pairs with: ``baseline``, trained with the arm's trainer options.
+
+    >>> baseline_of("dsn:alpha=0.3:clip_grad=1"), baseline_of("auto")
+    ('baseline:clip_grad=1', 'baseline')
+    """
+    options = [o for o in arm.split(":")[1:] if o.partition("=")[0] in TRAIN_OPTIONS]
+    return ":".join(["baseline", *options])
+
+
+def is_baseline(arm: str) -> bool:
+    """Whether an arm trains without heads (its Δ against its own baseline is no result)."""
+    return arm.split(":")[0] == "baseline"
+
+
 def parse_arm(arm: str) -> tuple[str, str, str, dict]:
     """(recipe, points, adapter, loss options) of an arm name.
 
@@ -142,6 +161,7 @@ def run_job(job) -> dict:
     torch.manual_seed(seed)
     model, _ = get_model(regime.model, num_classes=data.num_classes)
     recipe, how, adapter, options = parse_arm(arm)
+    train_options = {k: options.pop(k) for k in TRAIN_OPTIONS if k in options}
     recipe = resolve_recipe(recipe, data.task)
     if recipe == "baseline":
         net, loss, points = model, make_loss("baseline", task=data.task), []
@@ -167,7 +187,7 @@ def run_job(job) -> dict:
         loss,
         data.train,
         data.val,
-        TrainConfig(epochs=epochs, seed=seed),
+        TrainConfig(epochs=epochs, seed=seed, **train_options),
         task=data.task,
         num_classes=data.num_classes,
     ).fit()
@@ -222,7 +242,9 @@ def _harm(results, regime, arm, chance: float) -> dict:
     """The never-harm counts of an arm: seeds where the baseline trains (above 50 %) and the arm
     ends more than 2 points below it, and seeds where the arm's main head stays at chance."""
     base = {
-        r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == "baseline"
+        r["seed"]: r["acc"]
+        for r in results
+        if r["regime"] == regime and r["arm"] == baseline_of(arm)
     }
     mine = {r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == arm}
     dead = [s for s, acc in mine.items() if acc < chance + CHANCE_MARGIN]
@@ -240,14 +262,14 @@ def harmed_seeds(arm: dict, baseline: dict) -> list:
 
 
 def summarize(results: list[dict], chance: float = 10.0) -> tuple[list[dict], list[dict]]:
-    """Each arm against its regime's baseline, and auto points against other placements of one
-    recipe."""
+    """Each arm against its regime's baseline (:func:`baseline_of`: the one trained like it), and
+    auto points against other placements of one recipe."""
     summary, placement = [], []
     for regime in dict.fromkeys(r["regime"] for r in results):
         arms = list(dict.fromkeys(r["arm"] for r in results if r["regime"] == regime))
-        for arm in sorted(arms, key=lambda a: (a != "baseline", "@" in a, "~" in a, ":" in a)):
+        for arm in sorted(arms, key=lambda a: (not is_baseline(a), "@" in a, "~" in a, ":" in a)):
             accs = [r["acc"] for r in results if r["regime"] == regime and r["arm"] == arm]
-            diffs = _paired_mean(results, regime, arm, ["baseline"])
+            diffs = _paired_mean(results, regime, arm, [baseline_of(arm)])
             summary.append(
                 dict(
                     regime=regime,
@@ -300,11 +322,14 @@ def print_summary(summary: list[dict], placement: list[dict], title: str) -> Non
                 s["arm"],
                 f"{s['mean']:.1f} ± {s['std']:.1f}",
                 s["seeds"],
-                f"{s['diff']:+.1f} ± {s['ci95']:.1f}",
-                f"{s['positive']}/{s['n']}",
+                *(
+                    ("", "")
+                    if is_baseline(s["arm"])
+                    else (f"{s['diff']:+.1f} ± {s['ci95']:.1f}", f"{s['positive']}/{s['n']}")
+                ),
                 len(s.get("harmed", [])),
                 len(s.get("dead", [])),
-                " ".join(f"{d:+.1f}" for d in s["per_seed"]),
+                "" if is_baseline(s["arm"]) else " ".join(f"{d:+.1f}" for d in s["per_seed"]),
             ]
             for s in summary
         ],

@@ -54,3 +54,25 @@ def test_results_pair_only_with_the_same_code_and_cpu():
         {"code": "z"},
     ]
     assert pairable(rows, version) == rows[:2]  # a row that names no CPU predates the stamp
+
+
+def test_an_arm_with_trainer_options_pairs_with_the_baseline_trained_like_it():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.paired import baseline_of, summarize
+
+    assert baseline_of("dsn:alpha=0.3:clip_grad=1") == "baseline:clip_grad=1"
+    assert baseline_of("auto@features.3") == "baseline"
+    rows = [
+        dict(regime="r", arm=arm, seed=seed, acc=acc, code="c")
+        for arm, accs in (
+            ("baseline", (10.0, 90.0)),
+            ("baseline:clip_grad=1", (93.0, 94.0)),
+            ("auto:clip_grad=1", (95.0, 90.0)),
+            ("auto", (80.0, 91.0)),
+        )
+        for seed, acc in enumerate(accs)
+    ]
+    by_arm = {s["arm"]: s for s in summarize(rows)[0]}
+    assert by_arm["auto:clip_grad=1"]["per_seed"] == [2.0, -4.0]
+    assert by_arm["auto:clip_grad=1"]["harmed"] == [1]
+    assert by_arm["auto"]["per_seed"] == [70.0, 1.0] and by_arm["auto"]["harmed"] == []

@@ -16,7 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, ci95  # noqa: E402
-from benchmarks.paired import TRAINS_ABOVE, harmed_seeds, is_baseline, summarize  # noqa: E402
+from benchmarks.paired import (  # noqa: E402
+    TRAINS_ABOVE,
+    baseline_of,
+    harmed_seeds,
+    is_baseline,
+    summarize,
+)  # noqa: E402
 
 PAGE = Path(__file__).parent / "README.md"
 _CLASSIFICATION = (
@@ -98,6 +104,11 @@ _SHAPES = (
     ),
     ("train_shapes_5epochs", "5 epochs"),
     ("train_shapes_encoder_points", "heads on the encoder, 15 epochs"),
+    (
+        "train_shapes_clip",
+        "15 epochs, 3 seeds, the gradient norm capped at 1 (`clip_grad=1`, not the default); each "
+        "arm against the baseline trained the same way",
+    ),
 )
 
 
@@ -327,10 +338,10 @@ def _shapes() -> list[str]:
         if data is None:
             continue
         results = data["results"]
-        base = {r["seed"]: r["miou"] for r in results if r["arm"] == "baseline"}
         rows = []
         for arm in dict.fromkeys(r["arm"] for r in results):
             mine = {r["seed"]: r["miou"] for r in results if r["arm"] == arm}
+            base = {r["seed"]: r["miou"] for r in results if r["arm"] == baseline_of(arm)}
             diffs = [mine[s] - base[s] for s in sorted(mine) if s in base]
             rows.append(
                 [
@@ -340,9 +351,9 @@ def _shapes() -> list[str]:
                     f"{statistics.pstdev(mine.values()):.1f}",
                     len(mine),
                     f"{statistics.mean(diffs):+.1f} ± {ci95(diffs):.1f}"
-                    if diffs and arm != "baseline"
+                    if diffs and not is_baseline(arm)
                     else "",
-                    " ".join(f"{d:+.1f}" for d in diffs) if arm != "baseline" else "",
+                    " ".join(f"{d:+.1f}" for d in diffs) if not is_baseline(arm) else "",
                 ]
             )
         out += [f"`{name}.json` ({label}): {_stamp(data)}.", ""]

@@ -25,7 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, pairable, print_table, run_version, write_results  # noqa: E402
-from benchmarks.paired import _value, head_gradient_of  # noqa: E402  (as train_images reads arms)
+from benchmarks.paired import (  # noqa: E402  (as train_images reads arms)
+    TRAIN_OPTIONS,
+    _value,
+    baseline_of,
+    head_gradient_of,
+)
 
 ARMS = ("baseline", "dsn", "dks", "imachsr")
 
@@ -34,6 +39,7 @@ def _run(job):
     arm, seed, epochs, points, version = job
     arm_name, *options = arm.split(":")  # imachsr:head_gradient=full (aux_yields=0/1: earlier arms)
     options = {key: _value(key, value) for key, _, value in (o.partition("=") for o in options)}
+    train_options = {k: options.pop(k) for k in TRAIN_OPTIONS if k in options}
     recipe, _, adapter = arm_name.partition("~")
     recipe, _, direction = recipe.partition("/")  # dks/top-down: DKS synergy in one direction
     import torch
@@ -64,7 +70,9 @@ def _run(job):
             ),
         )
     start = time.perf_counter()
-    cfg = TrainConfig(epochs=epochs, batch_size=32, lr=3e-3, seed=seed)
+    cfg = TrainConfig(
+        **{"epochs": epochs, "batch_size": 32, "lr": 3e-3, "seed": seed, **train_options}
+    )
     hist = Trainer(net, loss, data.train, data.val, cfg, task="segmentation", num_classes=5).fit()
     return dict(
         arm=arm,
@@ -118,12 +126,12 @@ def main() -> None:
             write_results(
                 f"{args.name}.partial", {"epochs": args.epochs, "results": results}, quiet=True
             )
-    base = {r["seed"]: r for r in results if r["arm"] == "baseline"}
     rows = []
     for arm in arms:
         v = {r["seed"]: r for r in results if r["arm"] == arm}
         if not v:
             continue
+        base = {r["seed"]: r for r in results if r["arm"] == baseline_of(arm)}
         diffs = [
             v[s]["miou"] - base[s]["miou"]
             for s in sorted(v)
@@ -140,7 +148,7 @@ def main() -> None:
             ]
         )
     print_table(
-        f"Shapes segmentation (UNet), mIoU, {len(base)} paired seeds, {args.epochs} epochs",
+        f"Shapes segmentation (UNet), mIoU, paired seeds, {args.epochs} epochs",
         ["arm", "mIoU", "Δ vs baseline", "seeds better", "per-seed Δ"],
         rows,
     )

@@ -91,6 +91,11 @@ _CLASSIFICATION = (
         "`dsn:alpha=0.001:alpha_gate=none` the null control",
     ),
     (
+        "train_sequences_clip",
+        "Sequences with the gradient norm capped at 1 (`clip_grad=1`, not the default): gpt_char "
+        "on the text set, each arm against the baseline trained the same way",
+    ),
+    (
         "train_images_clip",
         "Real digits with the gradient norm capped at 1 (`clip_grad=1`, not the default): every "
         "arm against the baseline trained the same way; `auto` is today's recipe default, "

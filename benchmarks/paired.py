@@ -60,6 +60,17 @@ def baseline_of(arm: str) -> str:
     return ":".join(["baseline", *options])
 
 
+def train_options_of(options: dict) -> dict:
+    """The trainer's settings among an arm's parsed ``options`` (:data:`TRAIN_OPTIONS`), taken out
+    of them; the rest are the loss's.
+
+    >>> options = {"alpha": 0.3, "clip_grad": 1.0}
+    >>> train_options_of(options), options
+    ({'clip_grad': 1.0}, {'alpha': 0.3})
+    """
+    return {k: options.pop(k) for k in TRAIN_OPTIONS if k in options}
+
+
 def is_baseline(arm: str) -> bool:
     """Whether an arm trains without heads (its Δ against its own baseline is no result)."""
     return arm.split(":")[0] == "baseline"
@@ -161,7 +172,7 @@ def run_job(job) -> dict:
     torch.manual_seed(seed)
     model, _ = get_model(regime.model, num_classes=data.num_classes)
     recipe, how, adapter, options = parse_arm(arm)
-    train_options = {k: options.pop(k) for k in TRAIN_OPTIONS if k in options}
+    train_options = train_options_of(options)
     recipe = resolve_recipe(recipe, data.task)
     if recipe == "baseline":
         net, loss, points = model, make_loss("baseline", task=data.task), []
@@ -302,38 +313,38 @@ def summarize(results: list[dict], chance: float = 10.0) -> tuple[list[dict], li
     return summary, placement
 
 
+SUMMARY_COLUMNS = (
+    "regime",
+    "arm",
+    "accuracy",
+    "seeds",
+    "Δ vs baseline (95% CI)",
+    "better",
+    "harmed",
+    "dead",
+    "per-seed Δ",
+)
+
+
+def summary_row(s: dict, arm: str | None = None) -> list:
+    """One :func:`summarize` entry as a row under :data:`SUMMARY_COLUMNS` (``arm``: how to write
+    its name); a baseline's Δ against itself is left blank."""
+    blank = is_baseline(s["arm"])
+    return [
+        s["regime"],
+        s["arm"] if arm is None else arm,
+        f"{s['mean']:.1f} ± {s['std']:.1f}",
+        s["seeds"],
+        "" if blank else f"{s['diff']:+.1f} ± {s['ci95']:.1f}",
+        "" if blank else f"{s['positive']}/{s['n']}",
+        len(s["harmed"]),
+        len(s["dead"]),
+        "" if blank else " ".join(f"{d:+.1f}" for d in s["per_seed"]),
+    ]
+
+
 def print_summary(summary: list[dict], placement: list[dict], title: str) -> None:
-    print_table(
-        title,
-        [
-            "regime",
-            "arm",
-            "accuracy",
-            "seeds",
-            "Δ vs baseline (95% CI)",
-            "better",
-            "harmed",
-            "dead",
-            "per-seed Δ",
-        ],
-        [
-            [
-                s["regime"],
-                s["arm"],
-                f"{s['mean']:.1f} ± {s['std']:.1f}",
-                s["seeds"],
-                *(
-                    ("", "")
-                    if is_baseline(s["arm"])
-                    else (f"{s['diff']:+.1f} ± {s['ci95']:.1f}", f"{s['positive']}/{s['n']}")
-                ),
-                len(s.get("harmed", [])),
-                len(s.get("dead", [])),
-                "" if is_baseline(s["arm"]) else " ".join(f"{d:+.1f}" for d in s["per_seed"]),
-            ]
-            for s in summary
-        ],
-    )
+    print_table(title, list(SUMMARY_COLUMNS), [summary_row(s) for s in summary])
     if placement:
         print_table(
             "Auto points against other placements (same recipe, same count, paired seeds)",

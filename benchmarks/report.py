@@ -17,12 +17,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, ci95  # noqa: E402
 from benchmarks.paired import (  # noqa: E402
+    SUMMARY_COLUMNS,
     TRAINS_ABOVE,
     baseline_of,
     harmed_seeds,
     is_baseline,
     summarize,
-)  # noqa: E402
+    summary_row,
+)
 
 PAGE = Path(__file__).parent / "README.md"
 _CLASSIFICATION = (
@@ -148,34 +150,7 @@ def _classification(name: str, title: str) -> list[str]:
         "seeds where the main head stays within 5 points of chance.",
         "",
     ]
-    rows = [
-        [
-            s["regime"],
-            f"`{s['arm']}`",
-            f"{s['mean']:.1f} ± {s['std']:.1f}",
-            s["seeds"],
-            f"{s['diff']:+.1f} ± {s['ci95']:.1f}" if not is_baseline(s["arm"]) else "",
-            f"{s['positive']}/{s['n']}" if not is_baseline(s["arm"]) else "",
-            len(s["harmed"]),
-            len(s["dead"]),
-            " ".join(f"{d:+.1f}" for d in s["per_seed"]) if not is_baseline(s["arm"]) else "",
-        ]
-        for s in summary
-    ]
-    out += _table(
-        [
-            "regime",
-            "arm",
-            "accuracy",
-            "seeds",
-            "Δ vs baseline (95% CI)",
-            "better",
-            "harmed",
-            "dead",
-            "per-seed Δ",
-        ],
-        rows,
-    )
+    out += _table(list(SUMMARY_COLUMNS), [summary_row(s, f"`{s['arm']}`") for s in summary])
     if placement:
         out += [
             "",

@@ -26,10 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, pairable, print_table, run_version, write_results  # noqa: E402
 from benchmarks.paired import (  # noqa: E402  (as train_images reads arms)
-    TRAIN_OPTIONS,
     _value,
     baseline_of,
     head_gradient_of,
+    train_options_of,
 )
 
 ARMS = ("baseline", "dsn", "dks", "imachsr")
@@ -39,7 +39,7 @@ def _run(job):
     arm, seed, epochs, points, version = job
     arm_name, *options = arm.split(":")  # imachsr:head_gradient=full (aux_yields=0/1: earlier arms)
     options = {key: _value(key, value) for key, _, value in (o.partition("=") for o in options)}
-    train_options = {k: options.pop(k) for k in TRAIN_OPTIONS if k in options}
+    train_options = train_options_of(options)
     recipe, _, adapter = arm_name.partition("~")
     recipe, _, direction = recipe.partition("/")  # dks/top-down: DKS synergy in one direction
     import torch

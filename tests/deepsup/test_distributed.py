@@ -20,7 +20,8 @@ def _run(args):
         text=True,
         timeout=300,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
+    # the head holds a process's own error, the tail the launcher's account of it
+    assert done.returncode == 0, done.stderr[:3000] + "\n[...]\n" + done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

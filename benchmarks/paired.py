@@ -378,6 +378,9 @@ def main(regimes: dict[str, Regime], default_regimes: str, default_name: str, do
     parser.add_argument(
         "--first-seed", type=int, default=0, help="seeds run from here (add seeds to a --merge)"
     )
+    parser.add_argument(
+        "--seed-list", default="", help="comma-separated seeds instead of --first-seed/--seeds"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="instead of each regime's own")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
@@ -411,7 +414,11 @@ def main(regimes: dict[str, Regime], default_regimes: str, default_name: str, do
         firsts.setdefault((x["regime"], x["arm"], x["seed"]), x)
     earlier, done = list(firsts.values()), set(firsts)
     arms = {r: (args.arms.split(",") if args.arms else list(regimes[r].arms)) for r in chosen}
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    seeds = (
+        [int(s) for s in args.seed_list.split(",")]
+        if args.seed_list
+        else range(args.first_seed, args.first_seed + args.seeds)
+    )
     jobs = [
         (r, regimes[r], a, s, args.epochs or regimes[r].epochs, version)
         for r in chosen

@@ -211,7 +211,7 @@ def train(
     weight_decay: Annotated[float, typer.Option(metavar="X", rich_help_panel=_TRAIN)] = 0.0,
     clip_grad: Annotated[
         float, typer.Option(help="max gradient norm (0: off)", metavar="X", rich_help_panel=_TRAIN)
-    ] = 0.0,
+    ] = 1.0,
     seed: Annotated[int, typer.Option(metavar="N", rich_help_panel=_TRAIN)] = 0,
     limit_batches: Annotated[
         int,

@@ -50,7 +50,7 @@ class TrainConfig:
     momentum: float = 0.9
     schedule: str = "onecycle"  # onecycle | cosine | step | none
     step_size: int = 10
-    clip_grad: float = 0.0  # max grad norm; 0: off
+    clip_grad: float = 1.0  # max grad norm (0: off); evidence: docs/recipes.md, "Gradient clipping"
     amp: bool = False  # mixed precision where the device supports it
     seed: int = 0
     workers: int = 0

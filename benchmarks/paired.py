@@ -48,6 +48,23 @@ class Regime:
 
 # arm options that are the trainer's, not the loss's (``baseline:clip_grad=1``)
 TRAIN_OPTIONS = ("clip_grad", "lr")
+# the trainer's defaults of these before results recorded them (``train`` in a result): gradients
+# were not clipped until code 17c025017613, whose results are the first to record them
+FORMER_TRAIN_DEFAULTS = {"clip_grad": 0.0, "lr": 1e-3}
+
+
+def trained_with(result: dict) -> dict:
+    """The trainer settings of :data:`TRAIN_OPTIONS` a result ran with: as it records them, else
+    its arm's options over :data:`FORMER_TRAIN_DEFAULTS`.
+
+    >>> trained_with({"arm": "baseline:clip_grad=1"})
+    {'clip_grad': 1.0, 'lr': 0.001}
+    >>> trained_with({"arm": "auto", "train": {"clip_grad": 1.0, "lr": 0.001}})["clip_grad"]
+    1.0
+    """
+    if "train" in result:
+        return result["train"]
+    return {**FORMER_TRAIN_DEFAULTS, **train_options_of(parse_arm(result["arm"])[3])}
 
 
 def baseline_of(arm: str) -> str:
@@ -193,12 +210,13 @@ def run_job(job) -> dict:
         net.aux_grad = options.pop("aux_grad", 1.0)
         loss = make_loss(recipe, layouts=net.layouts, task=data.task, **options)
     start = time.perf_counter()
+    cfg = TrainConfig(epochs=epochs, seed=seed, **train_options)
     hist = Trainer(
         net,
         loss,
         data.train,
         data.val,
-        TrainConfig(epochs=epochs, seed=seed, **train_options),
+        cfg,
         task=data.task,
         num_classes=data.num_classes,
     ).fit()
@@ -213,6 +231,7 @@ def run_job(job) -> dict:
         final={k: v for k, v in hist[-1].items() if k.startswith("val_")},
         seconds=round(time.perf_counter() - start, 1),
         curve=_curve(hist),
+        train={k: getattr(cfg, k) for k in TRAIN_OPTIONS},
         **version,
     )
 

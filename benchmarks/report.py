@@ -24,15 +24,16 @@ from benchmarks.paired import (  # noqa: E402
     is_baseline,
     summarize,
     summary_row,
+    trained_with,
 )
 
 PAGE = Path(__file__).parent / "README.md"
 _CLASSIFICATION = (
     (
         "train_mnist1d",
-        "MNIST-1D, even stages (plain1d48, plain1d20_bn, resnet1d32); `auto` is dsn, α 1, lead "
-        "gate (today's default but for plain1d48, which has a tail point now), `dsn:alpha=0.3` the "
-        "same gate at the former α",
+        "MNIST-1D, even stages (plain1d48 over 10 seeds, plain1d20_bn, resnet1d32), today's "
+        "defaults (gradients clipped at norm 1): `auto` is dsn, α 1, lead gate, "
+        "`auto@features.40` plain1d48's tail point alone",
     ),
     (
         "train_mnist1d_plain10",
@@ -42,8 +43,9 @@ _CLASSIFICATION = (
     ),
     (
         "train_mnist1d_uneven",
-        "MNIST-1D, He et al.'s uneven 34-layer stages (plain1d34, resnet1d34); `auto` is today's "
-        "default (dsn, α 1, lead gate; plain1d34's short tail gets no tail point)",
+        "MNIST-1D, He et al.'s uneven 34-layer stages (plain1d34, resnet1d34), today's defaults "
+        "(gradients clipped at norm 1); `auto` is dsn, α 1, lead gate (plain1d34's short tail "
+        "gets no tail point)",
     ),
     (
         "train_images_plain",
@@ -56,14 +58,14 @@ _CLASSIFICATION = (
     ),
     (
         "train_sequences",
-        "Sequences: gpt_char on the text set (per-token); `auto` is today's default (dsn, α 1, "
-        "lead gate)",
+        "Sequences, today's defaults (gradients clipped at norm 1): gpt_char on the text set "
+        "(per-token), lstm1d4 on MNIST-1D; `auto` is dsn, α 1, lead gate",
     ),
     (
         "train_images",
-        "Real handwritten digits (mnist5k): plain2d40, plain2d40_bn, resnet2d38; `auto` is dsn, "
-        "α 1, lead gate (today's default but for plain2d40, which has a tail point now), "
-        "`dsn:alpha=0.3` the same gate at the former α",
+        "Real handwritten digits (mnist5k), today's defaults (gradients clipped at norm 1): "
+        "plain2d40 over 20 seeds, plain2d40_bn over 10, resnet2d38; `auto` is dsn, α 1, lead gate "
+        "(with plain2d40's tail point `features.33`)",
     ),
     (
         "train_images_plain20",
@@ -73,48 +75,66 @@ _CLASSIFICATION = (
     ),
     (
         "train_mnist1d_tail",
-        "MNIST-1D on today's code and one machine: `auto` is today's default (plain1d48 with its "
-        "tail point `features.40`), `auto@features.15+features.31` the points without it, "
-        "`dsn:alpha=0.001:alpha_gate=none` the null control; plain1d20_bn, resnet1d32 and the "
-        "uneven plain1d34 and resnet1d34 with the default",
+        "MNIST-1D without gradient clipping (the trainer's former default): `auto` is today's "
+        "recipe (plain1d48 with its tail point `features.40`), `auto@features.15+features.31` the "
+        "points without it, `dsn:alpha=0.001:alpha_gate=none` the null control; plain1d20_bn, "
+        "resnet1d32 and the uneven plain1d34 and resnet1d34 with the default",
     ),
     (
         "train_images_tail",
-        "Real digits on today's code and one machine: plain2d40 over 30 seeds (20 for the former "
-        "points), `auto` today's "
-        "default (with the tail point `features.33`), `auto@features.12+features.25` the points "
-        "without it, `dsn:alpha=0.001:alpha_gate=none` the null control; plain2d40_bn (bn-mnist) "
-        "and resnet2d38 (res-mnist) with the default",
+        "Real digits without gradient clipping (the trainer's former default): plain2d40 over 30 "
+        "seeds (20 for the former points), `auto` today's recipe (with the tail point "
+        "`features.33`), `auto@features.12+features.25` the points without it, "
+        "`dsn:alpha=0.001:alpha_gate=none` the null control; plain2d40_bn (bn-mnist) and "
+        "resnet2d38 (res-mnist) with the default",
+    ),
+    (
+        "train_images_former",
+        "Real digits without gradient clipping (the trainer's former default), on another machine "
+        "than `train_images_tail.json`: `auto` is today's recipe, `dsn:alpha=0.3` the same gate "
+        "at α 0.3",
+    ),
+    (
+        "train_mnist1d_former",
+        "MNIST-1D without gradient clipping (the trainer's former default), on another machine "
+        "than `train_mnist1d_tail.json`: `auto` is today's recipe, `dsn:alpha=0.3` the same gate "
+        "at α 0.3",
+    ),
+    (
+        "train_mnist1d_uneven_former",
+        "MNIST-1D's uneven nets without gradient clipping (the trainer's former default), on "
+        "another machine than `train_mnist1d_tail.json`",
     ),
     (
         "train_mnist1d_clip",
-        "MNIST-1D with the gradient norm capped at 1 (`clip_grad=1`, not the default): every arm "
-        "against the baseline trained the same way; `auto` is today's recipe default, "
-        "`dsn:alpha=0.001:alpha_gate=none` the null control",
+        "MNIST-1D with the gradient norm capped at 1 (`clip_grad=1`, measured before it was the "
+        "default): every arm against the baseline trained the same way; `auto` is today's recipe "
+        "default, `dsn:alpha=0.001:alpha_gate=none` the null control",
     ),
     (
         "train_sequences_clip",
-        "Sequences with the gradient norm capped at 1 (`clip_grad=1`, not the default): gpt_char "
-        "on the text set, each arm against the baseline trained the same way",
+        "Sequences with the gradient norm capped at 1 (`clip_grad=1`, measured before it was the "
+        "default): gpt_char on the text set, each arm against the baseline trained the same way",
     ),
     (
         "train_images_clip",
-        "Real digits with the gradient norm capped at 1 (`clip_grad=1`, not the default): every "
-        "arm against the baseline trained the same way; `auto` is today's recipe default, "
-        "`dsn:alpha=0.001:alpha_gate=none` the null control",
+        "Real digits with the gradient norm capped at 1 (`clip_grad=1`, measured before it was "
+        "the default): every arm against the baseline trained the same way; `auto` is today's "
+        "recipe default, `dsn:alpha=0.001:alpha_gate=none` the null control",
     ),
 )
 _SHAPES = (
     (
         "train_shapes",
-        "15 epochs, 3 seeds; `imachsr` is today's default (with the lead gate)",
+        "15 epochs, 3 seeds, today's defaults (gradients clipped at norm 1); `imachsr` is the "
+        "recipe default (with the lead gate)",
     ),
     ("train_shapes_5epochs", "5 epochs"),
     ("train_shapes_encoder_points", "heads on the encoder, 15 epochs"),
     (
         "train_shapes_clip",
-        "15 epochs, 3 seeds, the gradient norm capped at 1 (`clip_grad=1`, not the default); each "
-        "arm against the baseline trained the same way",
+        "15 epochs, 3 seeds, the gradient norm capped at 1 (`clip_grad=1`, measured before it "
+        "was the default); each arm against the baseline trained the same way",
     ),
 )
 
@@ -205,18 +225,20 @@ def _heads_at_the_end() -> list[str]:
 
 
 def _baselines_by_machine() -> dict:
-    """{(regime, epochs): {machine: {seed: accuracy}}} of the baseline arms of every
-    classification file; a result's machine is the CPU it names, else its file's machine."""
+    """{(regime, epochs, trainer settings): {machine: {seed: accuracy}}} of the baseline arms of
+    every classification file; a result's machine is the CPU it names, else its file's machine,
+    and its trainer settings those it ran with (:func:`~benchmarks.paired.trained_with`)."""
     found: dict = {}
     for name, _ in _CLASSIFICATION:
         data = _load(name)
         if data is None:
             continue
         for r in data["results"]:
-            if r["arm"] != "baseline":
+            if not is_baseline(r["arm"]):
                 continue
             machine = r.get("cpu") or data.get("cpu") or data.get("machine", "?")
-            key = (r["regime"], r.get("epochs") or data["epochs"].get(r["regime"]))
+            train = ", ".join(f"{k} {v:g}" for k, v in sorted(trained_with(r).items()))
+            key = (r["regime"], r.get("epochs") or data["epochs"].get(r["regime"]), train)
             found.setdefault(key, {}).setdefault(machine, {}).setdefault(r["seed"], r["acc"])
     return found
 
@@ -256,7 +278,7 @@ def _machines() -> list[str]:
     names = sorted(set(cls.values()))
     label = {m: f"M{names.index(c) + 1}" for m, c in cls.items()}
     rows = []
-    for (regime, epochs), by in sorted(found.items(), key=str):
+    for (regime, epochs, train), by in sorted(found.items(), key=str):
         merged: dict = {}
         for m in sorted(by):
             merged.setdefault(cls[m], {}).update(by[m])
@@ -271,6 +293,7 @@ def _machines() -> list[str]:
                     [
                         regime,
                         epochs,
+                        train,
                         f"{label[a]} / {label[b]}",
                         len(seeds),
                         " ".join(f"{first[s]:.1f}/{second[s]:.1f}" for s in seeds),
@@ -298,6 +321,7 @@ def _machines() -> list[str]:
             [
                 "regime",
                 "epochs",
+                "trainer",
                 "machines",
                 "seeds",
                 "per-seed accuracy (first/second)",

@@ -76,3 +76,15 @@ def test_an_arm_with_trainer_options_pairs_with_the_baseline_trained_like_it():
     assert by_arm["auto:clip_grad=1"]["per_seed"] == [2.0, -4.0]
     assert by_arm["auto:clip_grad=1"]["harmed"] == [1]
     assert by_arm["auto"]["per_seed"] == [70.0, 1.0] and by_arm["auto"]["harmed"] == []
+
+
+def test_baselines_trained_with_other_trainer_settings_are_not_one_protocol():
+    """A result records the trainer settings it ran with; older results, which do not, ran with
+    the former defaults (no clipping) and their arm's options."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.paired import trained_with
+
+    assert trained_with({"arm": "baseline"})["clip_grad"] == 0.0
+    assert trained_with({"arm": "baseline:clip_grad=1"})["clip_grad"] == 1.0
+    recorded = {"arm": "baseline", "train": {"clip_grad": 1.0, "lr": 0.001}}
+    assert trained_with(recorded) == trained_with({"arm": "baseline:clip_grad=1"})

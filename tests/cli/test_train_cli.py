@@ -228,7 +228,7 @@ def test_loss_options_train_show_and_hold_on_resume(tmp_path):
     }
     assert "loss_kd0" in json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert (
-        "train 1 epoch × 3 steps of 16, adam lr 0.001, onecycle schedule, seed 0, on cpu"
+        "train 1 epoch × 3 steps of 16, adam lr 0.001, onecycle schedule, clip 1, seed 0, on cpu"
         in result.output
     )
     assert (

@@ -200,3 +200,23 @@ def test_a_model_returning_a_dict_trains_on_its_out_entry():
         "val_miou_aux1",
     }
     assert all(0.0 <= row[k] <= 1.0 for k in row if k.startswith("val_"))
+
+
+@pytest.mark.parametrize("clip", [None, 0.0])
+def test_gradients_are_clipped_to_norm_one_unless_turned_off(clip):
+    """The first SGD step (Nesterov, momentum 0.9: 1.9 times the gradient) of learning rate 1 moves
+    the parameters by at most 1.9 by default (``clip_grad`` 1), and further with clipping off."""
+    g = torch.Generator().manual_seed(0)
+    x, y = 100 * torch.randn(32, 1, 32, generator=g), torch.randint(0, 10, (32,), generator=g)
+    data = TensorDataset(x, y)
+    torch.manual_seed(0)
+    model = Plain1D(depth=4, width=8)
+    options = {} if clip is None else {"clip_grad": clip}
+    cfg = TrainConfig(epochs=1, batch_size=32, optimizer="sgd", lr=1.0, schedule="none", **options)
+    t = Trainer(
+        attach(model, select_points(model, torch.randn(2, 1, 32))), make_loss(), data, data, cfg
+    )
+    before = torch.cat([p.detach().flatten().clone() for p in t.model.parameters()])
+    t.train_one_epoch()
+    moved = float((torch.cat([p.detach().flatten() for p in t.model.parameters()]) - before).norm())
+    assert moved <= 1.9 + 1e-3 if clip is None else moved > 3.0

@@ -64,7 +64,8 @@ _CLASSIFICATION = (
     (
         "train_images",
         "Real handwritten digits (mnist5k), today's defaults (gradients clipped at norm 1): "
-        "plain2d40 over 20 seeds, plain2d40_bn over 10, resnet2d38; `auto` is dsn, α 1, lead gate "
+        "plain2d40 over 20 seeds, plain2d40_bn over 10, resnet2d38 over 8; `auto` is dsn, α 1, "
+        "lead gate "
         "(with plain2d40's tail point `features.33`)",
     ),
     (

@@ -271,11 +271,8 @@ def _views(regime, auto, other, d) -> list[dict]:
 def _harm(results, regime, arm, chance: float) -> dict:
     """The never-harm counts of an arm: seeds where the baseline trains (above 50 %) and the arm
     ends more than 2 points below it, and seeds where the arm's main head stays at chance."""
-    base = {
-        r["seed"]: r["acc"]
-        for r in results
-        if r["regime"] == regime and r["arm"] == baseline_of(arm)
-    }
+    base_arm = baseline_of(arm)
+    base = {r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == base_arm}
     mine = {r["seed"]: r["acc"] for r in results if r["regime"] == regime and r["arm"] == arm}
     dead = [s for s, acc in mine.items() if acc < chance + CHANCE_MARGIN]
     return {"harmed": harmed_seeds(mine, base), "dead": sorted(dead)}

@@ -65,8 +65,7 @@ _CLASSIFICATION = (
         "train_images",
         "Real handwritten digits (mnist5k), today's defaults (gradients clipped at norm 1): "
         "plain2d40 over 20 seeds, plain2d40_bn over 10, resnet2d38 over 8; `auto` is dsn, α 1, "
-        "lead gate "
-        "(with plain2d40's tail point `features.33`)",
+        "lead gate (with plain2d40's tail point `features.33`)",
     ),
     (
         "train_images_plain20",
@@ -346,7 +345,8 @@ def _shapes() -> list[str]:
         rows = []
         for arm in dict.fromkeys(r["arm"] for r in results):
             mine = {r["seed"]: r["miou"] for r in results if r["arm"] == arm}
-            base = {r["seed"]: r["miou"] for r in results if r["arm"] == baseline_of(arm)}
+            base_arm = baseline_of(arm)
+            base = {r["seed"]: r["miou"] for r in results if r["arm"] == base_arm}
             diffs = [mine[s] - base[s] for s in sorted(mine) if s in base]
             rows.append(
                 [

@@ -131,7 +131,8 @@ def main() -> None:
         v = {r["seed"]: r for r in results if r["arm"] == arm}
         if not v:
             continue
-        base = {r["seed"]: r for r in results if r["arm"] == baseline_of(arm)}
+        base_arm = baseline_of(arm)
+        base = {r["seed"]: r for r in results if r["arm"] == base_arm}
         diffs = [
             v[s]["miou"] - base[s]["miou"]
             for s in sorted(v)

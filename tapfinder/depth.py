@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import networkx as nx
 
-__all__ = ["node_depths"]
+__all__ = ["node_depths", "STEM_FRAC", "OUTPUT_FRAC"]
+
+# the window of depth, as fractions of D, where tap points may sit (the selector's, and the
+# plain-tail rule's deepest point)
+STEM_FRAC, OUTPUT_FRAC = 0.05, 0.85
 
 
 def node_depths(G: nx.DiGraph) -> dict:

@@ -17,6 +17,7 @@ from dataclasses import replace
 import networkx as nx
 
 from .context import Context
+from .depth import OUTPUT_FRAC, STEM_FRAC
 from .errors import ConfigError, NodeNotFoundError
 from .graph import NodeInfo, info
 from .points import Eligibility, TapPoint
@@ -26,7 +27,6 @@ from .rules.stage_boundary import ends_a_stacked_block
 __all__ = ["auto_count", "normalize_points", "candidates_from", "choose", "resolve_name"]
 
 MAX_POINTS = 5
-STEM_FRAC, OUTPUT_FRAC = 0.05, 0.85
 COPIES_MAIN = (
     1  # weighted layers after a point at most (the classifier) for its head to copy the main one
 )

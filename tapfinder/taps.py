@@ -458,5 +458,5 @@ def attach(
         fx_nodes,
         n_inputs=n_inputs,
         layouts=layouts,
-        head_gradient=_check_head_gradient(head_gradient),
+        head_gradient=head_gradient,
     )

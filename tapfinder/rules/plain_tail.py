@@ -1,8 +1,9 @@
 """The tail of a plain net: where the layers that only the main head would train begin.
 
 In a plain net (:attr:`~tapfinder.context.Context.plain`: no normalization, no shortcut or branch
-past any weighted layer) the deepest whole-signal module output within :data:`TAIL_FRAC` of the
-depth is a candidate; the selector adds it where the layers after the other points are many
+past any weighted layer) the deepest whole-signal module output within
+:data:`~tapfinder.depth.OUTPUT_FRAC` of the depth (where the selector's window ends) is a
+candidate; the selector adds it where the layers after the other points are many
 (``docs/selection.md``, "Plain nets").
 """
 
@@ -11,16 +12,15 @@ from __future__ import annotations
 import networkx as nx
 
 from ..context import Context
+from ..depth import OUTPUT_FRAC
 from .findings import Finding, Kind, register_analyzer
-
-TAIL_FRAC = 0.85  # the deepest a point may sit (the selector's window end, OUTPUT_FRAC)
 
 
 @register_analyzer("plain_tail")
 def analyze(G: nx.DiGraph, ctx: Context) -> list[Finding]:
     if not ctx.plain:
         return []
-    limit = TAIL_FRAC * ctx.D
+    limit = OUTPUT_FRAC * ctx.D
     ends = [
         n
         for n in ctx.order

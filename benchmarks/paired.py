@@ -47,10 +47,12 @@ class Regime:
 
 
 # arm options that are the trainer's, not the loss's (``baseline:clip_grad=1``)
-TRAIN_OPTIONS = ("clip_grad", "lr")
+TRAIN_OPTIONS = ("clip_grad", "lr", "aux_state")
 # the trainer's defaults of these before results recorded them (``train`` in a result): gradients
 # were not clipped until code 17c025017613, whose results are the first to record them
-FORMER_TRAIN_DEFAULTS = {"clip_grad": 0.0, "lr": 1e-3}
+FORMER_TRAIN_DEFAULTS = {"clip_grad": 0.0, "lr": 1e-3, "aux_state": "shared"}
+# trainer options that change nothing where no aux head trains: a baseline ignores them
+AUX_ONLY_OPTIONS = ("aux_state",)
 
 
 def trained_with(result: dict) -> dict:
@@ -58,22 +60,27 @@ def trained_with(result: dict) -> dict:
     its arm's options over :data:`FORMER_TRAIN_DEFAULTS`.
 
     >>> trained_with({"arm": "baseline:clip_grad=1"})
-    {'clip_grad': 1.0, 'lr': 0.001}
-    >>> trained_with({"arm": "auto", "train": {"clip_grad": 1.0, "lr": 0.001}})["clip_grad"]
-    1.0
+    {'clip_grad': 1.0, 'lr': 0.001, 'aux_state': 'shared'}
+    >>> trained_with({"arm": "auto", "train": {"clip_grad": 1.0, "lr": 0.001}})["aux_state"]
+    'shared'
     """
     if "train" in result:
-        return result["train"]
+        return {**FORMER_TRAIN_DEFAULTS, **result["train"]}
     return {**FORMER_TRAIN_DEFAULTS, **train_options_of(parse_arm(result["arm"])[3])}
 
 
 def baseline_of(arm: str) -> str:
-    """The arm an arm pairs with: ``baseline``, trained with the arm's trainer options.
+    """The arm an arm pairs with: ``baseline``, trained with the arm's trainer options (but those
+    of :data:`AUX_ONLY_OPTIONS`).
 
-    >>> baseline_of("dsn:alpha=0.3:clip_grad=1"), baseline_of("auto")
+    >>> baseline_of("dsn:alpha=0.3:clip_grad=1"), baseline_of("auto:aux_state=own")
     ('baseline:clip_grad=1', 'baseline')
     """
-    options = [o for o in arm.split(":")[1:] if o.partition("=")[0] in TRAIN_OPTIONS]
+    options = [
+        o
+        for o in arm.split(":")[1:]
+        if o.partition("=")[0] in TRAIN_OPTIONS and o.partition("=")[0] not in AUX_ONLY_OPTIONS
+    ]
     return ":".join(["baseline", *options])
 
 
@@ -111,10 +118,14 @@ def parse_arm(arm: str) -> tuple[str, str, str, dict]:
     return recipe, points or "auto", adapter or "dks", parsed
 
 
+# arm options whose values are words, not numbers
+_WORDS = ("direction", "dense", "schedule", "head_norm", "alpha_gate", "head_gradient", "aux_state")
+
+
 def _value(key: str, text: str):
     if key in ("alpha_decay",):
         return text not in ("0", "false", "False", "")
-    if key in ("direction", "dense", "schedule", "head_norm", "alpha_gate", "head_gradient"):
+    if key in _WORDS:
         return text
     return float(text)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, ci95  # noqa: E402
 from benchmarks.paired import (  # noqa: E402
+    AUX_ONLY_OPTIONS,
     SUMMARY_COLUMNS,
     TRAINS_ABOVE,
     baseline_of,
@@ -237,7 +238,10 @@ def _baselines_by_machine() -> dict:
             if not is_baseline(r["arm"]):
                 continue
             machine = r.get("cpu") or data.get("cpu") or data.get("machine", "?")
-            train = ", ".join(f"{k} {v:g}" for k, v in sorted(trained_with(r).items()))
+            settings = trained_with(r)
+            train = ", ".join(
+                f"{k} {settings[k]:g}" for k in sorted(settings) if k not in AUX_ONLY_OPTIONS
+            )
             key = (r["regime"], r.get("epochs") or data["epochs"].get(r["regime"]), train)
             found.setdefault(key, {}).setdefault(machine, {}).setdefault(r["seed"], r["acc"])
     return found

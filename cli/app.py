@@ -212,6 +212,14 @@ def train(
     clip_grad: Annotated[
         float, typer.Option(help="max gradient norm (0: off)", metavar="X", rich_help_panel=_TRAIN)
     ] = 1.0,
+    aux_state: Annotated[
+        str,
+        typer.Option(
+            help="shared, or own: the aux terms step through an optimizer state of their own",
+            metavar="S",
+            rich_help_panel=_TRAIN,
+        ),
+    ] = "shared",
     seed: Annotated[int, typer.Option(metavar="N", rich_help_panel=_TRAIN)] = 0,
     limit_batches: Annotated[
         int,
@@ -297,6 +305,7 @@ def train(
                 weight_decay=weight_decay,
                 schedule=schedule,
                 clip_grad=clip_grad,
+                aux_state=aux_state,
                 amp=amp,
                 seed=seed,
                 workers=workers,

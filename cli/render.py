@@ -213,6 +213,7 @@ def render_training(run) -> str:
         + (f" wd {cfg.weight_decay:g}" if cfg.weight_decay else "")
         + (f", {cfg.schedule} schedule" if cfg.schedule != "none" else ", constant lr")
         + (f", clip {cfg.clip_grad:g}" if cfg.clip_grad else "")
+        + (", aux terms on an optimizer state of their own" if cfg.aux_state == "own" else "")
         + f", seed {cfg.seed}, on {device}"
     )
     if cfg.amp:

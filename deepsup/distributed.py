@@ -24,6 +24,7 @@ __all__ = [
     "wrap",
     "sync_batchnorm",
     "all_reduce_sums",
+    "average_gradients",
     "barrier",
     "any_true",
 ]
@@ -155,6 +156,19 @@ def all_reduce_sums(values: dict, count: int) -> tuple[dict, int]:
     keys = sorted(values)
     t = _reduced([values[k] for k in keys] + [float(count)])
     return dict(zip(keys, t[:-1].tolist())), int(t[-1])
+
+
+def average_gradients(grads) -> None:
+    """Average ``grads`` (tensors, or None where a parameter has none) over the processes, in
+    place, as DDP's backward does; nothing outside a group of two or more."""
+    present = [g for g in grads if g is not None]
+    if not present or not joined() or dist.get_world_size() < 2:
+        return
+    flat = torch.cat([g.reshape(-1) for g in present])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    for g, part in zip(present, flat.split([g.numel() for g in present])):
+        g.copy_(part.view_as(g))
 
 
 def any_true(flag: bool) -> bool:

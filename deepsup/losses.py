@@ -243,6 +243,14 @@ class DeepSupervisionLoss:
         total, terms = self._terms(out, target, progress)
         return total, {k: v.detach() for k, v in terms.items()}
 
+    def parts(self, out, target: torch.Tensor, progress: float = 0.0):
+        """``(main, extra, terms)``: the main head's CE and what deep supervision adds, both with
+        their graphs (for a trainer that steps each through an optimizer state of its own), and the
+        detached terms; ``extra`` is None where nothing is added (the baseline, no aux heads)."""
+        total, terms = self._terms(out, target, progress)
+        extra = None if total is terms["main"] else total - terms["main"]
+        return terms["main"], extra, {k: v.detach() for k, v in terms.items()}
+
     def extra(self, out, target: torch.Tensor, progress: float = 0.0):
         """``(total − the main head's CE, terms)``: what deep supervision adds to a loss of one's
         own (a framework's training step that already computes the main head's loss)."""

@@ -1,8 +1,9 @@
 """The training loop: ``train_one_epoch``, ``evaluate``, ``fit``; checkpoints every epoch; exact
 resume.
 
-Checkpoints hold fixed keys (``model``, ``aux_heads``, ``optimizer``, ``lr_scheduler``, ``scaler``,
-``epoch``, ``config``, ``rng``) and are written to ``last.pt`` (and to ``best.pt`` when the main
+Checkpoints hold fixed keys (``model``, ``aux_heads``, ``optimizer``, ``lr_scheduler``,
+``aux_optimizer`` and ``aux_lr_scheduler`` (None unless ``aux_state="own"``), ``scaler``, ``epoch``,
+``config``, ``rng``) and are written to ``last.pt`` (and to ``best.pt`` when the main
 head's validation score is the best so far) through a temporary file and ``os.replace``, so a
 killed run never leaves a torn checkpoint. Shuffling is seeded per epoch and
 the RNG state is saved, so ``resume`` continues exactly where an uninterrupted run would be. A
@@ -17,7 +18,8 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -58,9 +60,16 @@ class TrainConfig:
     compile: bool = False  # run the (tapped, DDP-wrapped) model through torch.compile
     limit_batches: int = 0  # at most this many batches per epoch, train and val (0: all)
     log: str = ""  # also write csv, tensorboard (comma-separated) beside metrics.jsonl
+    # "own": the aux terms' gradients step through an optimizer state of their own, so they do not
+    # enter the main loss's moment estimates; evidence: docs/recipes.md, "An optimizer state ..."
+    aux_state: str = "shared"
 
     def __post_init__(self):
-        for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
+        for name, choices in (
+            ("optimizer", OPTIMIZERS),
+            ("schedule", SCHEDULES),
+            ("aux_state", AUX_STATES),
+        ):
             if getattr(self, name) not in choices:
                 raise ConfigError(
                     f"unknown `{name}` {getattr(self, name)!r}; use {', '.join(choices)}"
@@ -78,6 +87,9 @@ class TrainConfig:
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "step", "none")
+AUX_STATES = ("shared", "own")
+# settings a checkpoint written before they existed was trained with
+SAVED_BEFORE = {"aux_state": "shared"}
 # settings that may change between a run and its resume: they do not change the result
 FREE_ON_RESUME = ("workers", "compile", "log")
 # schedules whose learning rate at a step does not depend on the number of epochs: runs with them
@@ -212,6 +224,14 @@ class Trainer:
         )
         self.optimizer = _optimizer(config, self.model.parameters())
         self.scheduler = _scheduler(config, self.optimizer, self.steps_per_epoch)
+        self.aux_optimizer = self.aux_scheduler = None
+        if config.aux_state == "own":  # weight decay is the main optimizer's, not applied twice
+            self.aux_optimizer = _optimizer(
+                replace(config, weight_decay=0.0), self.model.parameters()
+            )
+            self.aux_scheduler = _scheduler(config, self.aux_optimizer, self.steps_per_epoch)
+        # under DDP with two optimizers the trainer averages the gradients (backward does not)
+        self.syncs_itself = self.aux_optimizer is not None and hasattr(self.model, "no_sync")
         amp = config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp)
         self.autocast = torch.autocast(self.device.type, enabled=amp)
@@ -237,9 +257,14 @@ class Trainer:
             if saved
             else "no checkpoint was written"
         )
+        clip = (
+            f"the gradient clip `clip_grad` ({self.cfg.clip_grad:g})"
+            if self.cfg.clip_grad
+            else "clip gradients with `clip_grad`"
+        )
         return TrainingError(
             f"the loss became {value} at epoch {self.epoch + 1}, step {step + 1} ({kept}); "
-            "lower the learning rate `lr` or clip gradients with `clip_grad`"
+            f"lower the learning rate `lr` or {clip}"
         )
 
     # ---------------------------------------------------------------- loop
@@ -249,21 +274,17 @@ class Trainer:
         meter, steps = Meter(), self.steps_per_epoch
         for step, (x, y) in enumerate(self._batches(self.train_loader)):
             x, y = to_device(x, self.device), y.to(self.device)
-            with self.autocast:
+            progress = (self.epoch * steps + step) / max(self.cfg.epochs * steps, 1)
+            with self.autocast, self._apart():
                 out = call_model(self.net, x)
-                total, terms = self.loss(
-                    out, y, progress=(self.epoch * steps + step) / max(self.cfg.epochs * steps, 1)
-                )
+                main, extra, terms = self._losses(out, y, progress)
+            total = main if extra is None else main + extra
             if distributed.any_true(not math.isfinite(float(total.detach()))):
                 raise self._non_finite(float(total.detach()), step)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(total).backward()
-            if self.cfg.clip_grad > 0:
-                self.scaler.unscale_(self.optimizer)
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
+            if extra is None or self.aux_optimizer is None:
+                self._step(total)
+            else:
+                self._step_apart(main, extra)
             meter.add(
                 {
                     "loss": float(total.detach()),
@@ -274,6 +295,59 @@ class Trainer:
             if self.on_step and self.rank == 0:
                 self.on_step(self.epoch, step + 1, steps, float(total.detach()))
         return meter.reduced()
+
+    def _losses(self, out, y, progress: float):
+        """``(main, extra, terms)``: the loss split for ``aux_state="own"`` (``extra`` None when
+        it adds nothing), else ``(total, None, terms)``."""
+        if self.aux_optimizer is not None and hasattr(self.loss, "parts"):
+            return self.loss.parts(out, y, progress=progress)
+        total, terms = self.loss(out, y, progress=progress)
+        return total, None, terms
+
+    def _apart(self):
+        """Under DDP with ``aux_state="own"``: no gradient sync in backward (the two gradients are
+        taken apart and averaged over the processes by :meth:`_step_apart`)."""
+        return self.model.no_sync() if self.syncs_itself else nullcontext()
+
+    def _step(self, total: torch.Tensor) -> None:
+        """One step of the one optimizer on ``total``'s gradients, clipped."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if self.syncs_itself:
+            distributed.average_gradients([p.grad for p in self.model.parameters()])
+        if self.cfg.clip_grad > 0:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+
+    def _step_apart(self, main: torch.Tensor, extra: torch.Tensor) -> None:
+        """One step where the main loss's gradients and the aux terms' move the weights through
+        optimizer states of their own (``aux_state="own"``), each clipped on its own. Both
+        gradients are taken before either optimizer steps (the graph reads the weights)."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        grads = [
+            torch.autograd.grad(
+                self.scaler.scale(loss), params, retain_graph=True, allow_unused=True
+            )
+            for loss in (main, extra)
+        ]
+        for each in grads:
+            distributed.average_gradients(each)
+        for each, opt, sched in zip(
+            grads, (self.optimizer, self.aux_optimizer), (self.scheduler, self.aux_scheduler)
+        ):
+            for p, g in zip(params, each):
+                p.grad = g
+            if self.cfg.clip_grad > 0:
+                self.scaler.unscale_(opt)
+                nn.utils.clip_grad_norm_(params, self.cfg.clip_grad)
+            self.scaler.step(opt)
+            sched.step()
+        self.scaler.update()
+        for p in params:
+            p.grad = None
 
     @torch.no_grad()
     def evaluate(self) -> dict:
@@ -351,6 +425,8 @@ class Trainer:
             "aux_heads": heads.state_dict() if heads is not None else None,
             "optimizer": self.optimizer.state_dict(),
             "lr_scheduler": self.scheduler.state_dict(),
+            "aux_optimizer": self.aux_optimizer.state_dict() if self.aux_optimizer else None,
+            "aux_lr_scheduler": self.aux_scheduler.state_dict() if self.aux_scheduler else None,
             "scaler": self.scaler.state_dict(),
             "epoch": self.epoch,
             "config": {"train": asdict(self.cfg), **self.extra},
@@ -382,7 +458,7 @@ class Trainer:
             raise TrainingError(
                 f"cannot read {path} ({type(e).__name__}); delete it to start over"
             ) from e
-        saved = state.get("config", {}).get("train", {})
+        saved = {**SAVED_BEFORE, **state.get("config", {}).get("train", {})}
         refused = extension_refused(saved, self.cfg, state["epoch"], _decays(self.loss))
         if refused:
             raise TrainingError(f"{path} cannot go on to {self.cfg.epochs} epochs: {refused}")
@@ -410,6 +486,9 @@ class Trainer:
             ) from e
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["lr_scheduler"])
+        if self.aux_optimizer is not None:
+            self.aux_optimizer.load_state_dict(state["aux_optimizer"])
+            self.aux_scheduler.load_state_dict(state["aux_lr_scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.history = state["epoch"], state.get("history", [])
         torch.set_rng_state(state["rng"].cpu())  # map_location moved it along with the tensors

@@ -1,6 +1,6 @@
 """Train a tiny tapped 1D CNN for 2 epochs; run plainly or under torchrun, print the final metrics.
 
-    python tests/assets/ddp_train.py OUT [hooks|rewrite]
+    python tests/assets/ddp_train.py OUT [hooks|rewrite] [shared|own]
 
 ``rewrite`` taps functional adds, which no module outputs, so the taps go through the fx rewrite.
 """
@@ -18,7 +18,7 @@ from tapfinder.taps import attach
 from tests.assets.models import TAP_KINDS
 
 
-def main(out: str, taps: str = "hooks") -> None:
+def main(out: str, taps: str = "hooks", aux_state: str = "shared") -> None:
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
     train = TensorDataset(
@@ -37,7 +37,7 @@ def main(out: str, taps: str = "hooks") -> None:
         make_loss("dks", layouts=["channels_first"] * sel.m),
         train,
         val,
-        TrainConfig(epochs=2, batch_size=32, lr=3e-3, seed=0),
+        TrainConfig(epochs=2, batch_size=32, lr=3e-3, seed=0, aux_state=aux_state),
         out=out,
     )
     history = trainer.fit()

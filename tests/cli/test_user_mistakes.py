@@ -90,6 +90,9 @@ def test_an_unknown_optimizer_or_schedule_is_refused_before_the_preview(tmp_path
     assert "unknown --optimizer 'lamb'; use adam, adamw, sgd" in _mistake(
         [*TRAIN, "--optimizer", "lamb", "--out", str(tmp_path / "r"), "--yes"]
     )
+    assert "unknown --aux-state 'both'; use shared, own" in _mistake(
+        [*TRAIN, "--aux-state", "both", "--out", str(tmp_path / "r"), "--yes"]
+    )
     assert "unknown --schedule 'poly'" in _mistake(
         [*TRAIN, "--schedule", "poly", "--out", str(tmp_path / "r")]
     )

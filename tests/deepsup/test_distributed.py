@@ -40,12 +40,19 @@ def test_ddp_gradients_on_half_batches_equal_one_full_batch():
 # Under DDP on CPU each process normalizes its half batch with its own BatchNorm statistics (the
 # heads have BatchNorm), so trained runs agree within that noise, not to the last bit: on 64
 # validation samples one flipped prediction moves an accuracy by 1/64.
+# With the aux terms on an optimizer state of their own, the trainer takes the two gradients apart
+# and averages them over the processes itself.
 @pytest.mark.parametrize(
-    "taps, port, acc_tol", [("hooks", 29517, 1e-3), ("rewrite", 29519, 1.5 / 64)]
+    "taps, aux_state, port, acc_tol",
+    [
+        ("hooks", "shared", 29517, 1e-3),
+        ("rewrite", "shared", 29519, 1.5 / 64),
+        ("hooks", "own", 29521, 1e-3),
+    ],
 )
-def test_torchrun_two_processes_match_one(tmp_path, taps, port, acc_tol):
-    single = _run(["tests/assets/ddp_train.py", tmp_path / "one", taps])
-    double = _torchrun(port, "tests/assets/ddp_train.py", tmp_path / "two", taps)
+def test_torchrun_two_processes_match_one(tmp_path, taps, aux_state, port, acc_tol):
+    single = _run(["tests/assets/ddp_train.py", tmp_path / "one", taps, aux_state])
+    double = _torchrun(port, "tests/assets/ddp_train.py", tmp_path / "two", taps, aux_state)
     assert double["loss"] == pytest.approx(single["loss"], abs=5e-3)
     for key in ("val_acc_main", "val_acc_aux0", "val_acc_aux1"):
         assert double.get(key, 0) == pytest.approx(single.get(key, 0), abs=acc_tol), key

@@ -28,10 +28,14 @@ def _trainer(out, recipe="dks", cfg=CFG):
     )
 
 
-def test_resume_gives_the_uninterrupted_result(tmp_path):
-    full = _trainer(tmp_path / "full")
+OWN = TrainConfig(**{**CFG.__dict__, "aux_state": "own"})
+
+
+@pytest.mark.parametrize("cfg", [CFG, OWN], ids=["shared", "own"])
+def test_resume_gives_the_uninterrupted_result(tmp_path, cfg):
+    full = _trainer(tmp_path / "full", cfg=cfg)
     full.fit()
-    first = _trainer(tmp_path / "split")
+    first = _trainer(tmp_path / "split", cfg=cfg)
 
     def killed(row):
         if row["epoch"] == 1:
@@ -40,7 +44,7 @@ def test_resume_gives_the_uninterrupted_result(tmp_path):
     first.on_epoch = killed
     with pytest.raises(KeyboardInterrupt):
         first.fit()
-    second = _trainer(tmp_path / "split")  # a new process: same run folder, resume
+    second = _trainer(tmp_path / "split", cfg=cfg)  # a new process: same run folder, resume
     second.fit(resume=True)
     assert second.epoch == 3
     for a, b in zip(full.model.state_dict().values(), second.model.state_dict().values()):
@@ -85,7 +89,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(
         TrainingError,
         match=r"loss became nan at epoch 2, step 1 \(the checkpoint of epoch 1 is "
-        r"kept in .*\); lower the learning rate `lr`",
+        r"kept in .*\); lower the learning rate `lr` or the gradient clip `clip_grad` \(1\)",
     ):
         t.fit()
     assert torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 1
@@ -220,3 +224,34 @@ def test_gradients_are_clipped_to_norm_one_unless_turned_off(clip):
     t.train_one_epoch()
     moved = float((torch.cat([p.detach().flatten() for p in t.model.parameters()]) - before).norm())
     assert moved <= 1.9 + 1e-3 if clip is None else moved > 3.0
+
+
+def test_aux_terms_on_an_own_state_leave_the_main_state_as_without_them():
+    """With ``aux_state="own"`` the main optimizer's Adam moments after a step are those of a run
+    without aux terms (the same batch, model and clipping), while the weights moved otherwise: the
+    aux terms stepped through the second optimizer. With the shared state the moments differ."""
+    one = TrainConfig(epochs=1, batch_size=96, lr=3e-3, seed=1, limit_batches=1, schedule="none")
+
+    def stepped(recipe, aux_state):
+        t = _trainer(None, recipe, TrainConfig(**{**one.__dict__, "aux_state": aux_state}))
+        t.train_one_epoch()
+        first = next(p for p in t.model.model.parameters() if p.dim() > 1)  # read by every head
+        return t.optimizer.state[first]["exp_avg_sq"], first.detach()
+
+    alone, moved_alone = stepped("baseline", "own")
+    own, moved_own = stepped("dsn", "own")
+    mixed, _ = stepped("dsn", "shared")
+    assert torch.equal(own, alone)
+    assert not torch.allclose(mixed, alone, rtol=0.1, atol=0.0)
+    assert not torch.allclose(moved_own, moved_alone, rtol=1e-4, atol=0.0)
+
+
+def test_a_checkpoint_from_before_aux_state_resumes_only_with_the_shared_state(tmp_path):
+    t = _trainer(tmp_path, cfg=TrainConfig(**{**CFG.__dict__, "epochs": 1}))
+    t.fit()
+    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    del state["config"]["train"]["aux_state"]
+    torch.save(state, tmp_path / "last.pt")
+    with pytest.raises(TrainingError, match="trained with aux_state=shared, not aux_state=own"):
+        _trainer(tmp_path, cfg=TrainConfig(**{**OWN.__dict__, "epochs": 1})).fit(resume=True)
+    assert _trainer(tmp_path, cfg=TrainConfig(**{**CFG.__dict__, "epochs": 1})).load_checkpoint()

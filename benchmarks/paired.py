@@ -76,11 +76,8 @@ def baseline_of(arm: str) -> str:
     >>> baseline_of("dsn:alpha=0.3:clip_grad=1"), baseline_of("auto:aux_state=own")
     ('baseline:clip_grad=1', 'baseline')
     """
-    options = [
-        o
-        for o in arm.split(":")[1:]
-        if o.partition("=")[0] in TRAIN_OPTIONS and o.partition("=")[0] not in AUX_ONLY_OPTIONS
-    ]
+    kept = set(TRAIN_OPTIONS) - set(AUX_ONLY_OPTIONS)
+    options = [o for o in arm.split(":")[1:] if o.partition("=")[0] in kept]
     return ":".join(["baseline", *options])
 
 

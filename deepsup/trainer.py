@@ -315,12 +315,16 @@ class Trainer:
         self.scaler.scale(total).backward()
         if self.syncs_itself:
             distributed.average_gradients([p.grad for p in self.model.parameters()])
-        if self.cfg.clip_grad > 0:
-            self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad)
-        self.scaler.step(self.optimizer)
+        self._clipped_step(self.optimizer, self.model.parameters())
         self.scaler.update()
         self.scheduler.step()
+
+    def _clipped_step(self, opt, params) -> None:
+        """``opt``'s step on the gradients in ``params``, their norm clipped to ``clip_grad``."""
+        if self.cfg.clip_grad > 0:
+            self.scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(params, self.cfg.clip_grad)
+        self.scaler.step(opt)
 
     def _step_apart(self, main: torch.Tensor, extra: torch.Tensor) -> None:
         """One step where the main loss's gradients and the aux terms' move the weights through
@@ -340,10 +344,7 @@ class Trainer:
         ):
             for p, g in zip(params, each):
                 p.grad = g
-            if self.cfg.clip_grad > 0:
-                self.scaler.unscale_(opt)
-                nn.utils.clip_grad_norm_(params, self.cfg.clip_grad)
-            self.scaler.step(opt)
+            self._clipped_step(opt, params)
             sched.step()
         self.scaler.update()
         for p in params:

@@ -238,12 +238,12 @@ def test_aux_terms_on_an_own_state_leave_the_main_state_as_without_them():
         first = next(p for p in t.model.model.parameters() if p.dim() > 1)  # read by every head
         return t.optimizer.state[first]["exp_avg_sq"], first.detach()
 
-    alone, moved_alone = stepped("baseline", "own")
-    own, moved_own = stepped("dsn", "own")
+    alone, weights_alone = stepped("baseline", "own")
+    own, weights_own = stepped("dsn", "own")
     mixed, _ = stepped("dsn", "shared")
     assert torch.equal(own, alone)
     assert not torch.allclose(mixed, alone, rtol=0.1, atol=0.0)
-    assert not torch.allclose(moved_own, moved_alone, rtol=1e-4, atol=0.0)
+    assert not torch.allclose(weights_own, weights_alone, rtol=1e-4, atol=0.0)
 
 
 def test_a_checkpoint_from_before_aux_state_resumes_only_with_the_shared_state(tmp_path):

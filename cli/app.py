@@ -215,11 +215,12 @@ def train(
     aux_state: Annotated[
         str,
         typer.Option(
-            help="shared, or own: the aux terms step through an optimizer state of their own",
+            help="own: the aux terms step through an optimizer state of their own; shared: one "
+            "state for the summed loss",
             metavar="S",
             rich_help_panel=_TRAIN,
         ),
-    ] = "shared",
+    ] = "own",
     seed: Annotated[int, typer.Option(metavar="N", rich_help_panel=_TRAIN)] = 0,
     limit_batches: Annotated[
         int,

@@ -28,7 +28,14 @@ from .losses import (
     make_loss,
     resolve_recipe,
 )
-from .trainer import FREE_ON_RESUME, TrainConfig, Trainer, call_model, extension_refused
+from .trainer import (
+    FREE_ON_RESUME,
+    SAVED_BEFORE,
+    TrainConfig,
+    Trainer,
+    call_model,
+    extension_refused,
+)
 
 __all__ = [
     "RunSpec",
@@ -353,7 +360,8 @@ def check_resume(out: str | Path, run: PreparedRun) -> None:
     if not path.is_file():
         return
     raw = json.loads(path.read_text())
-    saved, now = _settings(raw["spec"]), _settings(asdict(run.spec))
+    # a training setting the saved run predates: as that run trained (SAVED_BEFORE)
+    saved, now = {**SAVED_BEFORE, **_settings(raw["spec"])}, _settings(asdict(run.spec))
     if "loss_config" in raw:  # the loss as it trained: a default may differ in another version
         saved.update(
             _settings({"loss": raw["loss_config"]})

@@ -2,10 +2,10 @@
 resume.
 
 Checkpoints hold fixed keys (``model``, ``aux_heads``, ``optimizer``, ``lr_scheduler``,
-``aux_optimizer`` and ``aux_lr_scheduler`` (None unless ``aux_state="own"``), ``scaler``, ``epoch``,
-``config``, ``rng``) and are written to ``last.pt`` (and to ``best.pt`` when the main
-head's validation score is the best so far) through a temporary file and ``os.replace``, so a
-killed run never leaves a torn checkpoint. Shuffling is seeded per epoch and
+``aux_optimizer`` and ``aux_lr_scheduler`` (None but under ``aux_state="own"`` with aux terms),
+``scaler``, ``epoch``, ``config``, ``rng``) and are written to ``last.pt`` (and to ``best.pt``
+when the main head's validation score is the best so far) through a temporary file and
+``os.replace``, so a killed run never leaves a torn checkpoint. Shuffling is seeded per epoch and
 the RNG state is saved, so ``resume`` continues exactly where an uninterrupted run would be. A
 non-finite loss stops training with a clear message and the last good checkpoint intact. Under
 ``torchrun`` the same code runs with DDP (see :mod:`deepsup.distributed`).
@@ -61,8 +61,9 @@ class TrainConfig:
     limit_batches: int = 0  # at most this many batches per epoch, train and val (0: all)
     log: str = ""  # also write csv, tensorboard (comma-separated) beside metrics.jsonl
     # "own": the aux terms' gradients step through an optimizer state of their own, so they do not
-    # enter the main loss's moment estimates; evidence: docs/recipes.md, "An optimizer state ..."
-    aux_state: str = "shared"
+    # enter the main loss's moment estimates ("shared": one state for the summed loss); evidence:
+    # docs/recipes.md, "An optimizer state of their own ..."
+    aux_state: str = "own"
 
     def __post_init__(self):
         for name, choices in (
@@ -95,6 +96,16 @@ FREE_ON_RESUME = ("workers", "compile", "log")
 # schedules whose learning rate at a step does not depend on the number of epochs: runs with them
 # can be extended (a one-cycle or cosine schedule is laid out over the epochs first asked for)
 EXTENDABLE_SCHEDULES = ("none", "step")
+
+
+def adds_aux_terms(loss) -> bool:
+    """Whether ``loss`` can be split into the main head's loss and aux terms (``parts``) and has
+    any: only then does ``aux_state="own"`` build a second optimizer."""
+    return (
+        hasattr(loss, "parts")
+        and getattr(loss, "config", None) is not None
+        and loss.config.recipe != "baseline"
+    )
 
 
 def extension_refused(saved: dict, cfg: TrainConfig, done: int, decays: bool = False) -> str | None:
@@ -225,7 +236,7 @@ class Trainer:
         self.optimizer = _optimizer(config, self.model.parameters())
         self.scheduler = _scheduler(config, self.optimizer, self.steps_per_epoch)
         self.aux_optimizer = self.aux_scheduler = None
-        if config.aux_state == "own":  # weight decay is the main optimizer's, not applied twice
+        if config.aux_state == "own" and adds_aux_terms(loss):  # weight decay: the main's only
             self.aux_optimizer = _optimizer(
                 replace(config, weight_decay=0.0), self.model.parameters()
             )

@@ -84,6 +84,25 @@ def test_baseline_recipe_has_no_taps(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "Chosen tap points" not in result.output
+    assert "optimizer state" not in result.output  # no aux terms: one optimizer
+
+
+def test_a_run_from_before_aux_state_resumes_only_with_the_shared_state(tmp_path):
+    """A run whose ``run.json`` and checkpoint predate ``--aux-state`` trained with one state; the
+    default (own) is refused with the flag to pass, and ``--aux-state shared`` goes on."""
+    out = tmp_path / "run"
+    args = [*BASE, "--aux-state", "shared", "--out", str(out), "--yes"]
+    assert runner.invoke(app, args).exit_code == 0
+    spec = json.loads((out / "run.json").read_text())
+    del spec["spec"]["train"]["aux_state"]
+    (out / "run.json").write_text(json.dumps(spec))
+    state = torch.load(out / "last.pt", weights_only=False)
+    del state["config"]["train"]["aux_state"]
+    torch.save(state, out / "last.pt")
+    own = [a for a in args if a not in ("--aux-state", "shared")]
+    assert "trained with --aux-state shared; pass the same" in _error([*own, "--resume"])
+    resumed = runner.invoke(app, [*args, "--resume"])
+    assert resumed.exit_code == 0 and "done: 2 epochs" in resumed.output, resumed.output
 
 
 def _error(args):
@@ -228,8 +247,8 @@ def test_loss_options_train_show_and_hold_on_resume(tmp_path):
     }
     assert "loss_kd0" in json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert (
-        "train 1 epoch × 3 steps of 16, adam lr 0.001, onecycle schedule, clip 1, seed 0, on cpu"
-        in result.output
+        "train 1 epoch × 3 steps of 16, adam lr 0.001, onecycle schedule, clip 1, aux terms on an "
+        "optimizer state of their own, seed 0, on cpu" in result.output
     )
     assert (
         runner.invoke(app, [*args, "--resume", "--device", "cpu"]).exit_code == 0

@@ -29,9 +29,10 @@ def _trainer(out, recipe="dks", cfg=CFG):
 
 
 OWN = TrainConfig(**{**CFG.__dict__, "aux_state": "own"})
+SHARED = TrainConfig(**{**CFG.__dict__, "aux_state": "shared"})
 
 
-@pytest.mark.parametrize("cfg", [CFG, OWN], ids=["shared", "own"])
+@pytest.mark.parametrize("cfg", [SHARED, OWN], ids=["shared", "own"])
 def test_resume_gives_the_uninterrupted_result(tmp_path, cfg):
     full = _trainer(tmp_path / "full", cfg=cfg)
     full.fit()
@@ -247,11 +248,11 @@ def test_aux_terms_on_an_own_state_leave_the_main_state_as_without_them():
 
 
 def test_a_checkpoint_from_before_aux_state_resumes_only_with_the_shared_state(tmp_path):
-    t = _trainer(tmp_path, cfg=TrainConfig(**{**CFG.__dict__, "epochs": 1}))
+    t = _trainer(tmp_path, cfg=TrainConfig(**{**SHARED.__dict__, "epochs": 1}))
     t.fit()
     state = torch.load(tmp_path / "last.pt", weights_only=False)
     del state["config"]["train"]["aux_state"]
     torch.save(state, tmp_path / "last.pt")
     with pytest.raises(TrainingError, match="trained with aux_state=shared, not aux_state=own"):
         _trainer(tmp_path, cfg=TrainConfig(**{**OWN.__dict__, "epochs": 1})).fit(resume=True)
-    assert _trainer(tmp_path, cfg=TrainConfig(**{**CFG.__dict__, "epochs": 1})).load_checkpoint()
+    assert _trainer(tmp_path, cfg=TrainConfig(**{**SHARED.__dict__, "epochs": 1})).load_checkpoint()

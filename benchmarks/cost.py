@@ -7,7 +7,10 @@ holds at its peak, i.e. parameters + gradients + optimizer state + the activatio
 for the backward pass (distinct storages, counted through ``saved_tensors_hooks``). The process's
 resident-set size is useless here (torch's own libraries are most of it). Ratios are against the
 baseline in the same run. Adapters: the light 1×1 head and the heavy DKS head, each with the dks
-loss.
+loss and one optimizer for the summed loss; ``dks+own`` is the DKS head with the aux terms on an
+optimizer of their own, as the trainer steps them by default (``TrainConfig.aux_state="own"``: two
+gradients, the second through the layers under the deepest point, held together, and a second
+optimizer state).
 
 On CUDA (``--device cuda``) the models are the realistic sizes of ``CUDA_MODELS`` (ResNet-50 and
 ViT-B/16 at 224 px, batch 64, bf16 autocast; the 1D nets at batch 512), steps are timed between
@@ -40,7 +43,7 @@ CUDA_MODELS = {
     "plain1d48": (512, (1, 40), 10),
     "resnet1d32": (512, (1, 40), 10),
 }
-ARMS = ("baseline", "light", "dks")
+ARMS = ("baseline", "light", "dks", "dks+own")
 
 
 def _bytes(tensors, skip=()) -> int:
@@ -65,18 +68,37 @@ def _arm(model_name: str, arm: str, models: dict = MODELS, device: str = "cpu"):
     torch.manual_seed(0)
     batch, shape, classes = models[model_name]
     model = load_model(model_name).model
+    adapter, own = arm.removesuffix("+own"), arm.endswith("+own")
     if arm == "baseline":
         net, loss = model, make_loss("baseline")
     else:
         sel = select_points(model, torch.randn(2, *shape))
-        net = attach(model, sel, num_classes=classes, adapter=arm)
+        net = attach(model, sel, num_classes=classes, adapter=adapter)
         loss = make_loss("dks", layouts=net.layouts)
     net = net.to(device)
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    return net, loss, opt
+    opts = [torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9) for _ in range(1 + own)]
+    return net, loss, opts
 
 
-def _step(net, loss, opt, x, y, saved: list | None = None, bf16: bool = False):
+def _own_state_step(net, loss, opts, out, y) -> None:
+    """The trainer's step under ``aux_state="own"``: the main loss's and the aux terms' gradients,
+    taken apart and held together, each stepped through its own optimizer."""
+    import torch
+
+    params = [p for p in net.parameters() if p.requires_grad]
+    main, extra, _ = loss.parts(out, y)
+    grads = [
+        torch.autograd.grad(t, params, retain_graph=True, allow_unused=True) for t in (main, extra)
+    ]
+    for each, opt in zip(grads, opts):
+        for p, g in zip(params, each):
+            p.grad = g
+        opt.step()
+    for p in params:
+        p.grad = None
+
+
+def _step(net, loss, opts, x, y, saved: list | None = None, bf16: bool = False):
     import contextlib
 
     import torch
@@ -90,10 +112,13 @@ def _step(net, loss, opt, x, y, saved: list | None = None, bf16: bool = False):
                 lambda t: saved.append(t) or t, lambda t: t
             ):
                 out = net(x)
+        if len(opts) == 2:
+            _own_state_step(net, loss, opts, out, y)
+            return
         total, _ = loss(out, y)
-    opt.zero_grad(set_to_none=True)
+    opts[0].zero_grad(set_to_none=True)
     total.backward()
-    opt.step()
+    opts[0].step()
 
 
 def measure(model_name: str, steps: int) -> list[dict]:
@@ -105,26 +130,35 @@ def measure(model_name: str, steps: int) -> list[dict]:
     x, y = torch.randn(batch, *shape, generator=g), torch.randint(0, classes, (batch,), generator=g)
     arms = {a: _arm(model_name, a) for a in ARMS}
     rows = []
-    for arm, (net, loss, opt) in arms.items():
+    for arm, (net, loss, opts) in arms.items():
         saved: list = []
-        _step(net, loss, opt, x, y, saved)  # warm-up, and the optimizer state exists after it
+        _step(net, loss, opts, x, y, saved)  # warm-up, and the optimizer state exists after it
         params = list(net.parameters())
-        state = [v for s in opt.state.values() for v in s.values() if isinstance(v, torch.Tensor)]
+        state = [
+            v
+            for opt in opts
+            for s in opt.state.values()
+            for v in s.values()
+            if isinstance(v, torch.Tensor)
+        ]
         rows.append(
             {
                 "model": model_name,
                 "arm": arm,
                 "params_mib": _bytes(params) / 2**20,
                 "activations_mib": _bytes(saved, skip=params) / 2**20,
-                "memory_mib": (2 * _bytes(params) + _bytes(state) + _bytes(saved, skip=params))
+                # the weights, one gradient per optimizer (held together), the optimizer states
+                "memory_mib": (
+                    (1 + len(opts)) * _bytes(params) + _bytes(state) + _bytes(saved, skip=params)
+                )
                 / 2**20,
                 "times": [],
             }
         )
     for _ in range(steps):
-        for row, (net, loss, opt) in zip(rows, arms.values()):
+        for row, (net, loss, opts) in zip(rows, arms.values()):
             start = time.perf_counter()
-            _step(net, loss, opt, x, y)
+            _step(net, loss, opts, x, y)
             row["times"].append(time.perf_counter() - start)
     for r in rows:
         r["step_s"] = sorted(r.pop("times"))[steps // 2]

@@ -32,9 +32,15 @@ PAGE = Path(__file__).parent / "README.md"
 _CLASSIFICATION = (
     (
         "train_mnist1d",
-        "MNIST-1D, even stages (plain1d48 over 10 seeds, plain1d20_bn, resnet1d32), today's "
-        "defaults (gradients clipped at norm 1): `auto` is dsn, α 1, lead gate, "
-        "`auto@features.40` plain1d48's tail point alone",
+        "MNIST-1D, even stages (plain1d48 over 20 seeds, plain1d20_bn, resnet1d32), today's "
+        "defaults (gradients clipped at norm 1, the aux terms on an optimizer state of their "
+        "own): `auto` is dsn, α 1, lead gate",
+    ),
+    (
+        "train_mnist1d_shared",
+        "MNIST-1D, even stages, the former default (one optimizer state for the summed loss, "
+        "`aux_state=shared`): `auto` is dsn, α 1, lead gate, `auto@features.40` plain1d48's tail "
+        "point alone",
     ),
     (
         "train_mnist1d_plain10",
@@ -45,13 +51,18 @@ _CLASSIFICATION = (
     (
         "train_mnist1d_uneven",
         "MNIST-1D, He et al.'s uneven 34-layer stages (plain1d34, resnet1d34), today's defaults "
-        "(gradients clipped at norm 1); `auto` is dsn, α 1, lead gate (plain1d34's short tail "
-        "gets no tail point)",
+        "(gradients clipped at norm 1, the aux terms on an optimizer state of their own); `auto` "
+        "is dsn, α 1, lead gate (plain1d34's short tail gets no tail point)",
+    ),
+    (
+        "train_mnist1d_uneven_shared",
+        "MNIST-1D's uneven nets, the former default (one optimizer state for the summed loss, "
+        "`aux_state=shared`)",
     ),
     (
         "train_images_plain",
         "Real digits, the norm-free plain2d40 (plain-mnist): the screens that chose the default "
-        "(today's default over 10 seeds is in `train_images.json`)",
+        "(today's default is in `train_images.json`)",
     ),
     (
         "train_mnist1d_headnorm",
@@ -59,14 +70,26 @@ _CLASSIFICATION = (
     ),
     (
         "train_sequences",
-        "Sequences, today's defaults (gradients clipped at norm 1): gpt_char on the text set "
-        "(per-token), lstm1d4 on MNIST-1D; `auto` is dsn, α 1, lead gate",
+        "Sequences, today's defaults (gradients clipped at norm 1, the aux terms on an optimizer "
+        "state of their own): gpt_char on the text set (per-token), lstm1d4 on MNIST-1D; `auto` "
+        "is dsn, α 1, lead gate",
+    ),
+    (
+        "train_sequences_shared",
+        "Sequences, the former default (one optimizer state for the summed loss, "
+        "`aux_state=shared`)",
     ),
     (
         "train_images",
-        "Real handwritten digits (mnist5k), today's defaults (gradients clipped at norm 1): "
-        "plain2d40 over 20 seeds, plain2d40_bn over 10, resnet2d38 over 8; `auto` is dsn, α 1, "
-        "lead gate (with plain2d40's tail point `features.33`)",
+        "Real handwritten digits (mnist5k), today's defaults (gradients clipped at norm 1, the aux "
+        "terms on an optimizer state of their own): plain2d40 over 20 seeds, plain2d40_bn over "
+        "10, resnet2d38 over 5; `auto` is dsn, α 1, lead gate (with plain2d40's tail point "
+        "`features.33`)",
+    ),
+    (
+        "train_images_shared",
+        "Real handwritten digits, the former default (one optimizer state for the summed loss, "
+        "`aux_state=shared`): plain2d40 over 20 seeds, plain2d40_bn over 10, resnet2d38 over 8",
     ),
     (
         "train_images_plain20",
@@ -127,8 +150,13 @@ _CLASSIFICATION = (
 _SHAPES = (
     (
         "train_shapes",
-        "15 epochs, 3 seeds, today's defaults (gradients clipped at norm 1); `imachsr` is the "
-        "recipe default (with the lead gate)",
+        "15 epochs, 3 seeds, today's defaults (gradients clipped at norm 1, the aux terms on an "
+        "optimizer state of their own); `imachsr` is the recipe default (with the lead gate)",
+    ),
+    (
+        "train_shapes_shared",
+        "15 epochs, 3 seeds, the former default (one optimizer state for the summed loss, "
+        "`aux_state=shared`)",
     ),
     ("train_shapes_5epochs", "5 epochs"),
     ("train_shapes_encoder_points", "heads on the encoder, 15 epochs"),
@@ -390,7 +418,10 @@ def _cost() -> list[str]:
     return [
         "## Cost of the heads",
         "",
-        f"`cost.json`: {_stamp(data)}; CPU, one thread.",
+        f"`cost.json`: {_stamp(data)}; CPU, one thread. `light` and `dks`: the heads, one "
+        "optimizer for the summed loss; `dks+own`: the same heads with the aux terms on an "
+        "optimizer state of their own, as the trainer steps them by default (a second backward "
+        "pass through the layers under the deepest point, a second gradient and optimizer state).",
         "",
         *_table(
             [

@@ -256,3 +256,12 @@ def test_a_checkpoint_from_before_aux_state_resumes_only_with_the_shared_state(t
     with pytest.raises(TrainingError, match="trained with aux_state=shared, not aux_state=own"):
         _trainer(tmp_path, cfg=TrainConfig(**{**OWN.__dict__, "epochs": 1})).fit(resume=True)
     assert _trainer(tmp_path, cfg=TrainConfig(**{**SHARED.__dict__, "epochs": 1})).load_checkpoint()
+
+
+def test_a_run_without_aux_terms_builds_one_optimizer_under_the_own_state(tmp_path):
+    """``aux_state="own"`` (the default) is a second optimizer for the aux terms only: a baseline
+    loss has none, so it trains and checkpoints as under one state."""
+    assert OWN.aux_state == TrainConfig().aux_state == "own"
+    plain = Trainer(Plain1D(depth=6, width=8), make_loss("baseline"), TRAIN, VAL, OWN, out=tmp_path)
+    assert plain.aux_optimizer is None and plain.aux_scheduler is None
+    assert _trainer(None, cfg=OWN).aux_optimizer is not None

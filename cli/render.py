@@ -202,15 +202,11 @@ def render_heads(run) -> Table:
     return table
 
 
-def _own_state(run) -> bool:
-    """Whether the run's aux terms step through an optimizer state of their own."""
-    return run.spec.train.aux_state == "own" and run.spec.recipe != "baseline"
-
-
 def render_training(run) -> str:
     """One line: how it trains (epochs, steps, optimizer, schedule, device, precision)."""
     cfg, device = run.spec.train, run.device
     steps = -(-len(run.data.train) // cfg.batch_size)
+    own = cfg.aux_state == "own"  # a second optimizer only where there are heads (aux terms)
     text = (
         f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''} × {steps} steps of {cfg.batch_size}, "
         f"{cfg.optimizer} "
@@ -218,7 +214,7 @@ def render_training(run) -> str:
         + (f" wd {cfg.weight_decay:g}" if cfg.weight_decay else "")
         + (f", {cfg.schedule} schedule" if cfg.schedule != "none" else ", constant lr")
         + (f", clip {cfg.clip_grad:g}" if cfg.clip_grad else "")
-        + (", aux terms on an optimizer state of their own" if _own_state(run) else "")
+        + (", aux terms on an optimizer state of their own" if own and run.heads else "")
         + f", seed {cfg.seed}, on {device}"
     )
     if cfg.amp:

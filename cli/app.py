@@ -133,7 +133,8 @@ def train(
         str,
         typer.Option(
             help="a head's gradient into the model: full, yield (to the model's own there), "
-            "balance (at most the model's own there, per sample)",
+            "balance (at most the model's own there, per sample); yield and balance take "
+            "--aux-state shared",
             metavar="G",
             rich_help_panel=_LOSS,
         ),

@@ -34,6 +34,7 @@ from .trainer import (
     TrainConfig,
     Trainer,
     call_model,
+    check_head_gradient,
     extension_refused,
 )
 
@@ -68,6 +69,10 @@ class RunSpec:
         default_factory=dict
     )  # the recipe's options changed from their defaults (losses.READ_BY)
     device: str = "auto"  # where it trains; a resume may move it
+
+    def __post_init__(self):
+        if self.recipe != "baseline":  # before any data loads: the two settings do not go together
+            check_head_gradient(self.train, self.head_gradient)
 
 
 @dataclass
@@ -435,9 +440,8 @@ def load_run_spec(folder: str | Path) -> tuple[RunSpec, dict]:
         )
     raw = json.loads(path.read_text())
     spec = raw["spec"]
-    return RunSpec(**{**spec, "train": TrainConfig(**spec["train"])}), {
-        k: v for k, v in raw.items() if k != "spec"
-    }
+    train = TrainConfig(**{**SAVED_BEFORE, **spec["train"]})  # as a run from before them trained
+    return RunSpec(**{**spec, "train": train}), {k: v for k, v in raw.items() if k != "spec"}
 
 
 def _saved_build(shapes: dict):

@@ -28,6 +28,7 @@ from torch.utils._pytree import tree_map
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from tapfinder.errors import ConfigError, TapfinderError
+from tapfinder.taps import HEAD_GRADIENTS
 
 from . import distributed
 from .guard import main_head_warning
@@ -106,6 +107,20 @@ def adds_aux_terms(loss) -> bool:
         and getattr(loss, "config", None) is not None
         and loss.config.recipe != "baseline"
     )
+
+
+def check_head_gradient(cfg: TrainConfig, head_gradient: str) -> None:
+    """Refuse heads that yield to, or are bounded by, the model's own gradient at their taps
+    (``head_gradient`` other than ``full``) under ``aux_state="own"``: there the aux terms'
+    gradient is taken in a pass without the main loss, so a head would read only the deeper
+    heads' gradient, not the main head's. An unknown rule is left to
+    :func:`tapfinder.taps.attach` to refuse."""
+    if cfg.aux_state == "own" and head_gradient in HEAD_GRADIENTS and head_gradient != "full":
+        raise ConfigError(
+            f"`head_gradient={head_gradient}` reads the main loss's gradient at each tap, which "
+            "the aux terms' own optimizer state (`aux_state=own`, the default) takes apart from "
+            "it; pass `aux_state=shared` with it"
+        )
 
 
 def extension_refused(saved: dict, cfg: TrainConfig, done: int, decays: bool = False) -> str | None:
@@ -236,6 +251,9 @@ class Trainer:
         self.optimizer = _optimizer(config, self.model.parameters())
         self.scheduler = _scheduler(config, self.optimizer, self.steps_per_epoch)
         self.aux_optimizer = self.aux_scheduler = None
+        if adds_aux_terms(loss):
+            tapped = getattr(self.model, "module", self.model)  # DDP
+            check_head_gradient(config, getattr(tapped, "head_gradient", "full"))
         if config.aux_state == "own" and adds_aux_terms(loss):  # weight decay: the main's only
             self.aux_optimizer = _optimizer(
                 replace(config, weight_decay=0.0), self.model.parameters()

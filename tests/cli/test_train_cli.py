@@ -7,6 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 from cli.app import app
+from deepsup.run import load_run_spec
 
 runner = CliRunner()
 BASE = [
@@ -99,6 +100,7 @@ def test_a_run_from_before_aux_state_resumes_only_with_the_shared_state(tmp_path
     state = torch.load(out / "last.pt", weights_only=False)
     del state["config"]["train"]["aux_state"]
     torch.save(state, out / "last.pt")
+    assert load_run_spec(out)[0].train.aux_state == "shared"  # as it trained (exports read it)
     own = [a for a in args if a not in ("--aux-state", "shared")]
     assert "trained with --aux-state shared; pass the same" in _error([*own, "--resume"])
     resumed = runner.invoke(app, [*args, "--resume"])

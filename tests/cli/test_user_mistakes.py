@@ -105,6 +105,13 @@ def test_an_unknown_head_gradient_rule_is_refused_before_the_preview(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_heads_that_yield_under_the_own_state_are_refused_before_the_preview(tmp_path):
+    said = _mistake([*TRAIN, "--head-gradient", "yield", "--out", str(tmp_path / "r"), "--yes"])
+    assert "--head-gradient yield reads the main loss's gradient" in said
+    assert "pass --aux-state shared with it" in said
+    assert "Candidate" not in said and not (tmp_path / "r").exists()
+
+
 _DATA = """import torch
 from torch.utils.data import Dataset, TensorDataset
 NUM_CLASSES = 3

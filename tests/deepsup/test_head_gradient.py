@@ -155,3 +155,24 @@ def test_an_unknown_head_gradient_rule_is_refused_in_one_line():
     tapped.head_gradient = "half"
     with pytest.raises(ConfigError, match="balance"):
         tapped(X)
+
+
+@pytest.mark.parametrize("rule", ["yield", "balance"])
+def test_a_rule_that_reads_the_main_gradient_needs_the_shared_state(rule):
+    """Under ``aux_state="own"`` the aux terms' gradient is taken without the main loss, so a head
+    could yield only to the deeper heads: the trainer refuses the pair, and takes it shared."""
+    from torch.utils.data import TensorDataset
+
+    from deepsup.losses import make_loss
+    from deepsup.trainer import TrainConfig, Trainer
+
+    model = TinyResNet()
+    tapped = attach(model, select_points(model, X, points=["layer1"]), num_classes=10)
+    tapped.head_gradient = rule
+    data = TensorDataset(X, Y)
+    loss = make_loss("dsn")
+    with pytest.raises(ConfigError, match="aux_state=shared"):
+        Trainer(tapped, loss, data, data, TrainConfig(epochs=1))
+    shared = TrainConfig(epochs=1, aux_state="shared")
+    assert Trainer(tapped, loss, data, data, shared).aux_optimizer is None
+    Trainer(model, make_loss("baseline"), data, data, TrainConfig(epochs=1))  # no heads: no pair

@@ -86,6 +86,12 @@ _CLASSIFICATION = (
         "`features.33`)",
     ),
     (
+        "train_digits",
+        f"Real handwritten digits at 8×8 (scikit-learn's `digits`, resized to 28×28), {_TODAY}: "
+        "plain2d40, plain2d40_bn and resnet2d38 over 10 seeds each; no default was chosen on "
+        "this set",
+    ),
+    (
         "train_images_shared",
         f"Real handwritten digits, {_SHARED}: plain2d40 over 20 seeds, plain2d40_bn over 10, "
         "resnet2d38 over 8",

@@ -13,9 +13,17 @@ import math
 __all__ = ["main_head_warning", "CHANCE_MARGIN", "LEARNING", "TRAIL"]
 
 CHANCE_MARGIN, LEARNING, TRAIL = 0.05, 0.20, 0.15
+_WHY = "the layers after the last point may not be training: "
 _ADVICE = (
-    "the layers after the last point may not be training: lower the aux weight (`alpha`), "
-    "tap deeper (`points`), or compare with `recipe=baseline`"
+    f"{_WHY}lower the aux weight (`alpha`), tap deeper (`points`), or compare with "
+    "`recipe=baseline`"
+)
+# on an optimizer state of their own Adam divides the aux weight out of the heads' step, so a lower
+# weight does nothing there (docs/recipes.md, "An optimizer state of their own")
+_ADVICE_OWN = (
+    f"{_WHY}tap deeper (`points`), lower the aux weight on one optimizer state (`aux_state=shared` "
+    "and a lower `alpha`: on a state of their own the weight does not scale the heads' step), or "
+    "compare with `recipe=baseline`"
 )
 
 
@@ -33,8 +41,11 @@ def _heads(row: dict) -> tuple[float | None, dict]:
     return None, {}
 
 
-def main_head_warning(row: dict, num_classes: int, task: str = "classification") -> str | None:
-    """One line when the epoch's ``row`` shows a stalled or trailing main head, else None.
+def main_head_warning(
+    row: dict, num_classes: int, task: str = "classification", own_state: bool = False
+) -> str | None:
+    """One line when the epoch's ``row`` shows a stalled or trailing main head, else None; its
+    advice fits aux terms on an optimizer state of their own when ``own_state``.
 
     >>> main_head_warning({"epoch": 2, "val_acc_main": 0.1, "val_acc_aux0": 0.8}, 10)[:60]
     'epoch 2: the main head is at chance (10.0 %) while aux0 lear'
@@ -44,6 +55,7 @@ def main_head_warning(row: dict, num_classes: int, task: str = "classification")
     main, aux = _heads(row)
     if main is None or not aux:
         return None
+    advice = _ADVICE_OWN if own_state else _ADVICE
     best = max(aux, key=aux.get)
     chance = 1.0 / num_classes if task == "classification" else 0.0
     loss = row.get("loss_main")
@@ -54,11 +66,11 @@ def main_head_warning(row: dict, num_classes: int, task: str = "classification")
     if task == "classification" and learning and (main < chance + CHANCE_MARGIN or flat_loss):
         return (
             f"epoch {row.get('epoch')}: the main head is at chance ({100 * main:.1f} %) "
-            f"while {best} learns ({100 * aux[best]:.1f} %); {_ADVICE}"
+            f"while {best} learns ({100 * aux[best]:.1f} %); {advice}"
         )
     if aux[best] - main > TRAIL:
         return (
             f"epoch {row.get('epoch')}: the main head ({100 * main:.1f}) trails {best} "
-            f"({100 * aux[best]:.1f}) by {100 * (aux[best] - main):.0f} points; {_ADVICE}"
+            f"({100 * aux[best]:.1f}) by {100 * (aux[best] - main):.0f} points; {advice}"
         )
     return None

@@ -427,7 +427,8 @@ class Trainer:
                 "lr": self.optimizer.param_groups[0]["lr"],
                 "seconds": round(time.perf_counter() - start, 3),
             }
-            warning = main_head_warning(row, self.num_classes, self.task)
+            own = self.aux_optimizer is not None
+            warning = main_head_warning(row, self.num_classes, self.task, own_state=own)
             if warning:
                 row["guard"] = warning
             self.history.append(row)

@@ -54,6 +54,14 @@ def test_a_healthy_or_leading_main_head_is_not_flagged():
     )
 
 
+def test_the_advice_under_an_own_state_does_not_offer_a_weight_adam_divides_out():
+    row = {"epoch": 1, "val_acc_main": 0.5, "val_acc_aux0": 0.9}
+    assert "lower the aux weight (`alpha`)" in main_head_warning(row, 10)
+    own = main_head_warning(row, 10, own_state=True)
+    assert "lower the aux weight (`alpha`)" not in own
+    assert "`aux_state=shared` and a lower `alpha`" in own and "`points`" in own
+
+
 def test_the_cli_says_it_at_the_epoch_and_again_at_the_end(tmp_path):
     from cli.app import app
 
@@ -95,5 +103,5 @@ def test_the_cli_says_it_at_the_epoch_and_again_at_the_end(tmp_path):
     )
     assert result.exit_code == 0, result.output
     warnings = [line for line in result.output.splitlines() if line.startswith("warning: epoch")]
-    assert len(warnings) >= 2 and "lower the aux weight (--alpha)" in warnings[-1]
+    assert len(warnings) >= 2 and "--aux-state shared and a lower --alpha" in warnings[-1]
     assert "--recipe baseline" in warnings[-1]

@@ -302,7 +302,18 @@ def choose(
     chosen = _spread(eligible, m, window)
     if points == "auto" and _deep_plain(ctx):
         chosen = _with_tail(chosen, eligible, ctx.D)
+    if points == "auto" and ctx.plain and chosen:
+        notes.append(PLAIN_NOTE)
     return chosen, notes
+
+
+# what a user of a plain net should know before training with heads (evidence: docs/recipes.md,
+# "Real digits at 8×8"; pinned by tests/rules/test_plain_tail.py)
+PLAIN_NOTE = (
+    "a plain net (no normalization, nothing passing a weighted layer): heads can slow one that "
+    'trains without them (docs/recipes.md, "Real digits at 8×8"); compare with a run without '
+    "heads"
+)
 
 
 def _deep_plain(ctx: Context) -> bool:

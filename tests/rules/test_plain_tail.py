@@ -8,6 +8,7 @@ from tapfinder import select_points
 from tapfinder.depth import OUTPUT_FRAC
 from tapfinder.models import get_model
 from tapfinder.rules.plain_tail import analyze
+from tapfinder.selector import PLAIN_NOTE
 from tests.assets.models import Plain1D
 from tests.graphs import build, context, residual_net
 
@@ -54,6 +55,7 @@ def test_a_deep_plain_net_is_also_tapped_at_its_tail_and_its_normalized_twin_is_
     assert plain.depth - plain.points[-1].depth <= (1 - OUTPUT_FRAC) * plain.depth + 1
     normed = select_points(get_model("plain2d40_bn", num_classes=10)[0], x)
     assert normed.names == ["features.12", "features.25"]
+    assert PLAIN_NOTE in plain.notes and PLAIN_NOTE not in normed.notes  # the caveat, plain only
     # a count or names asked for are what the user gets
     assert len(select_points(get_model("plain2d40", num_classes=10)[0], x, points=2).points) == 2
 

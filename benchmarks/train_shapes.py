@@ -3,8 +3,10 @@
 The UNet's auto points are its decoder stages (``dec3``, ``dec2``); heads are FCN heads whose
 logits are upsampled to the target. ``--points enc1,enc3`` runs the taps elsewhere (the encoder
 skip sources, say; ``results/train_shapes_encoder_points.json``); ``recipe~light`` uses the light
-1×1 heads, ``dks/top-down`` one synergy direction, ``imachsr:head_gradient=balance`` heads whose
-gradient into the model is at most the model's own there (``TappedModel.head_gradient``).
+1×1 heads, ``dks/top-down`` one synergy direction,
+``imachsr:head_gradient=balance:aux_state=shared`` heads whose gradient into the model is at most
+the model's own there (``TappedModel.head_gradient``; it reads the main loss's gradient, so it
+takes the shared optimizer state).
 ``--merge`` adds to earlier results (those of other code are run again; pairs share their code).
 Two schedules are stored: 15 epochs (``train_shapes.json``, where the baseline has converged) and
 5 epochs (``--epochs 5 --name train_shapes_5epochs``, where it has not). Adam, OneCycle (max lr

@@ -15,15 +15,17 @@ __all__ = ["main_head_warning", "CHANCE_MARGIN", "LEARNING", "TRAIL"]
 CHANCE_MARGIN, LEARNING, TRAIL = 0.05, 0.20, 0.15
 _WHY = "the layers after the last point may not be training: "
 _ADVICE = (
-    f"{_WHY}lower the aux weight (`alpha`), tap deeper (`points`), or compare with "
-    "`recipe=baseline`"
+    f"{_WHY}compare with `recipe=baseline`, lower the aux weight (`alpha`), or tap deeper "
+    "(`points`)"
 )
 # on an optimizer state of their own Adam divides the aux weight out of the heads' step, so a lower
-# weight does nothing there (docs/recipes.md, "An optimizer state of their own")
+# weight does nothing there (docs/recipes.md, "An optimizer state of their own"); the baseline comes
+# first: on the 8x8 digits' plain net no weight or placement screened avoided the harm, and a deeper
+# head made it worse (docs/recipes.md, "Real digits at 8×8")
 _ADVICE_OWN = (
-    f"{_WHY}tap deeper (`points`), lower the aux weight on one optimizer state (`aux_state=shared` "
-    "and a lower `alpha`: on a state of their own the weight does not scale the heads' step), or "
-    "compare with `recipe=baseline`"
+    f"{_WHY}compare with `recipe=baseline`, lower the aux weight on one optimizer state "
+    "(`aux_state=shared` and a lower `alpha`: on a state of their own the weight does not scale "
+    "the heads' step), or tap deeper (`points`)"
 )
 
 

@@ -254,11 +254,11 @@ class Trainer:
         if adds_aux_terms(loss):
             tapped = getattr(self.model, "module", self.model)  # DDP
             check_head_gradient(config, getattr(tapped, "head_gradient", "full"))
-        if config.aux_state == "own" and adds_aux_terms(loss):  # weight decay: the main's only
-            self.aux_optimizer = _optimizer(
-                replace(config, weight_decay=0.0), self.model.parameters()
-            )
-            self.aux_scheduler = _scheduler(config, self.aux_optimizer, self.steps_per_epoch)
+            if config.aux_state == "own":  # weight decay: the main's only
+                self.aux_optimizer = _optimizer(
+                    replace(config, weight_decay=0.0), self.model.parameters()
+                )
+                self.aux_scheduler = _scheduler(config, self.aux_optimizer, self.steps_per_epoch)
         # under DDP with two optimizers the trainer averages the gradients (backward does not)
         self.syncs_itself = self.aux_optimizer is not None and hasattr(self.model, "no_sync")
         amp = config.amp and self.device.type == "cuda"

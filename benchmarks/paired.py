@@ -5,7 +5,9 @@ A *regime* is a model trained on one data set for a number of epochs. An *arm* s
 ``recipe[@points][~adapter][:option=value...]``:
 
 - ``recipe``: ``baseline``, ``dsn``, ``dks``, ``imachsr``, or ``auto`` (what a user gets without
-  flags: ``deepsup.losses.resolve_recipe("auto", task)`` with its default options);
+  flags: ``deepsup.losses.resolve_recipe("auto", task)`` with its default options, and the
+  baseline check: the run without heads trains too, and the result is the run the check keeps;
+  ``auto:check_baseline=0`` is the heads alone);
 - ``@points``: ``auto`` (the default), ``even`` (evenly spaced module outputs on the whole-signal
   path, as many as auto picks), ``random``, ``random2``, ... (independent seeded draws), or named
   points joined by ``+`` (``dks@layer2+layer3``);
@@ -120,7 +122,7 @@ _WORDS = ("direction", "dense", "schedule", "head_norm", "alpha_gate", "head_gra
 
 
 def _value(key: str, text: str):
-    if key in ("alpha_decay",):
+    if key in ("alpha_decay", "check_baseline"):
         return text not in ("0", "false", "False", "")
     if key in _WORDS:
         return text
@@ -182,22 +184,20 @@ def _curve(history: list[dict]) -> list[dict]:
     ]
 
 
-def run_job(job) -> dict:
-    regime_name, regime, arm, seed, epochs, version = job
+def _train(regime: Regime, data, arm: str, seed: int, epochs: int) -> tuple[list[dict], list, dict]:
+    """(metrics rows, tap points, trainer settings) of one arm's run of one seed."""
     import torch
 
-    torch.set_num_threads(1)
-    from deepsup.data import load_data
     from deepsup.losses import make_loss, resolve_recipe
     from deepsup.trainer import TrainConfig, Trainer
     from tapfinder.models import get_model
     from tapfinder.taps import attach
 
-    data = load_data(regime.data)
     torch.manual_seed(seed)
     model, _ = get_model(regime.model, num_classes=data.num_classes)
     recipe, how, adapter, options = parse_arm(arm)
     train_options = train_options_of(options)
+    options.pop("check_baseline", None)
     recipe = resolve_recipe(recipe, data.task)
     if recipe == "baseline":
         net, loss, points = model, make_loss("baseline", task=data.task), []
@@ -217,7 +217,6 @@ def run_job(job) -> dict:
         net.head_gradient = head_gradient_of(options, net.head_gradient)
         net.aux_grad = options.pop("aux_grad", 1.0)
         loss = make_loss(recipe, layouts=net.layouts, task=data.task, **options)
-    start = time.perf_counter()
     cfg = TrainConfig(epochs=epochs, seed=seed, **train_options)
     hist = Trainer(
         net,
@@ -228,6 +227,41 @@ def run_job(job) -> dict:
         task=data.task,
         num_classes=data.num_classes,
     ).fit()
+    return hist, points, {k: getattr(cfg, k) for k in TRAIN_OPTIONS}
+
+
+def checks_baseline(arm: str) -> bool:
+    """Whether an arm trains as the CLI does with its baseline check (``deepsup.baseline_check``):
+    ``auto`` does unless ``:check_baseline=0``; a named recipe does with ``:check_baseline=1``.
+
+    >>> checks_baseline("auto"), checks_baseline("auto:check_baseline=0"), checks_baseline("dsn")
+    (True, False, False)
+    """
+    recipe, _, _, options = parse_arm(arm)
+    if recipe == "baseline":
+        return False
+    return bool(options.get("check_baseline", recipe == "auto"))
+
+
+def run_job(job) -> dict:
+    regime_name, regime, arm, seed, epochs, version = job
+    import torch
+
+    torch.set_num_threads(1)
+    from dataclasses import asdict
+
+    from deepsup.baseline_check import choose
+    from deepsup.data import load_data
+
+    data = load_data(regime.data)
+    start = time.perf_counter()
+    hist, points, train = _train(regime, data, arm, seed, epochs)
+    check = {}
+    if checks_baseline(arm):  # as the CLI trains it: then the run without heads, and a choice
+        baseline, _, _ = _train(regime, data, baseline_of(arm), seed, epochs)
+        choice = choose(hist, baseline)
+        check = {"check": {**asdict(choice), "heads_curve": _curve(hist)}}
+        hist = baseline if choice.kept == "baseline" else hist
     return dict(
         regime=regime_name,
         arm=arm,
@@ -239,7 +273,8 @@ def run_job(job) -> dict:
         final={k: v for k, v in hist[-1].items() if k.startswith("val_")},
         seconds=round(time.perf_counter() - start, 1),
         curve=_curve(hist),
-        train={k: getattr(cfg, k) for k in TRAIN_OPTIONS},
+        train=train,
+        **check,
         **version,
     )
 

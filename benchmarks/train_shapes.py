@@ -7,6 +7,8 @@ skip sources, say; ``results/train_shapes_encoder_points.json``); ``recipe~light
 ``imachsr:head_gradient=balance:aux_state=shared`` heads whose gradient into the model is at most
 the model's own there (``TappedModel.head_gradient``; it reads the main loss's gradient, so it
 takes the shared optimizer state).
+``auto`` trains as the CLI's default does: its recipe (``imachsr`` here), then the baseline check
+(``deepsup.baseline_check``), the result being the run the check keeps.
 ``--merge`` adds to earlier results (those of other code are run again; pairs share their code).
 Two schedules are stored: 15 epochs (``train_shapes.json``, where the baseline has converged) and
 5 epochs (``--epochs 5 --name train_shapes_5epochs``, where it has not). Adam, OneCycle (max lr
@@ -30,6 +32,7 @@ from benchmarks._common import RESULTS, pairable, print_table, run_version, writ
 from benchmarks.paired import (  # noqa: E402  (as train_images reads arms)
     _value,
     baseline_of,
+    checks_baseline,
     head_gradient_of,
     train_options_of,
 )
@@ -37,23 +40,24 @@ from benchmarks.paired import (  # noqa: E402  (as train_images reads arms)
 ARMS = ("baseline", "dsn", "dks", "imachsr")
 
 
-def _run(job):
-    arm, seed, epochs, points, version = job
+def _train(arm: str, seed: int, epochs: int, points: list) -> tuple[list[dict], list]:
+    """(metrics rows, tap points) of one arm's run of one seed."""
     arm_name, *options = arm.split(":")  # imachsr:head_gradient=full (aux_yields=0/1: earlier arms)
     options = {key: _value(key, value) for key, _, value in (o.partition("=") for o in options)}
     train_options = train_options_of(options)
+    options.pop("check_baseline", None)
     recipe, _, adapter = arm_name.partition("~")
     recipe, _, direction = recipe.partition("/")  # dks/top-down: DKS synergy in one direction
     import torch
 
-    torch.set_num_threads(1)
-    from deepsup.losses import make_loss
+    from deepsup.losses import make_loss, resolve_recipe
     from deepsup.shapes_data import shapes_dataset
     from deepsup.trainer import TrainConfig, Trainer
     from tapfinder import select_points
     from tapfinder.models import get_model
     from tapfinder.taps import attach
 
+    recipe = resolve_recipe(recipe, "segmentation")
     data = shapes_dataset()
     torch.manual_seed(seed)
     model, shape = get_model("unet_small")
@@ -71,17 +75,38 @@ def _run(job):
                 **({"direction": direction} if direction else {}),
             ),
         )
-    start = time.perf_counter()
     cfg = TrainConfig(
         **{"epochs": epochs, "batch_size": 32, "lr": 3e-3, "seed": seed, **train_options}
     )
     hist = Trainer(net, loss, data.train, data.val, cfg, task="segmentation", num_classes=5).fit()
+    return hist, points
+
+
+def _run(job):
+    arm, seed, epochs, points, version = job
+    import torch
+
+    torch.set_num_threads(1)
+    from dataclasses import asdict
+
+    from deepsup.baseline_check import choose
+
+    start = time.perf_counter()
+    hist, names = _train(arm, seed, epochs, points)
+    check = {}
+    if checks_baseline(arm):  # ``auto``, as the CLI trains it: the run without heads, a choice
+        baseline = _train(baseline_of(arm), seed, epochs, points)[0]
+        choice = choose(hist, baseline)
+        check = {"check": asdict(choice), "miou_heads": 100 * choice.score_heads}
+        hist = baseline if choice.kept == "baseline" else hist
     return dict(
         arm=arm,
         seed=seed,
-        points=points,
+        points=names,
         miou=100 * hist[-1]["val_miou"],
         seconds=round(time.perf_counter() - start, 1),
+        loss_main=[round(row["loss_main"], 4) for row in hist if "loss_main" in row],
+        **check,
         **version,
     )
 

@@ -222,6 +222,15 @@ def train(
             rich_help_panel=_TRAIN,
         ),
     ] = "own",
+    check_baseline: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--check-baseline/--no-check-baseline",
+            help="also train without heads and keep the run whose main head fits the training set "
+            "better [on with --recipe auto]",
+            rich_help_panel=_TRAIN,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(metavar="N", rich_help_panel=_TRAIN)] = 0,
     limit_batches: Annotated[
         int,
@@ -299,6 +308,7 @@ def train(
             image_size=image_size,
             loss={k: v for k, v in loss.items() if v is not None},
             device=device,
+            check_baseline=check_baseline,
             train=dict(
                 epochs=epochs,
                 batch_size=batch_size,
@@ -350,6 +360,14 @@ def export(
     best: Annotated[
         bool, typer.Option("--best", help="a run: its best epoch, not the last")
     ] = False,
+    run: Annotated[
+        str,
+        typer.Option(
+            "--run",
+            help="a checked run: kept (the one its baseline check kept) or heads",
+            metavar="R",
+        ),
+    ] = "kept",
     debug: _DEBUG = False,
 ) -> None:
     """Write a trained run's model without its heads (state_dict or ONNX), or export MODEL to
@@ -366,6 +384,7 @@ def export(
         input_shape=input_shape,
         dynamo=not torchscript,
         best=best,
+        run=run,
     )
 
 

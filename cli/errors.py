@@ -61,6 +61,9 @@ def command_flags(command) -> dict[str, str]:
     ...         json_out: Annotated[str, typer.Option("--json", "-j")] = "", lr: float = 1.0): ...
     >>> command_flags(cmd)
     {'input_shape': '--input-shape', 'json_out': '--json', 'lr': '--lr'}
+    >>> def pair(check: Annotated[bool, typer.Option("--check/--no-check")] = True): ...
+    >>> command_flags(pair)
+    {'check': '--check'}
     """
     flags = {}
     for name, param in inspect.signature(command, eval_str=True).parameters.items():
@@ -72,7 +75,8 @@ def command_flags(command) -> dict[str, str]:
         decls = [
             d for info in infos for d in (info.default, *info.param_decls) if isinstance(d, str)
         ]
-        flags[name] = next((d for d in decls if d.startswith("--")), f"--{name.replace('_', '-')}")
+        flag = next((d for d in decls if d.startswith("--")), f"--{name.replace('_', '-')}")
+        flags[name] = flag.partition("/")[0]  # an on/off pair: its "on" flag
     return flags
 
 

@@ -20,6 +20,7 @@ def run_export(
     input_shape: str | None,
     dynamo: bool,
     best: bool,
+    run: str = "kept",
 ) -> None:
     from deepsup.export import export
     from tapfinder.sources import parse_input_shape
@@ -35,8 +36,15 @@ def run_export(
         input_shape=shape,
         dynamo=dynamo,
         best=best,
+        run=run,
     )
     console = Console()
+    if done.run is not None and done.run.name == "baseline" and Path(source) != done.run:
+        console.print(
+            f"the baseline check of {source} kept its run without heads: the weights come from "
+            f"{done.run} (--run heads: the run with heads)",
+            highlight=False,
+        )
     if done.format == "state_dict":
         console.print(
             f"wrote {done.path}: the original architecture's state_dict (heads dropped); it loads "

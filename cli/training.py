@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from .errors import cli_text, fail
 from .inspecting import stages
+from .render import render_train_row
 
 __all__ = ["TrainOptions", "run_train"]
 
@@ -30,10 +31,17 @@ class TrainOptions:
     loss: dict
     device: str
     train: dict = field(default_factory=dict)
+    check_baseline: bool | None = None
     out: Path = Path("runs/last")
     resume: bool = False
     yes: bool = False
     quiet: bool = False
+
+
+CHECK_LINE = (
+    "then the same run without heads, to keep the one whose main head fits the training set "
+    'better (docs/recipes.md, "The baseline check"); --no-check-baseline trains the heads alone'
+)
 
 
 @contextlib.contextmanager
@@ -62,8 +70,9 @@ def _sigterm_as_interrupt():
 
 
 def _prepare(opts: TrainOptions, console: Console):
+    from deepsup.baseline_check import baseline_folder
     from deepsup.distributed import world
-    from deepsup.run import RunSpec, check_out, check_resume, prepare
+    from deepsup.run import RunSpec, check_out, check_resume, prepare, prepare_baseline
     from deepsup.trainer import TrainConfig
     from tapfinder.errors import ConfigError
 
@@ -86,11 +95,14 @@ def _prepare(opts: TrainOptions, console: Console):
         image_size=opts.image_size,
         loss=opts.loss,
         device=opts.device,
+        check_baseline=opts.check_baseline,
     )
     with stages(Console(stderr=True, quiet=console.quiet), "loading the data"):
         run = prepare(spec)
     if opts.resume:
         check_resume(opts.out, run)
+        if run.spec.check_baseline:
+            check_resume(baseline_folder(opts.out), prepare_baseline(run))
     return run
 
 
@@ -114,6 +126,8 @@ def _preview(run, console: Console, seconds: float) -> None:
         f"[bold]loss[/]  {run.spec.recipe}: {describe(run.loss, run.data.task)}", highlight=False
     )
     console.print(f"[bold]train[/] {render_training(run)}", highlight=False)
+    if run.spec.check_baseline:
+        console.print(f"[bold]check[/] {CHECK_LINE}", highlight=False)
     if run.heads:
         console.print(render_heads(run))
 
@@ -129,19 +143,9 @@ def _confirmed() -> bool:
         return False
 
 
-def run_train(opts: TrainOptions, flags: dict | None = None) -> None:
-    from deepsup.distributed import world
-    from deepsup.run import trainer_for
-    from tapfinder.errors import TapfinderError
-
-    from .render import render_run_end, render_train_row
-
-    console = Console(quiet=opts.quiet or world()[0] != 0)  # under torchrun only rank 0 speaks
-    started = time.perf_counter()
-    run = _prepare(opts, console)
-    _preview(run, console, time.perf_counter() - started)
-    if not opts.yes and not _confirmed():
-        raise typer.Exit(code=0)
+def _fit_with_progress(console: Console, epochs: int, resume: bool, flags: dict):
+    """The ``fit`` of :func:`deepsup.run.train`: each stage with a progress bar and its epochs'
+    rows; Ctrl-C or SIGTERM says where that stage's checkpoint is."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -150,43 +154,69 @@ def run_train(opts: TrainOptions, flags: dict | None = None) -> None:
         TimeRemainingColumn,
     )
 
-    epochs = run.spec.train.epochs
-    progress = Progress(
-        TextColumn("epoch {task.fields[epoch]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
-    bar = progress.add_task("train", total=1, epoch=0, loss=float("nan"))
+    from deepsup.run import trainer_for
 
-    def step(epoch, done, total, loss):
-        progress.update(bar, completed=done, total=total, epoch=f"{epoch + 1}/{epochs}", loss=loss)
+    def fit(run, folder, stage):
+        if stage == "baseline":
+            console.print(
+                f"[bold]check[/] the same run without heads, into {folder}", highlight=False
+            )
+        progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.3f}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        bar = progress.add_task("train", total=1, epoch=0, loss=float("nan"))
 
-    def epoch_done(row):
-        progress.console.print(render_train_row(row, epochs))
-        if row.get("guard"):
-            progress.console.print(
-                f"[yellow]warning:[/] {escape(cli_text(row['guard'], flags or {}))}",
-                highlight=False,
+        def step(epoch, done, total, loss):
+            progress.update(
+                bar, completed=done, total=total, epoch=f"{epoch + 1}/{epochs}", loss=loss
             )
 
-    trainer = trainer_for(run, opts.out, on_epoch=epoch_done, on_step=step)
-    try:
-        with _sigterm_as_interrupt() as terminated, progress:
-            history = trainer.fit(resume=opts.resume)
-    except TapfinderError:
-        raise
-    except KeyboardInterrupt:
-        why = "terminated" if terminated else "interrupted"
-        Console(stderr=True).print(
-            f"[yellow]{why}:[/] the checkpoint of epoch {trainer.epoch} is in "
-            f"{opts.out}/last.pt; continue with --resume",
-            highlight=False,
-        )
-        raise typer.Exit(code=143 if terminated else 130) from None
+        def epoch_done(row):
+            progress.console.print(render_train_row(row, epochs))
+            if row.get("guard"):
+                progress.console.print(
+                    f"[yellow]warning:[/] {escape(cli_text(row['guard'], flags))}",
+                    highlight=False,
+                )
+
+        trainer = trainer_for(run, folder, on_epoch=epoch_done, on_step=step)
+        try:
+            with _sigterm_as_interrupt() as terminated, progress:
+                return trainer.fit(resume=resume)
+        except KeyboardInterrupt:
+            why = "terminated" if terminated else "interrupted"
+            Console(stderr=True).print(
+                f"[yellow]{why}:[/] the checkpoint of epoch {trainer.epoch} is in "
+                f"{folder}/last.pt; continue with --resume",
+                highlight=False,
+            )
+            raise typer.Exit(code=143 if terminated else 130) from None
+
+    return fit
+
+
+def run_train(opts: TrainOptions, flags: dict | None = None) -> None:
+    from deepsup.distributed import world
+    from deepsup.run import train
+
+    from .render import render_run_end
+
+    flags = flags or {}
+    console = Console(quiet=opts.quiet or world()[0] != 0)  # under torchrun only rank 0 speaks
+    started = time.perf_counter()
+    run = _prepare(opts, console)
+    _preview(run, console, time.perf_counter() - started)
+    if not opts.yes and not _confirmed():
+        raise typer.Exit(code=0)
+    fit = _fit_with_progress(console, run.spec.train.epochs, opts.resume, flags)
+    trained = train(run, opts.out, fit)
+    history = trained.history
     result = Console(quiet=world()[0] != 0)
     epochs_run = f"{len(history)} epoch{'s' * (len(history) != 1)}"
     result.print(
@@ -197,14 +227,21 @@ def run_train(opts: TrainOptions, flags: dict | None = None) -> None:
     warnings = [row["guard"] for row in history if row.get("guard")]
     for line in warnings[-3:]:  # the last ones say where the run ended up
         result.print(
-            f"[yellow]warning:[/] {escape(cli_text(line, flags or {}))}",
+            f"[yellow]warning:[/] {escape(cli_text(line, flags))}",
             highlight=False,
             soft_wrap=True,
         )
+    if trained.choice is not None:
+        result.print(f"[bold]check[/]: {trained.choice.line()}", highlight=False, soft_wrap=True)
     if not opts.quiet:
         console.print(render_run_end(history))
         console.print(
             f"export the model without heads with `tapfinder export {opts.out} --out model.pt` "
-            "(add --best for the best epoch)",
+            "(add --best for the best epoch)"
+            + (
+                "; it exports the run the check kept (--run heads: the run with heads)"
+                if trained.choice is not None
+                else ""
+            ),
             highlight=False,
         )

@@ -18,6 +18,7 @@ from torch.utils._pytree import tree_leaves
 from tapfinder.errors import ConfigError
 from tapfinder.frontends.modes import in_mode
 
+from .baseline_check import Choice, baseline_folder, choose, read_choice, write_choice
 from .checks import check_dataset
 from .data import DataSpec, absolute_data, load_data
 from .distributed import process_device
@@ -46,6 +47,10 @@ __all__ = [
     "check_resume",
     "prepare",
     "trainer_for",
+    "checks_baseline",
+    "prepare_baseline",
+    "train",
+    "Trained",
     "trained_model",
     "export_run",
     "resolve_recipe",
@@ -69,6 +74,9 @@ class RunSpec:
         default_factory=dict
     )  # the recipe's options changed from their defaults (losses.READ_BY)
     device: str = "auto"  # where it trains; a resume may move it
+    # also train without heads and keep the run whose main head fits better (baseline_check);
+    # None: with ``recipe="auto"`` (the default), not with a recipe named
+    check_baseline: bool | None = None
 
     def __post_init__(self):
         if self.recipe != "baseline":  # before any data loads: the two settings do not go together
@@ -223,6 +231,20 @@ def _readings(input_shape: tuple, num_classes: int) -> list:
     return builds
 
 
+def checks_baseline(spec: RunSpec) -> bool:
+    """Whether the run also trains without heads (``deepsup.baseline_check``): as asked, else with
+    the ``auto`` recipe; never for a run without heads.
+
+    >>> checks_baseline(RunSpec("m.py")), checks_baseline(RunSpec("m.py", recipe="dsn"))
+    (True, False)
+    >>> checks_baseline(RunSpec("m.py", recipe="baseline", check_baseline=True))
+    False
+    """
+    if spec.recipe == "baseline":
+        return False
+    return spec.recipe == "auto" if spec.check_baseline is None else spec.check_baseline
+
+
 def prepare(spec: RunSpec) -> PreparedRun:
     """Build everything a run needs; nothing is trained yet (the preview comes from this)."""
     from tapfinder.adapters import adapter_cost, describe_adapter
@@ -243,6 +265,7 @@ def prepare(spec: RunSpec) -> PreparedRun:
     spec = replace(
         spec,
         recipe=resolve_recipe(spec.recipe, data.task),
+        check_baseline=checks_baseline(spec),
         model=absolute_spec(spec.model),
         data=absolute_data(spec.data),
     )
@@ -296,6 +319,25 @@ def prepare(spec: RunSpec) -> PreparedRun:
         loss,
         device,
         build,
+    )
+
+
+def prepare_baseline(run: PreparedRun) -> PreparedRun:
+    """The baseline check's run: ``run`` without heads, on the same data, from the same seed's
+    model (exactly what ``recipe="baseline"`` trains), its spec saying so."""
+    from tapfinder.sources import load_model
+
+    spec = replace(run.spec, recipe="baseline", points="auto", loss={}, check_baseline=False)
+    torch.manual_seed(spec.train.seed)  # as prepare builds it: the same initial weights
+    model = load_model(spec.model, run.build).model
+    return replace(
+        run,
+        spec=spec,
+        model=model,
+        net=model,
+        selection=None,
+        heads=[],
+        loss=loss_config("baseline"),
     )
 
 
@@ -430,6 +472,37 @@ def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None, on_step
     )
 
 
+@dataclass
+class Trained:
+    history: list[dict]  # the run's metrics rows (with heads, where it has them)
+    baseline: list[dict] | None = None  # the baseline check's run without heads
+    choice: Choice | None = None  # which of the two the run keeps
+
+
+def fit_plainly(resume: bool = False):
+    """The ``fit`` of :func:`train`: a trainer per stage, without progress output."""
+    return lambda run, folder, stage: trainer_for(run, folder).fit(resume=resume)
+
+
+def train(run: PreparedRun, out: str | Path | None, fit=None) -> Trained:
+    """Train ``run`` into ``out``; where it checks the baseline, then the same run without heads
+    into ``out/baseline``, and write which one the run keeps into ``out`` (``choice.json``).
+
+    ``fit(run, folder, stage)`` trains one prepared run into ``folder`` and returns its rows;
+    ``stage`` is ``"heads"`` or ``"baseline"`` (default: :func:`fit_plainly`).
+    """
+    fit = fit or fit_plainly()
+    history = fit(run, out, "heads")
+    if not run.spec.check_baseline:
+        return Trained(history)
+    folder = baseline_folder(out) if out is not None else None
+    baseline = fit(prepare_baseline(run), folder, "baseline")
+    choice = choose(history, baseline)
+    if out is not None:
+        write_choice(out, choice)
+    return Trained(history, baseline, choice)
+
+
 def load_run_spec(folder: str | Path) -> tuple[RunSpec, dict]:
     """(the run's spec, what its data looked like: input_shape, task, num_classes)."""
     path = Path(folder) / "run.json"
@@ -464,17 +537,43 @@ def _model_file_missing(spec: str) -> bool:
     return path.endswith(".py") and not Path(path).is_file()
 
 
+RUNS = ("kept", "heads")
+
+
+def kept_folder(folder: str | Path, run: str = "kept") -> Path:
+    """The run folder whose weights ``folder`` ships: for ``run="kept"`` the one its baseline check
+    kept (``folder`` itself without a check), for ``"heads"`` the run with heads.
+
+    Raises:
+        ConfigError: an unknown ``run``, or a check not finished yet.
+    """
+    folder = Path(folder)
+    if run not in RUNS:
+        raise ConfigError(f"`run` must be kept or heads, got {run!r}")
+    if run == "heads":
+        return folder
+    choice = read_choice(folder)
+    if choice is None and load_run_spec(folder)[0].check_baseline:
+        raise ConfigError(
+            f"{folder} has not finished its baseline check (no choice.json); finish it with "
+            "`resume`, or take the run with heads with `run=heads`"
+        )
+    return baseline_folder(folder) if choice and choice.kept == "baseline" else folder
+
+
 def trained_model(
-    folder: str | Path, checkpoint: str = "last", model: str | None = None
+    folder: str | Path, checkpoint: str = "last", model: str | None = None, run: str = "kept"
 ) -> nn.Module:
     """The run's model with the weights of its ``checkpoint`` (``last`` or ``best``), built from the
-    run's model spec or from ``model`` (the same architecture, its file moved since).
+    run's model spec or from ``model`` (the same architecture, its file moved since); ``run``: see
+    :func:`kept_folder`.
 
     Raises:
         ConfigError: no checkpoint, a model file that is gone, or one that no longer fits it.
     """
     from tapfinder.sources import load_model
 
+    folder = kept_folder(folder, run)
     spec, shapes = load_run_spec(folder)
     ckpt = Path(folder) / f"{checkpoint}.pt"
     if not ckpt.is_file():
@@ -501,19 +600,20 @@ def export_run(
     dynamo: bool = True,
     checkpoint: str = "last",
     model: str | None = None,
+    run: str = "kept",
 ):
     """Write the trained model without its heads: a ``state_dict`` that loads strictly into a
     freshly
     built original, or an ONNX graph of exactly the original's nodes. ``checkpoint``: ``last`` or
     ``best`` (the epoch with the best main-head validation score); ``model``: see
-    :func:`trained_model`.
+    :func:`trained_model`; ``run``: see :func:`kept_folder`.
     Nothing is left behind when it fails."""
     out = Path(out)
     if fmt not in ("state_dict", "onnx"):
         raise ConfigError(f"`format` must be state_dict or onnx, got {fmt!r}")
     if out.is_dir():
         raise ConfigError(f"cannot write {out}: it is a folder; give a file path as `out`")
-    trained = trained_model(folder, checkpoint, model)
+    trained = trained_model(folder, checkpoint, model, run)
     if fmt == "onnx":
         from tapfinder.onnx_export import export_onnx
         from tapfinder.sources import random_input

@@ -43,7 +43,8 @@ def test_train_preview_then_train_resume_and_export(tmp_path):
     changed = _error(
         [*BASE, "--recipe", "dks", "--seed", "3", "--out", str(out), "--yes", "--resume"]
     )
-    assert "trained with --recipe dsn --seed 0; pass the same to resume it" in changed
+    # --recipe auto checks the baseline, a recipe named does not (deepsup.run.checks_baseline)
+    assert "trained with --recipe dsn --check-baseline --seed 0; pass the same to resume" in changed
     longer = _error(
         [*BASE[:-4], "--epochs", "3", "--batch-size", "16", "--out", str(out), "--yes", "--resume"]
     )

@@ -1,0 +1,158 @@
+"""The default with its baseline check (``deepsup.baseline_check``) on every regime, per seed.
+
+The check trains the run with heads and then exactly the run without heads (``recipe=baseline``:
+same model, seed, data order; pinned by ``tests/deepsup/test_baseline_check.py``), and keeps one.
+So a results file holding both arms of one seed, from one code version on one CPU, says what the
+check gives on it: this script applies ``deepsup.baseline_check.choose`` to the last epoch of the
+two runs' curves (the heads alone: ``auto`` from code before the check, or
+``auto:check_baseline=0``).
+An ``auto`` result that ran the check itself (it records ``check``) is taken as it is. Writes
+``results/baseline_check.json``; ``benchmarks/report.py`` tabulates it.
+
+    python benchmarks/baseline_check.py [--files train_digits,held_digits] [--name baseline_check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._common import RESULTS, ci95, print_table, write_results  # noqa: E402
+from benchmarks.paired import CHANCE_MARGIN, HARM_MARGIN, TRAINS_ABOVE  # noqa: E402
+from deepsup.baseline_check import choose  # noqa: E402
+
+# the default tables of every regime (today's trainer), then seeds no default was chosen on
+FILES = (
+    "train_mnist1d",
+    "train_mnist1d_uneven",
+    "train_images",
+    "train_digits",
+    "train_sequences",
+    "train_shapes_check",
+    "held_digits",
+    "held_mnist1d",
+    "held_plain",
+)
+HEADS_ALONE = ("auto", "auto:check_baseline=0")
+
+
+def _score(result: dict) -> float:
+    return result["miou"] if "miou" in result else result["acc"]
+
+
+def _rows(result: dict) -> list[dict]:
+    """A result's last epoch as a metrics row: its main-head training loss and validation score."""
+    if "curve" in result:
+        return result["curve"][-1:]
+    return [{"loss_main": result["loss_main"][-1], "val_miou": result["miou"] / 100}]
+
+
+def _seeds(results: list[dict]) -> dict[str, list[dict]]:
+    """Per regime, per seed: the baseline, the heads alone and the checked default's score."""
+    by = {(r.get("regime", "shapes"), r["arm"], r["seed"]): r for r in results}
+    out: dict[str, list[dict]] = {}
+    for (regime, arm, seed), base in sorted(by.items()):
+        if arm != "baseline":
+            continue
+        for heads_arm in HEADS_ALONE:
+            heads = by.get((regime, heads_arm, seed))
+            if heads is None or heads.get("code") != base.get("code"):
+                continue
+            if "check" in heads:  # ran the check itself: its score is the kept run's
+                kept, by_what, score = heads["check"]["kept"], heads["check"]["by"], _score(heads)
+                alone = 100 * heads["check"]["score_heads"]
+            else:
+                choice = choose(_rows(heads), _rows(base))
+                kept, by_what, alone = choice.kept, choice.by, _score(heads)
+                score = alone if kept == "heads" else _score(base)
+            out.setdefault(regime, []).append(
+                {
+                    "seed": seed,
+                    "baseline": round(_score(base), 2),
+                    "heads": round(alone, 2),
+                    "default": round(score, 2),
+                    "kept": kept,
+                    "by": by_what,
+                    "ran_check": "check" in heads,
+                }
+            )
+    return out
+
+
+def _summary(file: str, regime: str, seeds: list[dict]) -> dict:
+    def deltas(key):
+        return [s[key] - s["baseline"] for s in seeds]
+
+    def harmed(key):
+        return [
+            s["seed"]
+            for s in seeds
+            if s["baseline"] > TRAINS_ABOVE and s[key] < s["baseline"] - HARM_MARGIN
+        ]
+
+    chance = 10.0  # classification over 10 classes; mIoU and token accuracy have none here
+    dense = regime in ("shapes", "gpt-text")
+    return {
+        "file": file,
+        "regime": regime,
+        "n": len(seeds),
+        "baseline": statistics.mean(s["baseline"] for s in seeds),
+        "heads_diff": statistics.mean(deltas("heads")),
+        "heads_ci95": ci95(deltas("heads")),
+        "heads_harmed": harmed("heads"),
+        "diff": statistics.mean(deltas("default")),
+        "ci95": ci95(deltas("default")),
+        "harmed": harmed("default"),
+        "dead": []
+        if dense
+        else [s["seed"] for s in seeds if s["default"] < chance + CHANCE_MARGIN],
+        "kept_baseline": sum(s["kept"] == "baseline" for s in seeds),
+        "by_validation": sum(s["by"] == "validation" for s in seeds),
+        "ran_check": sum(s["ran_check"] for s in seeds),
+        "per_seed": [round(d, 1) for d in deltas("default")],
+        "seeds": seeds,
+    }
+
+
+def summaries(files) -> list[dict]:
+    rows = []
+    for name in files:
+        path = RESULTS / f"{name}.json"
+        if not path.is_file():
+            continue
+        for regime, seeds in _seeds(json.loads(path.read_text())["results"]).items():
+            rows.append(_summary(name, regime, seeds))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", default=",".join(FILES), help="results files (no .json)")
+    parser.add_argument("--name", default="baseline_check")
+    args = parser.parse_args()
+    rows = summaries([f for f in args.files.split(",") if f])
+    print_table(
+        "The default with its baseline check, per-seed Δ against the baseline",
+        ["file", "regime", "n", "heads alone Δ (harmed)", "default Δ", "harmed", "kept base"],
+        [
+            [
+                r["file"],
+                r["regime"],
+                r["n"],
+                f"{r['heads_diff']:+.1f} ({len(r['heads_harmed'])})",
+                f"{r['diff']:+.1f} ± {r['ci95']:.1f}",
+                len(r["harmed"]),
+                r["kept_baseline"],
+            ]
+            for r in rows
+        ],
+    )
+    write_results(args.name, {"files": list(args.files.split(",")), "regimes": rows})
+
+
+if __name__ == "__main__":
+    main()

@@ -236,6 +236,59 @@ def _classification(name: str, title: str) -> list[str]:
     return out + [""]
 
 
+def _baseline_check() -> list[str]:
+    """The default with its baseline check, per regime (``benchmarks/baseline_check.py``)."""
+    data = _load("baseline_check")
+    if data is None:
+        return []
+    rows = [
+        [
+            f"`{r['file']}`",
+            r["regime"],
+            r["n"],
+            f"{r['baseline']:.1f}",
+            f"{r['heads_diff']:+.1f} ± {r['heads_ci95']:.1f} ({len(r['heads_harmed'])})",
+            f"**{r['diff']:+.1f} ± {r['ci95']:.1f}**",
+            len(r["harmed"]),
+            len(r["dead"]) if r["regime"] not in ("shapes", "gpt-text") else "—",
+            r["kept_baseline"],
+            r["by_validation"],
+            " ".join(f"{d:+.1f}" for d in r["per_seed"]),
+        ]
+        for r in data["regimes"]
+    ]
+    return [
+        "### The default: the heads, checked against the same run without them",
+        "",
+        "`baseline_check.json` (`python benchmarks/baseline_check.py`), written "
+        f"{data.get('when', '?')}: what the default (`--recipe auto` with its baseline check, "
+        '`docs/recipes.md`, "The baseline check") gives on every regime. Each row reads one '
+        "results file's baseline and heads-alone runs of a seed (one code version, one CPU) and "
+        "keeps the one the check keeps; `held_*` files are seeds no default was chosen on. "
+        "Main-head accuracy (mIoU on shapes, token accuracy on gpt-text), per-seed Δ against the "
+        "baseline; *harmed*: the baseline trains (> 50) and the default ends more than 2 points "
+        "below it; *dead*: within 5 points of chance.",
+        "",
+        *_table(
+            [
+                "file",
+                "regime",
+                "seeds",
+                "baseline",
+                "heads alone Δ (harmed)",
+                "default Δ (95% CI)",
+                "harmed",
+                "dead",
+                "kept without heads",
+                "decided on validation",
+                "per-seed Δ",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
 def _heads_at_the_end() -> list[str]:
     """Every head's final validation metric per seed (cross-entropy for a per-token task)."""
     data = _load("train_sequences")
@@ -638,6 +691,7 @@ def page() -> str:
         "",
         "## Training with deep supervision",
         "",
+        *_baseline_check(),
     ]
     for name, title in _CLASSIFICATION:
         lines += _classification(name, title)

@@ -24,6 +24,7 @@ _PHRASES = {
     "dynamo=False": "--torchscript",
     "dynamo=True": "the default exporter (no --torchscript)",
     "example_inputs": "example_input() in the model file",
+    "fit(resume=True)": "tapfinder train with its flags and --resume",
 }
 _TICKED = re.compile(r"`([^`]+)`")
 

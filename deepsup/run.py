@@ -21,7 +21,7 @@ from tapfinder.frontends.modes import in_mode
 from .baseline_check import Choice, baseline_folder, choose, read_choice, write_choice
 from .checks import check_dataset
 from .data import DataSpec, absolute_data, load_data
-from .distributed import process_device
+from .distributed import process_device, world
 from .losses import (
     LossConfig,
     loss_config,
@@ -81,6 +81,11 @@ class RunSpec:
     def __post_init__(self):
         if self.recipe != "baseline":  # before any data loads: the two settings do not go together
             check_head_gradient(self.train, self.head_gradient)
+        elif self.check_baseline:
+            raise ConfigError(
+                "`check_baseline` compares a run with heads with the same run without them; "
+                "`recipe=baseline` trains no heads: drop one of the two"
+            )
 
 
 @dataclass
@@ -237,7 +242,7 @@ def checks_baseline(spec: RunSpec) -> bool:
 
     >>> checks_baseline(RunSpec("m.py")), checks_baseline(RunSpec("m.py", recipe="dsn"))
     (True, False)
-    >>> checks_baseline(RunSpec("m.py", recipe="baseline", check_baseline=True))
+    >>> checks_baseline(RunSpec("m.py", recipe="baseline"))
     False
     """
     if spec.recipe == "baseline":
@@ -498,7 +503,7 @@ def train(run: PreparedRun, out: str | Path | None, fit=None) -> Trained:
     folder = baseline_folder(out) if out is not None else None
     baseline = fit(prepare_baseline(run), folder, "baseline")
     choice = choose(history, baseline)
-    if out is not None:
+    if out is not None and world()[0] == 0:  # under torchrun every process has the same rows
         write_choice(out, choice)
     return Trained(history, baseline, choice)
 
@@ -555,8 +560,9 @@ def kept_folder(folder: str | Path, run: str = "kept") -> Path:
     choice = read_choice(folder)
     if choice is None and load_run_spec(folder)[0].check_baseline:
         raise ConfigError(
-            f"{folder} has not finished its baseline check (no choice.json); finish it with "
-            "`resume`, or take the run with heads with `run=heads`"
+            f"{folder} has not finished its baseline check (no choice.json); finish it by "
+            "resuming its training (`fit(resume=True)`), or take the run with heads with "
+            "`run=heads`"
         )
     return baseline_folder(folder) if choice and choice.kept == "baseline" else folder
 

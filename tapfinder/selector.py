@@ -312,7 +312,7 @@ def choose(
 PLAIN_NOTE = (
     "a plain net (no normalization, nothing passing a weighted layer): heads can slow one that "
     'trains without them (docs/recipes.md, "Real digits at 8×8"); compare with a run without '
-    "heads"
+    "heads (the trainer's default baseline check does)"
 )
 
 

@@ -1,6 +1,7 @@
 """`tapfinder train` and `tapfinder export RUN`: preview, train, resume, export, and bad input."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -327,3 +328,30 @@ def test_compile_trains_the_same_and_checkpoints_the_plain_model(tmp_path):
     )
     assert runner.invoke(app, [*BASE, "--out", str(out), "--yes", "--resume"]).exit_code == 0
     assert runner.invoke(app, ["export", str(out), "--out", str(tmp_path / "m.pt")]).exit_code == 0
+
+
+def test_the_default_checks_the_baseline_resumes_the_check_and_exports_what_it_kept(tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, [*BASE, "--out", str(out), "--yes"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "check then the same run without heads" in result.output  # the preview says so
+    assert f"check the same run without heads, into {out / 'baseline'}" in result.output
+    assert "check: kept the run with" in result.output
+    assert (out / "baseline" / "last.pt").is_file() and (out / "choice.json").is_file()
+    # interrupted before the run without heads wrote its first checkpoint
+    shutil.rmtree(out / "baseline")
+    (out / "choice.json").unlink()
+    said = _error(["export", str(out), "--out", str(tmp_path / "m.pt")])
+    assert "has not finished its baseline check" in said and "--resume" in said
+    assert "--run heads" in said
+    resumed = runner.invoke(app, [*BASE, "--out", str(out), "--yes", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "epoch   2/2" in resumed.output and (out / "choice.json").is_file()
+    exported = runner.invoke(app, ["export", str(out), "--out", str(tmp_path / "m.pt")])
+    assert exported.exit_code == 0, exported.output
+    alone = runner.invoke(
+        app, [*BASE, "--out", str(tmp_path / "alone"), "--yes", "--no-check-baseline"]
+    )
+    assert alone.exit_code == 0 and "without heads, into" not in alone.output
+    assert "check: kept" not in alone.output
+    assert not (tmp_path / "alone" / "baseline").exists()

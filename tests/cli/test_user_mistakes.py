@@ -112,6 +112,13 @@ def test_heads_that_yield_under_the_own_state_are_refused_before_the_preview(tmp
     assert not (tmp_path / "r").exists()  # _mistake: no preview came first
 
 
+def test_a_baseline_check_of_a_run_without_heads_is_refused_before_the_preview(tmp_path):
+    args = [*TRAIN, "--recipe", "baseline", "--check-baseline", "--out", str(tmp_path / "r")]
+    said = _mistake([*args, "--yes"])
+    assert "--check-baseline compares a run with heads" in said and "drop one of the two" in said
+    assert not (tmp_path / "r").exists()
+
+
 _DATA = """import torch
 from torch.utils.data import Dataset, TensorDataset
 NUM_CLASSES = 3

@@ -73,6 +73,6 @@ def test_a_checked_run_exports_the_run_it_kept(tmp_path):
         saved = torch.load(folder / "last.pt", weights_only=False)["model"]
         assert all(torch.equal(written[k], saved[k]) for k in saved)
     (out / "choice.json").unlink()  # the check did not finish (interrupted in its second run)
-    with pytest.raises(ConfigError, match="not finished its baseline check.*`resume`"):
+    with pytest.raises(ConfigError, match="not finished its baseline check.*resume=True"):
         kept_folder(out)
     assert kept_folder(out, "heads") == out

@@ -501,6 +501,7 @@ def train(run: PreparedRun, out: str | Path | None, fit=None) -> Trained:
     if not run.spec.check_baseline:
         return Trained(history)
     folder = baseline_folder(out) if out is not None else None
+    run.net.to("cpu")  # the trained heads' run waits off the accelerator while the second trains
     baseline = fit(prepare_baseline(run), folder, "baseline")
     choice = choose(history, baseline)
     if out is not None and world()[0] == 0:  # under torchrun every process has the same rows

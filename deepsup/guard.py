@@ -29,6 +29,13 @@ _ADVICE_OWN = (
 )
 
 
+# where the baseline check runs (deepsup.baseline_check) the comparison is made for the user
+_CHECKED = (
+    "the baseline check after this run compares it with the same run without heads and keeps the "
+    "better; "
+)
+
+
 def _heads(row: dict) -> tuple[float | None, dict]:
     """(main head's validation score, each aux head's) from a metrics row."""
     for prefix in ("val_acc_", "val_miou"):
@@ -44,10 +51,15 @@ def _heads(row: dict) -> tuple[float | None, dict]:
 
 
 def main_head_warning(
-    row: dict, num_classes: int, task: str = "classification", own_state: bool = False
+    row: dict,
+    num_classes: int,
+    task: str = "classification",
+    own_state: bool = False,
+    checked: bool = False,
 ) -> str | None:
     """One line when the epoch's ``row`` shows a stalled or trailing main head, else None; its
-    advice fits aux terms on an optimizer state of their own when ``own_state``.
+    advice fits aux terms on an optimizer state of their own when ``own_state``, and a run the
+    baseline check compares afterwards when ``checked``.
 
     >>> main_head_warning({"epoch": 2, "val_acc_main": 0.1, "val_acc_aux0": 0.8}, 10)[:60]
     'epoch 2: the main head is at chance (10.0 %) while aux0 lear'
@@ -58,6 +70,8 @@ def main_head_warning(
     if main is None or not aux:
         return None
     advice = _ADVICE_OWN if own_state else _ADVICE
+    if checked:  # the comparison is coming: what is left to try is keeping the heads
+        advice = advice.replace("compare with `recipe=baseline`, ", _CHECKED + "to keep heads, ")
     best = max(aux, key=aux.get)
     chance = 1.0 / num_classes if task == "classification" else 0.0
     loss = row.get("loss_main")

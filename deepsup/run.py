@@ -474,6 +474,7 @@ def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None, on_step
         extra={"run": spec},
         on_epoch=on_epoch,
         on_step=on_step,
+        checked=bool(run.spec.check_baseline),
     )
 
 

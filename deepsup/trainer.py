@@ -206,6 +206,7 @@ class Trainer:
         extra: dict | None = None,
         on_epoch=None,
         on_step=None,
+        checked: bool = False,
     ):
         self.model, self.loss, self.cfg, self.task, self.num_classes = (
             model,
@@ -223,6 +224,7 @@ class Trainer:
         self.extra = extra or {}
         self._writers = None  # csv and TensorBoard writers, made at the first row
         self.on_epoch, self.on_step = on_epoch, on_step
+        self.checked = checked  # the baseline check compares this run afterwards (the guard says)
         torch.manual_seed(config.seed)
         self.rank, self.world = distributed.setup(self.device)
         self.model = distributed.wrap(self.model.to(self.device), self.device, config.sync_bn)
@@ -428,7 +430,9 @@ class Trainer:
                 "seconds": round(time.perf_counter() - start, 3),
             }
             own = self.aux_optimizer is not None
-            warning = main_head_warning(row, self.num_classes, self.task, own_state=own)
+            warning = main_head_warning(
+                row, self.num_classes, self.task, own_state=own, checked=self.checked
+            )
             if warning:
                 row["guard"] = warning
             self.history.append(row)

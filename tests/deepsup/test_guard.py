@@ -62,6 +62,13 @@ def test_the_advice_under_an_own_state_does_not_offer_a_weight_adam_divides_out(
     assert "`aux_state=shared` and a lower `alpha`" in own and "`points`" in own
 
 
+def test_a_checked_run_is_not_told_to_compare_with_the_baseline_it_is_about_to_train():
+    row = {"epoch": 1, "val_acc_main": 0.5, "val_acc_aux0": 0.9}
+    checked = main_head_warning(row, 10, own_state=True, checked=True)
+    assert "`recipe=baseline`" not in checked and "the baseline check after this run" in checked
+    assert "to keep heads, lower the aux weight on one optimizer state" in checked
+
+
 def test_the_cli_says_it_at_the_epoch_and_again_at_the_end(tmp_path):
     from cli.app import app
 

@@ -22,7 +22,8 @@ def _history(folder: Path) -> list[dict]:
 
 def plot_run(folder: str | Path, out: str | Path) -> Path:
     """Draw the main head against the aux heads (validation) and the loss terms (training) of the
-    run in ``folder`` to the PNG ``out``; returns its path."""
+    run in ``folder`` to the PNG ``out``, with the main head of its baseline check's run without
+    heads where it has one (dashed); returns its path."""
     try:
         import matplotlib
 
@@ -48,6 +49,15 @@ def plot_run(folder: str | Path, out: str | Path) -> Path:
     left.set(xlabel="epoch", ylabel="validation", title="main head vs aux heads")
     for key in terms:
         right.plot(epochs, [r.get(key) for r in rows], label=key.removeprefix("loss_"))
+    # a checked run: the same run without heads, whose main head the check compared (dashed)
+    checked = Path(folder) / "baseline" / "metrics.jsonl"
+    alone = _history(checked.parent) if checked.is_file() else []
+    if alone:
+        x = [r["epoch"] for r in alone]
+        key = next(k for k in ("val_acc_main", "val_miou") if k in alone[-1])
+        style = {"linestyle": "--", "color": "black", "label": "main without heads"}
+        left.plot(x, [r.get(key) for r in alone], linewidth=2.0, **style)
+        right.plot(x, [r.get("loss_main") for r in alone], **style)
     right.set(xlabel="epoch", ylabel="training loss", title="loss terms")
     for axes in (left, right):
         axes.legend(fontsize=8)

@@ -3,6 +3,7 @@
 
 import csv
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -43,3 +44,8 @@ def test_plot_draws_the_run_and_refuses_a_folder_that_is_not_one(tmp_path):
     assert result.exit_code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = runner.invoke(app, ["plot", str(tmp_path), "--out", str(png)])
     assert bad.exit_code == 2 and "no metrics.jsonl" in bad.output
+    # the default checked the baseline: its main head is drawn too (without it the picture differs)
+    shutil.rmtree(out / "baseline")
+    alone = tmp_path / "alone.png"
+    assert runner.invoke(app, ["plot", str(out), "--out", str(alone)]).exit_code == 0
+    assert alone.read_bytes() != png.read_bytes()

@@ -234,7 +234,8 @@ def run_train(opts: TrainOptions, flags: dict | None = None) -> None:
     if trained.choice is not None:
         result.print(f"[bold]check[/]: {trained.choice.line()}", highlight=False, soft_wrap=True)
     if not opts.quiet:
-        console.print(render_run_end(history))
+        kept_baseline = trained.choice is not None and trained.choice.kept == "baseline"
+        console.print(render_run_end(trained.baseline if kept_baseline else history))
         console.print(
             f"export the model without heads with `tapfinder export {opts.out} --out model.pt` "
             "(add --best for the best epoch)"

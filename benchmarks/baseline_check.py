@@ -34,6 +34,8 @@ FILES = (
     "train_sequences",
     "train_shapes_check",
     "held_digits",
+    "held_digits2",
+    "held_res_digits",
     "held_mnist1d",
     "held_plain",
 )

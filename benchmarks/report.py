@@ -154,6 +154,11 @@ _CLASSIFICATION = (
 )
 _SHAPES = (
     (
+        "train_shapes_check",
+        f"15 epochs, 3 seeds, {_TODAY}; `auto` is the default as the CLI trains it: `imachsr`, "
+        "then the baseline check, the result the run it keeps",
+    ),
+    (
         "train_shapes",
         f"15 epochs, 3 seeds, {_TODAY}; `imachsr` is the recipe default (with the lead gate)",
     ),

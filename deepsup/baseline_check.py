@@ -19,7 +19,15 @@ from pathlib import Path
 
 from .metrics import main_score_key
 
-__all__ = ["TIE", "Choice", "choose", "baseline_folder", "write_choice", "read_choice"]
+__all__ = [
+    "TIE",
+    "CHOICE_FILE",
+    "Choice",
+    "choose",
+    "baseline_folder",
+    "write_choice",
+    "read_choice",
+]
 
 TIE = 0.01  # nats of the main head's training loss within which neither run fits better
 CHOICE_FILE = "choice.json"

@@ -18,7 +18,14 @@ from torch.utils._pytree import tree_leaves
 from tapfinder.errors import ConfigError
 from tapfinder.frontends.modes import in_mode
 
-from .baseline_check import Choice, baseline_folder, choose, read_choice, write_choice
+from .baseline_check import (
+    CHOICE_FILE,
+    Choice,
+    baseline_folder,
+    choose,
+    read_choice,
+    write_choice,
+)
 from .checks import check_dataset
 from .data import DataSpec, absolute_data, load_data
 from .distributed import process_device, world
@@ -498,6 +505,8 @@ def train(run: PreparedRun, out: str | Path | None, fit=None) -> Trained:
     ``stage`` is ``"heads"`` or ``"baseline"`` (default: :func:`fit_plainly`).
     """
     fit = fit or fit_plainly()
+    if run.spec.check_baseline and out is not None and world()[0] == 0:
+        (Path(out) / CHOICE_FILE).unlink(missing_ok=True)  # a choice of runs that train on is stale
     history = fit(run, out, "heads")
     if not run.spec.check_baseline:
         return Trained(history)

@@ -54,6 +54,17 @@ def test_the_check_trains_exactly_the_baseline_run_and_keeps_its_choice(tmp_path
         timeless
     )
     assert read_choice(tmp_path / "checked") == checked.choice
+    stale = replace(checked.choice, kept="elsewhere")
+    write_choice(tmp_path / "checked", stale)
+
+    def interrupted(run, folder, stage):  # the second run stops before it ends
+        if stage == "baseline":
+            raise KeyboardInterrupt
+        return checked.history
+
+    with pytest.raises(KeyboardInterrupt):
+        train(prepare(SPEC), tmp_path / "checked", interrupted)
+    assert read_choice(tmp_path / "checked") is None  # no stale choice outlives a run going on
     unchecked = train(prepare(replace(SPEC, recipe="dsn")), tmp_path / "unchecked")
     assert unchecked.baseline is None and not (tmp_path / "unchecked" / "baseline").exists()
     assert [row["loss_main"] for row in unchecked.history] == [

@@ -62,6 +62,20 @@ def test_torchrun_two_processes_match_one(tmp_path, taps, aux_state, port, acc_t
     )  # rank 0 wrote once
 
 
+def test_a_checked_run_under_torchrun_writes_one_choice_from_both_runs(tmp_path):
+    from deepsup.baseline_check import choose, read_choice
+
+    said = _torchrun(29523, "tests/assets/ddp_checked.py", tmp_path / "run")
+    written = read_choice(tmp_path / "run")
+    assert written is not None and said["kept"] == written.kept
+    rows = [
+        [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        for folder in (tmp_path / "run", tmp_path / "run" / "baseline")
+    ]
+    assert choose(*rows) == written  # from both runs' last epochs, as every process saw them
+    assert not list((tmp_path / "run").glob("*.tmp"))
+
+
 def test_batchnorm_is_synced_on_cuda_only_and_tapped_models_follow():
     """The conversion itself runs on CPU; the rewritten tap program must pick up the new layers."""
     import torch

@@ -125,7 +125,8 @@ def check_out(out: str | Path, resume: bool) -> None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"cannot write the run to {out}: it is a file; give a folder as `out`")
-    if (out / "last.pt").exists() and not resume:
+    held = (out / "last.pt").exists() or (baseline_folder(out) / "last.pt").exists()
+    if held and not resume:
         raise ConfigError(f"{out} already holds a run; `resume` it or choose another `out`")
     _check_writable(out)
 

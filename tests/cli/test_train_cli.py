@@ -338,6 +338,10 @@ def test_the_default_checks_the_baseline_resumes_the_check_and_exports_what_it_k
     assert f"check the same run without heads, into {out / 'baseline'}" in result.output
     assert "check: kept the run with" in result.output
     assert (out / "baseline" / "last.pt").is_file() and (out / "choice.json").is_file()
+    (out / "last.pt").rename(out / "moved.pt")  # what is left of a run is not overwritten
+    again = _error([*BASE, "--out", str(out), "--yes"])
+    assert "already holds a run" in again and "--resume" in again
+    (out / "moved.pt").rename(out / "last.pt")
     # interrupted before the run without heads wrote its first checkpoint
     shutil.rmtree(out / "baseline")
     (out / "choice.json").unlink()

@@ -25,7 +25,8 @@ from benchmarks._common import RESULTS, ci95, print_table, write_results  # noqa
 from benchmarks.paired import CHANCE_MARGIN, HARM_MARGIN, TRAINS_ABOVE  # noqa: E402
 from deepsup.baseline_check import choose  # noqa: E402
 
-# the default tables of every regime (today's trainer), then seeds no default was chosen on
+# the default tables of every regime (today's trainer), seeds no default was chosen on, and runs of
+# the default itself (its check inside each job)
 FILES = (
     "train_mnist1d",
     "train_mnist1d_uneven",
@@ -38,6 +39,8 @@ FILES = (
     "held_res_digits",
     "held_mnist1d",
     "held_plain",
+    "checked_digits",
+    "checked_mnist1d",
 )
 HEADS_ALONE = ("auto", "auto:check_baseline=0")
 

@@ -37,6 +37,17 @@ _TODAY = (
 _SHARED = "the former default (one optimizer state for the summed loss, `aux_state=shared`)"
 _CLASSIFICATION = (
     (
+        "checked_mnist1d",
+        f"MNIST-1D, plain1d48 over 20 seeds, {_TODAY}: `auto` is the default as the CLI trains it "
+        "(dsn, α 1, lead gate, then the baseline check; its result is the run the check keeps)",
+    ),
+    (
+        "checked_digits",
+        f"Real handwritten digits at 8×8, plain2d40 over 10 seeds, {_TODAY}: `auto` is the default "
+        "as the CLI trains it (dsn, α 1, lead gate, then the baseline check; its result is the run "
+        "the check keeps)",
+    ),
+    (
         "train_mnist1d",
         f"MNIST-1D, even stages (plain1d48 over 20 seeds, plain1d20_bn, resnet1d32), {_TODAY}: "
         "`auto` is dsn, α 1, lead gate",
@@ -269,7 +280,9 @@ def _baseline_check() -> list[str]:
         f"{data.get('when', '?')}: what the default (`--recipe auto` with its baseline check, "
         '`docs/recipes.md`, "The baseline check") gives on every regime. Each row reads one '
         "results file's baseline and heads-alone runs of a seed (one code version, one CPU) and "
-        "keeps the one the check keeps; `held_*` files are seeds no default was chosen on. "
+        "keeps the one the check keeps; `held_*` files are seeds no default was chosen on, "
+        "`checked_*` and `train_shapes_check` files ran the default itself (the check inside "
+        "each job). "
         "Main-head accuracy (mIoU on shapes, token accuracy on gpt-text), per-seed Δ against the "
         "baseline; *harmed*: the baseline trains (> 50) and the default ends more than 2 points "
         "below it; *dead*: within 5 points of chance.",

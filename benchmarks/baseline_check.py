@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, ci95, print_table, write_results  # noqa: E402
-from benchmarks.paired import CHANCE_MARGIN, HARM_MARGIN, TRAINS_ABOVE  # noqa: E402
+from benchmarks.paired import CHANCE_MARGIN, harmed_seeds  # noqa: E402
 from deepsup.baseline_check import choose  # noqa: E402
 
 # the default tables of every regime (today's trainer), seeds no default was chosen on, and runs of
@@ -93,11 +93,9 @@ def _summary(file: str, regime: str, seeds: list[dict]) -> dict:
         return [s[key] - s["baseline"] for s in seeds]
 
     def harmed(key):
-        return [
-            s["seed"]
-            for s in seeds
-            if s["baseline"] > TRAINS_ABOVE and s[key] < s["baseline"] - HARM_MARGIN
-        ]
+        return harmed_seeds(
+            {s["seed"]: s[key] for s in seeds}, {s["seed"]: s["baseline"] for s in seeds}
+        )
 
     chance = 10.0  # classification over 10 classes; mIoU and token accuracy have none here
     dense = regime in ("shapes", "gpt-text")

@@ -32,7 +32,15 @@ from pathlib import Path
 
 from benchmarks._common import RESULTS, ci95, pairable, print_table, run_version, write_results
 
-__all__ = ["Regime", "parse_arm", "head_gradient_of", "harmed_seeds", "summarize", "main"]
+__all__ = [
+    "Regime",
+    "parse_arm",
+    "head_gradient_of",
+    "harmed_seeds",
+    "summarize",
+    "with_check",
+    "main",
+]
 
 PROTOCOL_SEEDS = 5
 CHANCE_MARGIN = 5.0  # a main head within this many points of chance "stays at chance"
@@ -243,6 +251,16 @@ def checks_baseline(arm: str) -> bool:
     return bool(options.get("check_baseline", recipe == "auto"))
 
 
+def with_check(hist: list[dict], train_without_heads) -> tuple[list[dict], object]:
+    """An arm's result as the CLI's default trains it: ``train_without_heads()`` (the same run
+    without heads, its rows), then the rows of the run the check keeps, and the choice."""
+    from deepsup.baseline_check import choose
+
+    baseline = train_without_heads()
+    choice = choose(hist, baseline)
+    return (baseline if choice.kept == "baseline" else hist), choice
+
+
 def run_job(job) -> dict:
     regime_name, regime, arm, seed, epochs, version = job
     import torch
@@ -250,18 +268,18 @@ def run_job(job) -> dict:
     torch.set_num_threads(1)
     from dataclasses import asdict
 
-    from deepsup.baseline_check import choose
     from deepsup.data import load_data
 
     data = load_data(regime.data)
     start = time.perf_counter()
     hist, points, train = _train(regime, data, arm, seed, epochs)
     check = {}
-    if checks_baseline(arm):  # as the CLI trains it: then the run without heads, and a choice
-        baseline, _, _ = _train(regime, data, baseline_of(arm), seed, epochs)
-        choice = choose(hist, baseline)
-        check = {"check": {**asdict(choice), "heads_curve": _curve(hist)}}
-        hist = baseline if choice.kept == "baseline" else hist
+    if checks_baseline(arm):
+        heads = hist
+        hist, choice = with_check(
+            heads, lambda: _train(regime, data, baseline_of(arm), seed, epochs)[0]
+        )
+        check = {"check": {**asdict(choice), "heads_curve": _curve(heads)}}
     return dict(
         regime=regime_name,
         arm=arm,

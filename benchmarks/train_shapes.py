@@ -35,6 +35,7 @@ from benchmarks.paired import (  # noqa: E402  (as train_images reads arms)
     checks_baseline,
     head_gradient_of,
     train_options_of,
+    with_check,
 )
 
 ARMS = ("baseline", "dsn", "dks", "imachsr")
@@ -89,23 +90,19 @@ def _run(job):
     torch.set_num_threads(1)
     from dataclasses import asdict
 
-    from deepsup.baseline_check import choose
-
     start = time.perf_counter()
     hist, names = _train(arm, seed, epochs, points)
     check = {}
-    if checks_baseline(arm):  # ``auto``, as the CLI trains it: the run without heads, a choice
-        baseline = _train(baseline_of(arm), seed, epochs, points)[0]
-        choice = choose(hist, baseline)
+    if checks_baseline(arm):
+        hist, choice = with_check(hist, lambda: _train(baseline_of(arm), seed, epochs, points)[0])
         check = {"check": asdict(choice), "miou_heads": 100 * choice.score_heads}
-        hist = baseline if choice.kept == "baseline" else hist
     return dict(
         arm=arm,
         seed=seed,
         points=names,
         miou=100 * hist[-1]["val_miou"],
         seconds=round(time.perf_counter() - start, 1),
-        loss_main=[round(row["loss_main"], 4) for row in hist if "loss_main" in row],
+        loss_main=[round(row["loss_main"], 4) for row in hist],
         **check,
         **version,
     )

@@ -39,7 +39,7 @@ def run_export(
         run=run,
     )
     console = Console()
-    if done.run is not None and done.run.name == "baseline" and Path(source) != done.run:
+    if done.run is not None and done.run != Path(source):  # the check kept its run without heads
         console.print(
             f"the baseline check of {source} kept its run without heads: the weights come from "
             f"{done.run} (--run heads: the run with heads)",

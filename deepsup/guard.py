@@ -14,25 +14,20 @@ __all__ = ["main_head_warning", "CHANCE_MARGIN", "LEARNING", "TRAIL"]
 
 CHANCE_MARGIN, LEARNING, TRAIL = 0.05, 0.20, 0.15
 _WHY = "the layers after the last point may not be training: "
-_ADVICE = (
-    f"{_WHY}compare with `recipe=baseline`, lower the aux weight (`alpha`), or tap deeper "
-    "(`points`)"
+_COMPARE = "compare with `recipe=baseline`, "
+# where the baseline check runs (deepsup.baseline_check) the comparison is made for the user
+_CHECKED = (
+    "the baseline check after this run compares it with the same run without heads and keeps the "
+    "better; to keep heads, "
 )
+_TRIES = "lower the aux weight (`alpha`), or tap deeper (`points`)"
 # on an optimizer state of their own Adam divides the aux weight out of the heads' step, so a lower
 # weight does nothing there (docs/recipes.md, "An optimizer state of their own"); the baseline comes
 # first: on the 8x8 digits' plain net no weight or placement screened avoided the harm, and a deeper
 # head made it worse (docs/recipes.md, "Real digits at 8×8")
-_ADVICE_OWN = (
-    f"{_WHY}compare with `recipe=baseline`, lower the aux weight on one optimizer state "
-    "(`aux_state=shared` and a lower `alpha`: on a state of their own the weight does not scale "
-    "the heads' step), or tap deeper (`points`)"
-)
-
-
-# where the baseline check runs (deepsup.baseline_check) the comparison is made for the user
-_CHECKED = (
-    "the baseline check after this run compares it with the same run without heads and keeps the "
-    "better; "
+_TRIES_OWN = (
+    "lower the aux weight on one optimizer state (`aux_state=shared` and a lower `alpha`: on a "
+    "state of their own the weight does not scale the heads' step), or tap deeper (`points`)"
 )
 
 
@@ -69,9 +64,7 @@ def main_head_warning(
     main, aux = _heads(row)
     if main is None or not aux:
         return None
-    advice = _ADVICE_OWN if own_state else _ADVICE
-    if checked:  # the comparison is coming: what is left to try is keeping the heads
-        advice = advice.replace("compare with `recipe=baseline`, ", _CHECKED + "to keep heads, ")
+    advice = _WHY + (_CHECKED if checked else _COMPARE) + (_TRIES_OWN if own_state else _TRIES)
     best = max(aux, key=aux.get)
     chance = 1.0 / num_classes if task == "classification" else 0.0
     loss = row.get("loss_main")

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from tapfinder.errors import ConfigError
 
+from .baseline_check import baseline_folder
+from .metrics import main_score_key
+
 __all__ = ["plot_run"]
 
 
@@ -50,11 +53,11 @@ def plot_run(folder: str | Path, out: str | Path) -> Path:
     for key in terms:
         right.plot(epochs, [r.get(key) for r in rows], label=key.removeprefix("loss_"))
     # a checked run: the same run without heads, whose main head the check compared (dashed)
-    checked = Path(folder) / "baseline" / "metrics.jsonl"
-    alone = _history(checked.parent) if checked.is_file() else []
+    checked = baseline_folder(folder)
+    alone = _history(checked) if (checked / "metrics.jsonl").is_file() else []
     if alone:
         x = [r["epoch"] for r in alone]
-        key = next(k for k in ("val_acc_main", "val_miou") if k in alone[-1])
+        key = main_score_key(alone[-1])
         style = {"linestyle": "--", "color": "black", "label": "main without heads"}
         left.plot(x, [r.get(key) for r in alone], linewidth=2.0, **style)
         right.plot(x, [r.get("loss_main") for r in alone], **style)

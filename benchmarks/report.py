@@ -540,16 +540,34 @@ def _gpu() -> list[str]:
     data = _load("gpu")
     if data is None:
         return []
-    rows = [[c["name"], c["status"], c["seconds"], c["error"][:120]] for c in data["checks"]]
-    cost = next((c["detail"].get("rows", []) for c in data["checks"] if c["name"] == "cost"), [])
+    rows = [
+        [c["name"], c["status"], f"{c['seconds']:.1f}", _gpu_detail(c), c["error"][:120]]
+        for c in data["checks"]
+    ]
+    details = {c["name"]: c["detail"] for c in data["checks"]}
+    cost = details.get("cost", {}).get("rows", [])
+    speed = details.get("select_points", {}).get("rows", [])
     out = [
         "## On a GPU (`benchmarks/gpu_check.py`)",
         "",
         f"`gpu.json`: {_stamp(data)}; {data.get('gpu') or data['device']}.",
         "",
-        *_table(["check", "status", "seconds", "why it failed"], rows),
+        *_table(["check", "status", "seconds", "what it saw", "why it failed"], rows),
         "",
     ]
+    if speed:
+        out += _table(
+            ["model", "select_points (s)", "create_feature_extractor (s)", "ratio"],
+            [
+                [
+                    r["model"],
+                    f"{r['select_points_s']:.3f}",
+                    f"{r['create_feature_extractor_s']:.3f}",
+                    f"{r['ratio']:.2f}×",
+                ]
+                for r in speed
+            ],
+        ) + [""]
     if cost:
         out += _table(
             ["model", "arm", "step (ms)", "time vs baseline", "peak (MiB)", "memory vs baseline"],
@@ -564,8 +582,29 @@ def _gpu() -> list[str]:
                 ]
                 for r in cost
             ],
-        ) + [""]
+        ) + [
+            "",
+            "`dks` is the default head with one optimizer for the summed loss, the step the "
+            "integrations take; `dks+own` is the step `tapfinder train` takes by default "
+            '(`aux_state="own"`: the aux gradient is a second backward through the layers under '
+            "the deepest point). The 1D nets do little work per kernel at this size, so their step "
+            "time follows the number of kernels launched, and the heads add kernels.",
+            "",
+        ]
     return out
+
+
+def _gpu_detail(check: dict) -> str:
+    """What a GPU check measured, in a few words."""
+    d = check["detail"]
+    if "val_miou" in d:
+        return f"val mIoU {d['val_miou']:.3f} (chance {d['chance']:.3f}), loads on the CPU"
+    if "backend" in d:
+        return (
+            f"{d['backend']}, DDP {d['ddp']}, {d['sync_bn']} SyncBatchNorm "
+            f"({d['heads_sync_bn']} in the heads), {d['batch_norm_left']} BatchNorm left"
+        )
+    return ""
 
 
 def _speed() -> list[str]:

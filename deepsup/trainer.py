@@ -303,6 +303,12 @@ class Trainer:
         self.model.train()
         self.sampler.set_epoch(self.epoch)  # shuffling depends on the seed and the epoch only
         meter, steps = Meter(), self.steps_per_epoch
+        with self._keeping_buffers():
+            self._train_steps(meter, steps)
+        return meter.reduced()
+
+    def _train_steps(self, meter: Meter, steps: int) -> None:
+        """One epoch's steps, their losses added to ``meter``."""
         for step, (x, y) in enumerate(self._batches(self.train_loader)):
             x, y = to_device(x, self.device), y.to(self.device)
             progress = (self.epoch * steps + step) / max(self.cfg.epochs * steps, 1)
@@ -325,7 +331,6 @@ class Trainer:
             )
             if self.on_step and self.rank == 0:
                 self.on_step(self.epoch, step + 1, steps, float(total.detach()))
-        return meter.reduced()
 
     def _losses(self, out, y, progress: float):
         """``(main, extra, terms)``: the loss split for ``aux_state="own"`` (``extra`` None when
@@ -339,6 +344,18 @@ class Trainer:
         """Under DDP with ``aux_state="own"``: no gradient sync in backward (the two gradients are
         taken apart and averaged over the processes by :meth:`_step_apart`)."""
         return self.model.no_sync() if self.syncs_itself else nullcontext()
+
+    def _keeping_buffers(self):
+        """Compiled, with ``aux_state="own"``: compile the backward without donated buffers, which
+        would forbid taking the two gradients of one graph (:meth:`_step_apart` retains it). Held
+        around the whole steps: torch.compile compiles (and recompiles) the forward in a step and
+        the backward lazily, at its first call."""
+        import torch._functorch.config as functorch_config
+
+        donates = hasattr(functorch_config, "donated_buffer")
+        if self.cfg.compile and self.aux_optimizer is not None and donates:
+            return functorch_config.patch(donated_buffer=False)
+        return nullcontext()
 
     def _step(self, total: torch.Tensor) -> None:
         """One step of the one optimizer on ``total``'s gradients, clipped."""

@@ -265,3 +265,22 @@ def test_a_run_without_aux_terms_builds_one_optimizer_under_the_own_state(tmp_pa
     plain = Trainer(Plain1D(depth=6, width=8), make_loss("baseline"), TRAIN, VAL, OWN, out=tmp_path)
     assert plain.aux_optimizer is None and plain.aux_scheduler is None
     assert _trainer(None, cfg=OWN).aux_optimizer is not None
+
+
+def test_a_compiled_run_with_the_own_state_takes_its_gradients_without_donated_buffers():
+    """Found on an H200 (``benchmarks/gpu_check.py``, torch 2.11): a compiled backward donates its
+    buffers, which forbids taking the main and the aux gradients from one graph. The steps run
+    with donated buffers off (the steps alone), and a run that takes one gradient keeps them."""
+    import torch._functorch.config as functorch_config
+
+    seen = []
+    cfg = TrainConfig(**{**OWN.__dict__, "epochs": 1, "limit_batches": 1, "compile": True})
+    t = _trainer(None, cfg=cfg)
+    t.net = t.model  # what runs under the flag is what matters here, not the compiling
+    step_apart = t._step_apart
+    t._step_apart = lambda *a: seen.append(functorch_config.donated_buffer) or step_apart(*a)
+    t.fit()
+    assert seen == [False] and functorch_config.donated_buffer
+    shared = _trainer(None, cfg=TrainConfig(**{**cfg.__dict__, "aux_state": "shared"}))
+    with shared._keeping_buffers():
+        assert functorch_config.donated_buffer

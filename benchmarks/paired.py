@@ -192,8 +192,30 @@ def _curve(history: list[dict]) -> list[dict]:
     ]
 
 
+def val_right(net, data) -> str:
+    """Which validation samples the main head gets right, one ``0``/``1`` per sample in order
+    (classification; empty otherwise): what lets a choice made on one part of the validation set
+    be scored on the rest (``benchmarks/split_half.py``)."""
+    import torch
+
+    from deepsup.losses import main_logits
+
+    if data.task != "classification":
+        return ""
+    marks = []
+    net.eval()
+    with torch.no_grad():
+        for start in range(0, len(data.val), 256):
+            batch = [data.val[i] for i in range(start, min(start + 256, len(data.val)))]
+            x = torch.stack([b[0] for b in batch])
+            y = torch.as_tensor([int(b[1]) for b in batch])
+            marks += (main_logits(net(x)).argmax(1) == y).tolist()
+    return "".join("1" if m else "0" for m in marks)
+
+
 def _train(regime: Regime, data, arm: str, seed: int, epochs: int) -> tuple[list[dict], list, dict]:
-    """(metrics rows, tap points, trainer settings) of one arm's run of one seed."""
+    """(metrics rows, tap points, trainer settings) of one arm's run of one seed; the last row
+    carries :func:`val_right` as ``right``."""
     import torch
 
     from deepsup.losses import make_loss, resolve_recipe
@@ -235,6 +257,7 @@ def _train(regime: Regime, data, arm: str, seed: int, epochs: int) -> tuple[list
         task=data.task,
         num_classes=data.num_classes,
     ).fit()
+    hist[-1] = {**hist[-1], "right": val_right(net, data)}
     return hist, points, {k: getattr(cfg, k) for k in TRAIN_OPTIONS}
 
 
@@ -275,11 +298,21 @@ def run_job(job) -> dict:
     hist, points, train = _train(regime, data, arm, seed, epochs)
     check = {}
     if checks_baseline(arm):
-        heads = hist
-        hist, choice = with_check(
-            heads, lambda: _train(regime, data, baseline_of(arm), seed, epochs)[0]
-        )
-        check = {"check": {**asdict(choice), "heads_curve": _curve(heads)}}
+        heads, without = hist, []
+
+        def train_without_heads() -> list[dict]:
+            without.extend(_train(regime, data, baseline_of(arm), seed, epochs)[0])
+            return without
+
+        hist, choice = with_check(heads, train_without_heads)
+        check = {
+            "check": {
+                **asdict(choice),
+                "heads_curve": _curve(heads),
+                "heads_right": heads[-1]["right"],
+                "baseline_right": without[-1]["right"],
+            }
+        }
     return dict(
         regime=regime_name,
         arm=arm,
@@ -291,6 +324,7 @@ def run_job(job) -> dict:
         final={k: v for k, v in hist[-1].items() if k.startswith("val_")},
         seconds=round(time.perf_counter() - start, 1),
         curve=_curve(hist),
+        right=hist[-1]["right"],
         train=train,
         **check,
         **version,

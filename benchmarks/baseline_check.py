@@ -6,7 +6,8 @@ So a results file holding both arms of one seed, from one code version on one CP
 check gives on it: this script applies ``deepsup.baseline_check.choose`` to the last epoch of the
 two runs' curves (the heads alone: ``auto`` from code before the check, or
 ``auto:check_baseline=0``).
-An ``auto`` result that ran the check itself (it records ``check``) is taken as it is. Writes
+An ``auto`` result that ran the check itself (it records ``check``) is judged again from the two
+runs' numbers it recorded, under today's rule, and needs no baseline result beside it. Writes
 ``results/baseline_check.json``; ``benchmarks/report.py`` tabulates it.
 
     python benchmarks/baseline_check.py [--files train_digits,held_digits] [--name baseline_check]
@@ -41,6 +42,9 @@ FILES = (
     "held_plain",
     "checked_digits",
     "checked_mnist1d",
+    "split_digits",
+    "split_mnist1d",
+    "split_mnist",
 )
 HEADS_ALONE = ("auto", "auto:check_baseline=0")
 
@@ -56,35 +60,52 @@ def _rows(result: dict) -> list[dict]:
     return [{"loss_main": result["loss_main"][-1], "val_miou": result["miou"] / 100}]
 
 
+def _recorded(check: dict) -> tuple[list[dict], list[dict]]:
+    """The two runs' last rows as a result that ran the check recorded them (so today's rule is
+    applied, whichever rule the run itself applied)."""
+    key = check["score"]
+    return (
+        [{"loss_main": check["loss_heads"], key: check["score_heads"]}],
+        [{"loss_main": check["loss_baseline"], key: check["score_baseline"]}],
+    )
+
+
+def _pair(heads: dict, base: dict | None) -> tuple[float, float, object] | None:
+    """``(baseline score, heads-alone score, choice)`` of one seed: from the numbers a result that
+    ran the check recorded, else from the seed's baseline result of the same code (None without
+    one)."""
+    if "check" in heads:
+        checked = heads["check"]
+        return (
+            100 * checked["score_baseline"],
+            100 * checked["score_heads"],
+            choose(*_recorded(checked)),
+        )
+    if base is None or heads.get("code") != base.get("code"):
+        return None
+    return _score(base), _score(heads), choose(_rows(heads), _rows(base))
+
+
 def _seeds(results: list[dict]) -> dict[str, list[dict]]:
     """Per regime, per seed: the baseline, the heads alone and the checked default's score."""
     by = {(r.get("regime", "shapes"), r["arm"], r["seed"]): r for r in results}
     out: dict[str, list[dict]] = {}
-    for (regime, arm, seed), base in sorted(by.items()):
-        if arm != "baseline":
+    for (regime, arm, seed), heads in sorted(by.items()):
+        paired = _pair(heads, by.get((regime, "baseline", seed))) if arm in HEADS_ALONE else None
+        if paired is None:
             continue
-        for heads_arm in HEADS_ALONE:
-            heads = by.get((regime, heads_arm, seed))
-            if heads is None or heads.get("code") != base.get("code"):
-                continue
-            if "check" in heads:  # ran the check itself: its score is the kept run's
-                kept, by_what, score = heads["check"]["kept"], heads["check"]["by"], _score(heads)
-                alone = 100 * heads["check"]["score_heads"]
-            else:
-                choice = choose(_rows(heads), _rows(base))
-                kept, by_what, alone = choice.kept, choice.by, _score(heads)
-                score = alone if kept == "heads" else _score(base)
-            out.setdefault(regime, []).append(
-                {
-                    "seed": seed,
-                    "baseline": round(_score(base), 2),
-                    "heads": round(alone, 2),
-                    "default": round(score, 2),
-                    "kept": kept,
-                    "by": by_what,
-                    "ran_check": "check" in heads,
-                }
-            )
+        base, alone, choice = paired
+        out.setdefault(regime, []).append(
+            {
+                "seed": seed,
+                "baseline": round(base, 2),
+                "heads": round(alone, 2),
+                "default": round(alone if choice.kept == "heads" else base, 2),
+                "kept": choice.kept,
+                "by": choice.by,
+                "ran_check": "check" in heads,
+            }
+        )
     return out
 
 

@@ -226,8 +226,8 @@ def train(
         Optional[bool],
         typer.Option(
             "--check-baseline/--no-check-baseline",
-            help="also train without heads and keep the run whose main head fits the training set "
-            "better [on with --recipe auto]",
+            help="also train without heads, and keep the heads only where the main head fits the "
+            "training set and scores on validation no worse [on with --recipe auto]",
             rich_help_panel=_TRAIN,
         ),
     ] = None,

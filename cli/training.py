@@ -39,8 +39,8 @@ class TrainOptions:
 
 
 CHECK_LINE = (
-    "then the same run without heads, to keep the one whose main head fits the training set "
-    'better (docs/recipes.md, "The baseline check"); --no-check-baseline trains the heads alone'
+    "then the same run without heads, to keep the heads only where the main head does no worse "
+    'with them (docs/recipes.md, "The baseline check"); --no-check-baseline trains the heads alone'
 )
 
 

@@ -1,13 +1,14 @@
-"""The baseline check: a run with heads is kept only where its main head fits the training set at
-least as well as the same run without heads does.
+"""The baseline check: a run with heads is kept only where its main head does at least as well as
+in the same run without heads, both on its own training set and on the validation set.
 
 The check trains the run without heads (same model, seed, data order and settings: exactly what
-``recipe="baseline"`` trains) into ``<out>/baseline`` and compares the two runs' main-head training
-loss over their last epoch (``loss_main``). Heads that leave the main head fitting its own task
-worse have taken the shared layers from it, and the run without them is kept. Where the two losses
-are within :data:`TIE` of each other (both nets fit the training set), the main head's validation
-score decides, and a tie there keeps the heads. Why the training loss decides, and what it gives on
-every regime: ``docs/recipes.md``, "The baseline check".
+``recipe="baseline"`` trains) into ``<out>/baseline`` and compares the two runs' main heads at their
+last epoch: the training loss (``loss_main``) and the validation score. The heads are kept where
+their main head fits the training set no worse (within :data:`TIE`) and scores no lower on
+validation; elsewhere the run without heads is kept. Heads that leave the main head fitting its own
+task worse have taken the shared layers from it; heads whose main head fits better but scores lower
+have traded its generalization for the fit. Why both, and what it gives on every regime (on
+validation samples the choice did not see too): ``docs/recipes.md``, "The baseline check".
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ CHOICE_FILE = "choice.json"
 @dataclass(frozen=True)
 class Choice:
     kept: str  # "heads" or "baseline"
-    by: str  # "training loss" or "validation" (the losses tied)
+    by: str  # what ruled the heads out: "training loss" or "validation"; "both" when kept
     loss_heads: float
     loss_baseline: float
     score_heads: float
@@ -50,10 +51,12 @@ class Choice:
             f"{name} {100 * self.score_heads:.1f}{unit} vs {100 * self.score_baseline:.1f}{unit}"
         )
         losses = f"main-head training loss {self.loss_heads:.3f} vs {self.loss_baseline:.3f}"
-        if self.by == "validation":
-            why = f"{losses}, within {TIE:g}: the validation {scores} decided"
+        if self.by == "training loss":
+            why = f"{losses}, worse by more than {TIE:g} (validation {scores})"
+        elif self.by == "validation":
+            why = f"validation {scores}, lower ({losses})"
         else:
-            why = f"{losses} (validation {scores})"
+            why = f"{losses} and validation {scores}: no worse on either"
         kept = "the run with heads" if self.kept == "heads" else "the run without heads"
         return f"kept {kept}: with heads vs without, {why}"
 
@@ -62,21 +65,23 @@ def choose(heads: list[dict], baseline: list[dict]) -> Choice:
     """Which run to keep, from the two runs' metrics rows (their last rows are read).
 
     >>> row = lambda loss, acc: [{"loss_main": loss, "val_acc_main": acc}]
-    >>> choose(row(0.30, 0.90), row(0.20, 0.92)).kept
-    'baseline'
-    >>> c = choose(row(0.205, 0.93), row(0.20, 0.92)); (c.kept, c.by)
-    ('heads', 'validation')
+    >>> [(c.kept, c.by) for c in (choose(row(0.30, 0.90), row(0.20, 0.88)),
+    ...                           choose(row(0.10, 0.90), row(0.20, 0.92)),
+    ...                           choose(row(0.205, 0.93), row(0.20, 0.92)))]
+    [('baseline', 'training loss'), ('baseline', 'validation'), ('heads', 'both')]
     """
     last_heads, last_base = heads[-1], baseline[-1]
     key = main_score_key(last_heads)
     loss_heads, loss_base = float(last_heads["loss_main"]), float(last_base["loss_main"])
     score_heads, score_base = float(last_heads[key]), float(last_base[key])
-    if abs(loss_heads - loss_base) <= TIE:
-        by, keep_heads = "validation", score_heads >= score_base
+    if loss_heads > loss_base + TIE:
+        by = "training loss"
+    elif score_heads < score_base:
+        by = "validation"
     else:
-        by, keep_heads = "training loss", loss_heads < loss_base
+        by = "both"
     return Choice(
-        "heads" if keep_heads else "baseline",
+        "heads" if by == "both" else "baseline",
         by,
         loss_heads,
         loss_base,

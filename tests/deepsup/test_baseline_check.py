@@ -1,6 +1,6 @@
 """The baseline check (``deepsup.baseline_check``, ``deepsup.run.train``): a checked run also trains
-exactly the run without heads, keeps the one whose main head fits the training set better, and
-exports the one it kept."""
+exactly the run without heads, keeps the heads only where their main head fits the training set and
+scores on validation no worse than without them, and exports the one it kept."""
 
 from dataclasses import replace
 
@@ -24,24 +24,31 @@ scores = st.floats(0.0, 1.0, allow_nan=False)
 
 
 @given(losses, losses, scores, scores)
-def test_the_training_loss_decides_and_the_validation_only_where_the_losses_tie(lh, lb, sh, sb):
+def test_the_heads_are_kept_only_where_the_main_head_does_no_worse_on_either_count(lh, lb, sh, sb):
     choice = choose(
         [{"loss_main": lh, "val_acc_main": sh}], [{"loss_main": lb, "val_acc_main": sb}]
     )
-    tied = abs(lh - lb) <= TIE
-    assert choice.by == ("validation" if tied else "training loss")
-    keeps_heads = sh >= sb if tied else lh < lb
-    assert choice.kept == ("heads" if keeps_heads else "baseline")
-    swapped = choose(
-        [{"loss_main": lb, "val_acc_main": sb}], [{"loss_main": lh, "val_acc_main": sh}]
+    fits, scores_as_well = lh <= lb + TIE, sh >= sb
+    assert choice.kept == ("heads" if fits and scores_as_well else "baseline")
+    assert choice.by == ("training loss" if not fits else "validation" if sh < sb else "both")
+    # so the kept run's main head never scores below the run without heads on validation
+    kept_score = sh if choice.kept == "heads" else sb
+    assert kept_score >= sb
+
+
+def test_heads_that_fit_better_and_score_lower_are_not_kept():
+    """``plain-digits`` seed 3 (``benchmarks/results/train_digits.json``): the heads' main head fits
+    the training set better (0.72 against 0.79) and scores 2.2 points lower on validation."""
+    choice = choose(
+        [{"loss_main": 0.72, "val_acc_main": 0.7187}], [{"loss_main": 0.79, "val_acc_main": 0.7409}]
     )
-    if not tied or sh != sb:  # the rule does not favour either run but on an exact tie
-        assert swapped.kept != choice.kept
+    assert (choice.kept, choice.by) == ("baseline", "validation")
+    assert "accuracy 71.9 % vs 74.1 %, lower" in choice.line()
 
 
 def test_segmentation_is_chosen_on_its_miou():
     choice = choose([{"loss_main": 0.5, "val_miou": 0.6}], [{"loss_main": 0.505, "val_miou": 0.5}])
-    assert (choice.kept, choice.by, choice.score) == ("heads", "validation", "val_miou")
+    assert (choice.kept, choice.by, choice.score) == ("heads", "both", "val_miou")
     assert "mIoU 60.0 vs 50.0" in choice.line()
 
 

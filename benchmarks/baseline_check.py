@@ -27,7 +27,8 @@ from benchmarks.paired import CHANCE_MARGIN, harmed_seeds  # noqa: E402
 from deepsup.baseline_check import choose  # noqa: E402
 
 # the default tables of every regime (today's trainer), seeds no default was chosen on, and runs of
-# the default itself (its check inside each job)
+# the default itself (its check inside each job; the split_* files on another CPU, with the samples
+# each run got right, for benchmarks/split_half.py)
 FILES = (
     "train_mnist1d",
     "train_mnist1d_uneven",
@@ -45,6 +46,7 @@ FILES = (
     "split_digits",
     "split_mnist1d",
     "split_mnist",
+    "split_digits_norm",
 )
 HEADS_ALONE = ("auto", "auto:check_baseline=0")
 

@@ -280,7 +280,9 @@ def _baseline_check() -> list[str]:
         f"{data.get('when', '?')}: what the default (`--recipe auto` with its baseline check, "
         '`docs/recipes.md`, "The baseline check") gives on every regime. Each row reads one '
         "results file's baseline and heads-alone runs of a seed (one code version, one CPU) and "
-        "keeps the one the check keeps; `held_*` files are seeds no default was chosen on, "
+        "keeps the one the check keeps (today's rule, applied to the numbers each file recorded; "
+        "*on validation*: seeds whose heads fit no worse and score lower); `held_*` files are "
+        "seeds no default was chosen on, "
         "`checked_*` and `train_shapes_check` files ran the default itself (the check inside "
         "each job). "
         "Main-head accuracy (mIoU on shapes, token accuracy on gpt-text), per-seed Δ against the "
@@ -298,8 +300,55 @@ def _baseline_check() -> list[str]:
                 "harmed",
                 "dead",
                 "kept without heads",
-                "decided on validation",
+                "of which on validation",
                 "per-seed Δ",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
+def _split_half() -> list[str]:
+    """The check's rules scored on validation halves they did not see
+    (``benchmarks/split_half.py``)."""
+    data = _load("split_half")
+    if data is None:
+        return []
+    rows = [
+        [
+            f"`{r['file']}`",
+            r["regime"],
+            f"`{r['rule']}`",
+            r["n"],
+            f"{r['baseline']:.1f}",
+            f"**{r['diff']:+.2f} ± {r['ci95']:.2f}**",
+            ", ".join(map(str, r["harmed"])) or "none",
+            f"{r['kept_heads']:.0%}",
+        ]
+        for r in data["rows"]
+    ]
+    return [
+        "### The check's choice on validation samples it did not see",
+        "",
+        f"`split_half.json` (`python benchmarks/split_half.py`), written {data.get('when', '?')}: "
+        f"each seed's validation set split in two at random {data['splits']} times; the rule "
+        "chooses from the training losses and the scores on one half, and the kept run is scored "
+        "against the run without heads on the other half (Δ in points, the mean over splits). "
+        "`choose` is the default's rule (no worse on either count), `training loss` the rule "
+        "before it, `validation` the score alone. *harmed*: the baseline trains (> 50) and the "
+        "seed's Δ is below −2.",
+        "",
+        *_table(
+            [
+                "file",
+                "regime",
+                "rule",
+                "seeds",
+                "baseline",
+                "Δ on unseen halves (95% CI)",
+                "harmed",
+                "keeps the heads",
             ],
             rows,
         ),
@@ -749,6 +798,7 @@ def page() -> str:
         "## Training with deep supervision",
         "",
         *_baseline_check(),
+        *_split_half(),
     ]
     for name, title in _CLASSIFICATION:
         lines += _classification(name, title)

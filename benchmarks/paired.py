@@ -197,19 +197,18 @@ def val_right(net, data) -> str:
     (classification; empty otherwise): what lets a choice made on one part of the validation set
     be scored on the rest (``benchmarks/split_half.py``)."""
     import torch
+    from torch.utils.data import DataLoader
 
     from deepsup.losses import main_logits
+    from deepsup.trainer import call_model
 
     if data.task != "classification":
         return ""
     marks = []
     net.eval()
     with torch.no_grad():
-        for start in range(0, len(data.val), 256):
-            batch = [data.val[i] for i in range(start, min(start + 256, len(data.val)))]
-            x = torch.stack([b[0] for b in batch])
-            y = torch.as_tensor([int(b[1]) for b in batch])
-            marks += (main_logits(net(x)).argmax(1) == y).tolist()
+        for x, y in DataLoader(data.val, batch_size=256):  # in order; tuple and dict inputs too
+            marks += (main_logits(call_model(net, x)).argmax(1) == y).tolist()
     return "".join("1" if m else "0" for m in marks)
 
 

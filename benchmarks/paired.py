@@ -273,14 +273,15 @@ def checks_baseline(arm: str) -> bool:
     return bool(options.get("check_baseline", recipe == "auto"))
 
 
-def with_check(hist: list[dict], train_without_heads) -> tuple[list[dict], object]:
+def with_check(hist: list[dict], train_without_heads) -> tuple[list[dict], object, list[dict]]:
     """An arm's result as the CLI's default trains it: ``train_without_heads()`` (the same run
-    without heads, its rows), then the rows of the run the check keeps, and the choice."""
+    without heads, its rows), then the rows of the run the check keeps, the choice, and the rows
+    of the run without heads."""
     from deepsup.baseline_check import choose
 
     baseline = train_without_heads()
     choice = choose(hist, baseline)
-    return (baseline if choice.kept == "baseline" else hist), choice
+    return (baseline if choice.kept == "baseline" else hist), choice, baseline
 
 
 def run_job(job) -> dict:
@@ -297,13 +298,10 @@ def run_job(job) -> dict:
     hist, points, train = _train(regime, data, arm, seed, epochs)
     check = {}
     if checks_baseline(arm):
-        heads, without = hist, []
-
-        def train_without_heads() -> list[dict]:
-            without.extend(_train(regime, data, baseline_of(arm), seed, epochs)[0])
-            return without
-
-        hist, choice = with_check(heads, train_without_heads)
+        heads = hist
+        hist, choice, without = with_check(
+            heads, lambda: _train(regime, data, baseline_of(arm), seed, epochs)[0]
+        )
         check = {
             "check": {
                 **asdict(choice),

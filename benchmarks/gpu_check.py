@@ -37,7 +37,7 @@ BAR = 1.3  # default heads against the baseline: step time and peak memory
 SHARES = {  # each check's share of the budget (the rest is slack)
     "train": 0.1,
     "train_amp": 0.09,
-    "train_compile": 0.4,  # compiling the forward and backward graphs: 114 s on the H200
+    "train_compile": 0.4,  # compiling the forward and backward graphs is most of this check
     "torchrun_nccl": 0.09,
     "cost": 0.16,
     "select_points": 0.06,

@@ -150,7 +150,8 @@ def train(
     alpha_gate: Annotated[
         Optional[str],
         typer.Option(
-            help="lead: an aux head's weight falls while the main head leads it; none [lead]",
+            help="lead: an aux head's weight falls while the main head leads it; best: while any "
+            "head leads it; none [lead]",
             metavar="G",
             rich_help_panel=_LOSS,
         ),

@@ -41,7 +41,7 @@ RECIPES = ("baseline", "dsn", "dks", "imachsr")
 # gate" and "A head on a plain net's tail", and benchmarks/README.md)
 AUTO_RECIPE = {"classification": "dsn", "segmentation": "imachsr", "token": "dsn"}
 DIRECTIONS = ("auto", "bi", "top-down", "bottom-up")
-GATES = ("none", "lead")
+GATES = ("none", "lead", "best")
 # the lead gate's smoothing, as a fraction of the way from chance to a perfect head: with every
 # head near chance (the start of training) the gate stays near 1 instead of dividing noise by noise
 LEAD_EPS = 0.05
@@ -69,7 +69,8 @@ class LossConfig:
         None  # aux CE weight; None: the recipe's default (dsn 1.0, dks 1.0, imachsr 0.3)
     )
     alpha_decay: bool = False  # linear decay of alpha to 0 over training (dsn)
-    alpha_gate: str = "lead"  # an aux head's weight falls while the main head leads it; or "none"
+    # an aux head's weight falls while the main head leads it; "best": while any head leads it
+    alpha_gate: str = "lead"
     gamma: float = 0.0  # DSN margin: aux loss below gamma is not pushed further
     direction: str = "auto"  # DKS synergy pairs; auto: bi between vectors, top-down between maps
     beta: float = 1.0  # DKS synergy weight
@@ -270,9 +271,9 @@ class DeepSupervisionLoss:
         alpha = cfg.aux_weight * ((1.0 - progress) if cfg.alpha_decay else 1.0)
         ces = [_ce(logits, target, cfg.dense) for logits in aux]
         gates = (
-            _lead_gates(terms["main"], ces, main.shape[1])
-            if cfg.alpha_gate == "lead"
-            else [1.0] * len(ces)
+            [1.0] * len(ces)
+            if cfg.alpha_gate == "none"
+            else _lead_gates(terms["main"], ces, main.shape[1], cfg.alpha_gate == "best")
         )
         for i, ce in enumerate(ces):
             terms[f"aux{i}"] = ce
@@ -301,12 +302,14 @@ class DeepSupervisionLoss:
         return total, terms
 
 
-def _lead_gates(main_ce: torch.Tensor, aux_ces: list, num_classes: int) -> list:
-    """:func:`lead_gate` of each aux head, from the losses averaged over the processes of a
+def _lead_gates(main_ce: torch.Tensor, aux_ces: list, num_classes: int, best: bool = False) -> list:
+    """:func:`lead_gate` of each aux head against the main head (against the head nearest a
+    perfect one, main or aux, with ``best``), from the losses averaged over the processes of a
     distributed run, so that every process weighs its half of a batch as one process would the
     whole batch."""
     shared = mean_over_processes(torch.stack([main_ce, *aux_ces]))
-    return [lead_gate(ce, shared[0], num_classes) for ce in shared[1:]]
+    leader = shared.min() if best else shared[0]
+    return [lead_gate(ce, leader, num_classes) for ce in shared[1:]]
 
 
 def lead_gate(aux_ce: torch.Tensor, main_ce: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -384,6 +387,8 @@ def describe(cfg: LossConfig, task: str | None = None) -> str:
         aux += ", decayed linearly to 0"
     if cfg.alpha_gate == "lead":
         aux += ", lowered while the main head leads that head"
+    if cfg.alpha_gate == "best":
+        aux += ", lowered while another head leads that head"
     if cfg.recipe == "dsn" and cfg.gamma:
         aux += f", margin γ {cfg.gamma:g}"
     parts.append(aux)

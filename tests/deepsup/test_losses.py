@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deepsup.losses import make_loss, negative_entropy, synergy
+from deepsup.losses import LEAD_EPS, make_loss, negative_entropy, synergy
 from tapfinder import ConfigError
 from tapfinder.taps import TapOutput
 
@@ -175,8 +175,22 @@ def test_lead_gate_is_a_weight_not_a_trained_path():
     assert torch.allclose(out.main.grad, main.grad)
 
 
+def test_best_gate_lowers_a_head_that_another_aux_head_leads():
+    onehot = F.one_hot(Y, 5).float()
+    # the main head and the first aux head at chance, the second aux head ahead of both
+    out = TapOutput(torch.zeros(len(Y), 5), [torch.zeros(len(Y), 5), 4.0 * onehot], [])
+    _, lead_terms = make_loss("dsn")(out, Y)
+    best, terms = make_loss("dsn", alpha_gate="best")(out, Y)
+    lead, _ = make_loss("dsn")(out, Y)
+    assert torch.allclose(lead, lead_terms["main"] + terms["aux0"] + terms["aux1"])
+    # the leading aux head keeps its full weight, the one behind it drops to ε / (p_best + ε)
+    weight = (best - terms["main"] - terms["aux1"]) / terms["aux0"]
+    p_best = 1 - terms["aux1"] / math.log(5)
+    assert torch.allclose(weight, LEAD_EPS / (p_best + LEAD_EPS))
+
+
 def test_alpha_gate_is_checked():
-    with pytest.raises(ConfigError, match="alpha_gate must be one of none, lead"):
+    with pytest.raises(ConfigError, match="alpha_gate must be one of none, lead, best"):
         make_loss("dsn", alpha_gate="always")
     with pytest.raises(ConfigError, match="does nothing in recipe baseline"):
         make_loss("baseline", alpha_gate="lead")

@@ -787,6 +787,52 @@ def _onnx() -> list[str]:
     ]
 
 
+def _checked_screens() -> list[str]:
+    """The plain nets' screens judged through the baseline check
+    (``benchmarks/checked_screens.py``)."""
+    data = _load("checked_screens")
+    if data is None:
+        return []
+    rows = [
+        [
+            f"`{r['file']}`",
+            r["regime"],
+            f"`{r['arm']}`",
+            len(r["seeds"]),
+            f"{r['alone']:+.1f}",
+            f"**{r['checked']:+.1f} ± {r['checked_ci95']:.1f}**",
+            f"{r['better']:+.1f}",
+            f"{r['vs_default']:+.1f} ± {r['vs_default_ci95']:.1f}" if "vs_default" in r else "—",
+        ]
+        for r in data["rows"]
+    ]
+    return [
+        "### The plain nets' screens through the check",
+        "",
+        f"`checked_screens.json` (`python benchmarks/checked_screens.py`), written "
+        f"{data.get('when', '?')}: each arm's per-seed Δ against the run without heads of the "
+        "same seed on the same CPU (from the file named in the script), for the heads alone, for "
+        "the run the check keeps (`deepsup.baseline_check.choose`), and for the better of the two "
+        "runs. *vs default*: the checked Δ minus the default's (`auto` of that file) on the same "
+        "seeds, paired (95% CI).",
+        "",
+        *_table(
+            [
+                "file",
+                "regime",
+                "arm",
+                "seeds",
+                "heads alone",
+                "checked (95% CI)",
+                "better run",
+                "vs default",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
 def page() -> str:
     lines = [
         "# Benchmark results",
@@ -799,6 +845,7 @@ def page() -> str:
         "",
         *_baseline_check(),
         *_split_half(),
+        *_checked_screens(),
     ]
     for name, title in _CLASSIFICATION:
         lines += _classification(name, title)

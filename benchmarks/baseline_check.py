@@ -44,6 +44,7 @@ FILES = (
     "checked_digits",
     "checked_mnist1d",
     "split_digits",
+    "split_digits2",
     "split_mnist1d",
     "split_mnist",
     "split_digits_norm",

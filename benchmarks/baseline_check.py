@@ -48,6 +48,8 @@ FILES = (
     "split_mnist1d",
     "split_mnist",
     "split_digits_norm",
+    "split_mnist1d_norm",
+    "split_mnist_norm",
 )
 HEADS_ALONE = ("auto", "auto:check_baseline=0")
 

@@ -54,18 +54,18 @@ FILES = (
 HEADS_ALONE = ("auto", "auto:check_baseline=0")
 
 
-def _score(result: dict) -> float:
+def score_of(result: dict) -> float:
     return result["miou"] if "miou" in result else result["acc"]
 
 
-def _rows(result: dict) -> list[dict]:
+def last_rows(result: dict) -> list[dict]:
     """A result's last epoch as a metrics row: its main-head training loss and validation score."""
     if "curve" in result:
         return result["curve"][-1:]
     return [{"loss_main": result["loss_main"][-1], "val_miou": result["miou"] / 100}]
 
 
-def _recorded(check: dict) -> tuple[list[dict], list[dict]]:
+def recorded_rows(check: dict) -> tuple[list[dict], list[dict]]:
     """The two runs' last rows as a result that ran the check recorded them (so today's rule is
     applied, whichever rule the run itself applied)."""
     key = check["score"]
@@ -84,11 +84,11 @@ def _pair(heads: dict, base: dict | None) -> tuple[float, float, object] | None:
         return (
             100 * checked["score_baseline"],
             100 * checked["score_heads"],
-            choose(*_recorded(checked)),
+            choose(*recorded_rows(checked)),
         )
     if base is None or heads.get("code") != base.get("code"):
         return None
-    return _score(base), _score(heads), choose(_rows(heads), _rows(base))
+    return score_of(base), score_of(heads), choose(last_rows(heads), last_rows(base))
 
 
 def _seeds(results: list[dict]) -> dict[str, list[dict]]:

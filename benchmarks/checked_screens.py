@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, ci95, print_table, write_results  # noqa: E402
-from benchmarks.baseline_check import _recorded, _rows, _score  # noqa: E402
+from benchmarks.baseline_check import last_rows, recorded_rows, score_of  # noqa: E402
 from deepsup.baseline_check import choose  # noqa: E402
 
 # (screen file, regime, file holding that regime's runs without heads on the same CPU): the screens
@@ -50,10 +50,10 @@ def baselines(results: list[dict], regime: str) -> dict[int, tuple[float, list[d
         if r.get("regime", "shapes") != regime:
             continue
         if r["arm"] == "baseline":
-            out[r["seed"]] = (_score(r), _rows(r))
+            out[r["seed"]] = (score_of(r), last_rows(r))
         elif "check" in r:
             out.setdefault(
-                r["seed"], (100 * r["check"]["score_baseline"], _recorded(r["check"])[1])
+                r["seed"], (100 * r["check"]["score_baseline"], recorded_rows(r["check"])[1])
             )
     return out
 
@@ -62,8 +62,8 @@ def heads_of(result: dict) -> tuple[float, list[dict]]:
     """The run with heads: ``(score, last rows)``; for a checked result, the heads' run it
     recorded, whichever run it kept."""
     if "check" in result:
-        return 100 * result["check"]["score_heads"], _recorded(result["check"])[0]
-    return _score(result), _rows(result)
+        return 100 * result["check"]["score_heads"], recorded_rows(result["check"])[0]
+    return score_of(result), last_rows(result)
 
 
 def judged(arm_results: list[dict], base: dict) -> dict | None:

@@ -26,9 +26,19 @@ from benchmarks._common import RESULTS, ci95, print_table, write_results  # noqa
 from benchmarks.paired import CHANCE_MARGIN, harmed_seeds  # noqa: E402
 from deepsup.baseline_check import choose  # noqa: E402
 
+# runs of the default itself on a second CPU (its check inside each job), with the samples each run
+# got right (for benchmarks/split_half.py)
+SPLIT_FILES = (
+    "split_digits",
+    "split_digits2",
+    "split_mnist1d",
+    "split_mnist",
+    "split_digits_norm",
+    "split_mnist1d_norm",
+    "split_mnist_norm",
+)
 # the default tables of every regime (today's trainer), seeds no default was chosen on, and runs of
-# the default itself (its check inside each job; the split_* files on another CPU, with the samples
-# each run got right, for benchmarks/split_half.py)
+# the default itself (checked_*; and the split files)
 FILES = (
     "train_mnist1d",
     "train_mnist1d_uneven",
@@ -43,13 +53,7 @@ FILES = (
     "held_plain",
     "checked_digits",
     "checked_mnist1d",
-    "split_digits",
-    "split_digits2",
-    "split_mnist1d",
-    "split_mnist",
-    "split_digits_norm",
-    "split_mnist1d_norm",
-    "split_mnist_norm",
+    *SPLIT_FILES,
 )
 HEADS_ALONE = ("auto", "auto:check_baseline=0")
 

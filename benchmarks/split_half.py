@@ -23,17 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, ci95, print_table, write_results  # noqa: E402
+from benchmarks.baseline_check import SPLIT_FILES  # noqa: E402
 from deepsup.baseline_check import TIE, choose  # noqa: E402
 
-FILES = (
-    "split_digits",
-    "split_digits2",
-    "split_mnist1d",
-    "split_mnist",
-    "split_digits_norm",
-    "split_mnist1d_norm",
-    "split_mnist_norm",
-)
+FILES = SPLIT_FILES
 SPLITS = 200
 HARM = 2.0  # points below the baseline that harm a seed, where the baseline trains (above 50 %)
 

@@ -197,6 +197,11 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
 
 
+def _section(title: str, intro: str, table: list[str]) -> list[str]:
+    """A section's lines: its heading, a paragraph, and its table."""
+    return [title, "", intro, "", *table, ""]
+
+
 def _stamp(data: dict) -> str:
     code, torch, when = (data.get(k, "?") for k in ("code", "torch", "when"))
     where = f", {data['cpu']}" if data.get("cpu") else ""
@@ -273,9 +278,8 @@ def _baseline_check() -> list[str]:
         ]
         for r in data["regimes"]
     ]
-    return [
+    return _section(
         "### The default: the heads, checked against the same run without them",
-        "",
         "`baseline_check.json` (`python benchmarks/baseline_check.py`), written "
         f"{data.get('when', '?')}: what the default (`--recipe auto` with its baseline check, "
         '`docs/recipes.md`, "The baseline check") gives on every regime. Each row reads one '
@@ -288,8 +292,7 @@ def _baseline_check() -> list[str]:
         "Main-head accuracy (mIoU on shapes, token accuracy on gpt-text), per-seed Δ against the "
         "baseline; *harmed*: the baseline trains (> 50) and the default ends more than 2 points "
         "below it; *dead*: within 5 points of chance.",
-        "",
-        *_table(
+        _table(
             [
                 "file",
                 "regime",
@@ -305,8 +308,7 @@ def _baseline_check() -> list[str]:
             ],
             rows,
         ),
-        "",
-    ]
+    )
 
 
 def _split_half() -> list[str]:
@@ -328,9 +330,8 @@ def _split_half() -> list[str]:
         ]
         for r in data["rows"]
     ]
-    return [
+    return _section(
         "### The check's choice on validation samples it did not see",
-        "",
         f"`split_half.json` (`python benchmarks/split_half.py`), written {data.get('when', '?')}: "
         f"each seed's validation set split in two at random {data['splits']} times; the rule "
         "chooses from the training losses and the scores on one half, and the kept run is scored "
@@ -338,8 +339,7 @@ def _split_half() -> list[str]:
         "`choose` is the default's rule (no worse on either count), `training loss` the rule "
         "before it, `validation` the score alone. *harmed*: the baseline trains (> 50) and the "
         "seed's Δ is below −2.",
-        "",
-        *_table(
+        _table(
             [
                 "file",
                 "regime",
@@ -352,8 +352,7 @@ def _split_half() -> list[str]:
             ],
             rows,
         ),
-        "",
-    ]
+    )
 
 
 def _heads_at_the_end() -> list[str]:
@@ -462,17 +461,15 @@ def _machines() -> list[str]:
     legend = "; ".join(
         f"{label[c]}: " + ", ".join(sorted(m for m in cls if cls[m] == c)) for c in names
     )
-    return [
+    return _section(
         "### The baseline against itself on two machines",
-        "",
         "The same regime, seed and protocol run without heads on two machines (CPUs differ in the "
         "kernels torch dispatches to, so in the low bits of every sum). *Harmed* applies the bar's "
         "rule to one machine's baseline against the other's: seeds where one trains (> 50 %) and "
         "the other ends more than 2 points below it. A default's harm on a regime is told apart "
         "from where it ran only when it is well under this count. Machines named together gave "
         "the same digits on every shared seed: " + legend + ".",
-        "",
-        *_table(
+        _table(
             [
                 "regime",
                 "epochs",
@@ -486,8 +483,7 @@ def _machines() -> list[str]:
             ],
             rows,
         ),
-        "",
-    ]
+    )
 
 
 def _shapes() -> list[str]:
@@ -538,15 +534,13 @@ def _cost() -> list[str]:
         ]
         for r in data["rows"]
     ]
-    return [
+    return _section(
         "## Cost of the heads",
-        "",
         f"`cost.json`: {_stamp(data)}; CPU, one thread. `light` and `dks`: the heads, one "
         "optimizer for the summed loss; `dks+own`: the same heads with the aux terms on an "
         "optimizer state of their own, as the trainer steps them by default (a second backward "
         "pass through the layers under the deepest point, a second gradient and optimizer state).",
-        "",
-        *_table(
+        _table(
             [
                 "model",
                 "arm",
@@ -557,8 +551,7 @@ def _cost() -> list[str]:
             ],
             rows,
         ),
-        "",
-    ]
+    )
 
 
 def _integrations() -> list[str]:
@@ -574,15 +567,12 @@ def _integrations() -> list[str]:
         ]
         for r in data["rows"]
     ]
-    return [
+    return _section(
         "## Cost inside other training stacks",
-        "",
         f"`integrations.json`: {_stamp(data)}; CPU, one thread, median step of "
         f"{data['rounds']} alternating rounds of {data['steps']} steps per arm.",
-        "",
-        *_table(["stack", "step without (ms)", "step with heads (ms)", "ratio"], rows),
-        "",
-    ]
+        _table(["stack", "step without (ms)", "step with heads (ms)", "ratio"], rows),
+    )
 
 
 def _gpu() -> list[str]:
@@ -767,12 +757,10 @@ def _onnx() -> list[str]:
         ]
         for r in data["rows"]
     ]
-    return [
+    return _section(
         "## ONNX export",
-        "",
         f"`onnx_export.json`: {_stamp(data)}.",
-        "",
-        *_table(
+        _table(
             [
                 "model",
                 "exporter",
@@ -783,8 +771,7 @@ def _onnx() -> list[str]:
             ],
             rows,
         ),
-        "",
-    ]
+    )
 
 
 def _checked_screens() -> list[str]:
@@ -806,17 +793,15 @@ def _checked_screens() -> list[str]:
         ]
         for r in data["rows"]
     ]
-    return [
+    return _section(
         "### The plain nets' screens through the check",
-        "",
         f"`checked_screens.json` (`python benchmarks/checked_screens.py`), written "
         f"{data.get('when', '?')}: each arm's per-seed Δ against the run without heads of the "
         "same seed on the same CPU (from the file named in the script), for the heads alone, for "
         "the run the check keeps (`deepsup.baseline_check.choose`), and for the better of the two "
         "runs. *vs default*: the checked Δ minus the default's (`auto` of that file) on the same "
         "seeds, paired (95% CI).",
-        "",
-        *_table(
+        _table(
             [
                 "file",
                 "regime",
@@ -829,8 +814,7 @@ def _checked_screens() -> list[str]:
             ],
             rows,
         ),
-        "",
-    ]
+    )
 
 
 def page() -> str:

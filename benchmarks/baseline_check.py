@@ -79,20 +79,35 @@ def recorded_rows(check: dict) -> tuple[list[dict], list[dict]]:
     )
 
 
+def run_with_heads(result: dict) -> tuple[float, list[dict]]:
+    """``(score, last rows)`` of a result's run with heads; for one that ran the check, the run
+    with heads it recorded, whichever run it kept."""
+    if "check" in result:
+        return 100 * result["check"]["score_heads"], recorded_rows(result["check"])[0]
+    return score_of(result), last_rows(result)
+
+
+def run_without_heads(result: dict) -> tuple[float, list[dict]]:
+    """``(score, last rows)`` of a ``baseline`` result, or of the run without heads that a result's
+    check recorded."""
+    if "check" in result:
+        return 100 * result["check"]["score_baseline"], recorded_rows(result["check"])[1]
+    return score_of(result), last_rows(result)
+
+
 def _pair(heads: dict, base: dict | None) -> tuple[float, float, object] | None:
     """``(baseline score, heads-alone score, choice)`` of one seed: from the numbers a result that
     ran the check recorded, else from the seed's baseline result of the same code (None without
     one)."""
     if "check" in heads:
-        checked = heads["check"]
-        return (
-            100 * checked["score_baseline"],
-            100 * checked["score_heads"],
-            choose(*recorded_rows(checked)),
-        )
-    if base is None or heads.get("code") != base.get("code"):
+        base = heads
+    elif base is None or heads.get("code") != base.get("code"):
         return None
-    return score_of(base), score_of(heads), choose(last_rows(heads), last_rows(base))
+    (score_heads, rows_heads), (score_base, rows_base) = (
+        run_with_heads(heads),
+        run_without_heads(base),
+    )
+    return score_base, score_heads, choose(rows_heads, rows_base)
 
 
 def _seeds(results: list[dict]) -> dict[str, list[dict]]:

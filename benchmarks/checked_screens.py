@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, ci95, print_table, write_results  # noqa: E402
-from benchmarks.baseline_check import last_rows, recorded_rows, score_of  # noqa: E402
+from benchmarks.baseline_check import run_with_heads, run_without_heads  # noqa: E402
 from deepsup.baseline_check import choose  # noqa: E402
 
 # (screen file, regime, file holding that regime's runs without heads on the same CPU): the screens
@@ -50,20 +50,10 @@ def baselines(results: list[dict], regime: str) -> dict[int, tuple[float, list[d
         if r.get("regime", "shapes") != regime:
             continue
         if r["arm"] == "baseline":
-            out[r["seed"]] = (score_of(r), last_rows(r))
+            out[r["seed"]] = run_without_heads(r)
         elif "check" in r:
-            out.setdefault(
-                r["seed"], (100 * r["check"]["score_baseline"], recorded_rows(r["check"])[1])
-            )
+            out.setdefault(r["seed"], run_without_heads(r))
     return out
-
-
-def heads_of(result: dict) -> tuple[float, list[dict]]:
-    """The run with heads: ``(score, last rows)``; for a checked result, the heads' run it
-    recorded, whichever run it kept."""
-    if "check" in result:
-        return 100 * result["check"]["score_heads"], recorded_rows(result["check"])[0]
-    return score_of(result), last_rows(result)
 
 
 def judged(arm_results: list[dict], base: dict) -> dict | None:
@@ -73,7 +63,7 @@ def judged(arm_results: list[dict], base: dict) -> dict | None:
         if r["seed"] not in base:
             continue
         score_base, rows_base = base[r["seed"]]
-        score_heads, rows_heads = heads_of(r)
+        score_heads, rows_heads = run_with_heads(r)
         kept = choose(rows_heads, rows_base).kept
         seeds.append(r["seed"])
         alone.append(score_heads - score_base)

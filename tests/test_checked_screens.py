@@ -41,7 +41,7 @@ def test_the_check_keeps_the_run_without_heads_where_the_heads_fit_worse():
 def test_a_checked_result_gives_its_baseline_and_its_heads_run_whichever_it_kept():
     result = _checked(3, heads=(50, 1.2), base=(70, 0.8))
     assert checked_screens.baselines([result], "r")[3][0] == 70
-    assert checked_screens.heads_of(result)[0] == 50
+    assert checked_screens.run_with_heads(result)[0] == 50
     row = checked_screens.judged([result], checked_screens.baselines([result], "r"))
     assert row["per_seed_checked"] == [0.0] and row["per_seed_alone"] == [-20.0]
 

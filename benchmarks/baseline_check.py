@@ -7,8 +7,12 @@ check gives on it: this script applies ``deepsup.baseline_check.choose`` to the 
 two runs' curves (the heads alone: ``auto`` from code before the check, or
 ``auto:check_baseline=0``).
 An ``auto`` result that ran the check itself (it records ``check``) is judged again from the two
-runs' numbers it recorded, under today's rule, and needs no baseline result beside it. Writes
-``results/baseline_check.json``; ``benchmarks/report.py`` tabulates it.
+runs' numbers it recorded, under today's rule, and needs no baseline result beside it.
+Where the run with heads ended with its main head behind an aux head (``retry_point``), the check
+also weighs the run with the deepest point alone: as the result recorded it (``check.deepest``),
+or from a results file of those runs named in :data:`RETRIES`; a seed whose retry is in neither
+counts as kept without it (``retry_missing``). Writes ``results/baseline_check.json``;
+``benchmarks/report.py`` tabulates it.
 
     python benchmarks/baseline_check.py [--files train_digits,held_digits] [--name baseline_check]
 """
@@ -24,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, ci95, print_table, write_results  # noqa: E402
 from benchmarks.paired import CHANCE_MARGIN, harmed_seeds  # noqa: E402
-from deepsup.baseline_check import choose  # noqa: E402
+from deepsup.baseline_check import choose, retry_point, with_deepest  # noqa: E402
 
 # runs of the default itself on a second CPU (its check inside each job), with the samples each run
 # got right (for benchmarks/split_half.py)
@@ -56,6 +60,15 @@ FILES = (
     *SPLIT_FILES,
 )
 HEADS_ALONE = ("auto", "auto:check_baseline=0")
+# files of runs from before the check's retry -> the file holding the retry's runs of their seeds
+# (the deepest point alone, trained alone on the same CPU: docs/recipes.md, "The deepest point
+# alone, where the main head ends behind")
+RETRIES = {
+    "split_digits": "screen29_retry_digits",
+    "split_digits2": "screen29_retry_digits",
+    "train_digits": "screen22_digits",
+    "checked_digits": "screen22_digits",
+}
 
 
 def score_of(result: dict) -> float:
@@ -95,10 +108,38 @@ def run_without_heads(result: dict) -> tuple[float, list[dict]]:
     return score_of(result), last_rows(result)
 
 
-def _pair(heads: dict, base: dict | None) -> tuple[float, float, object] | None:
-    """``(baseline score, heads-alone score, choice)`` of one seed: from the numbers a result that
-    ran the check recorded, else from the seed's baseline result of the same code (None without
-    one)."""
+def heads_last_row(result: dict) -> dict | None:
+    """The last metrics row of a result's run with heads, aux heads' scores included."""
+    curve = result.get("check", {}).get("heads_curve") or result.get("curve")
+    return curve[-1] if curve else None
+
+
+def retry_of(result: dict, stored: dict) -> tuple[str, float | None, list[dict] | None]:
+    """``(point, score, last rows)`` of the check's retry of a run with heads: ``("", None, None)``
+    where the check retries nothing, ``(point, None, None)`` where it would retry ``point`` and
+    neither the result nor ``stored`` (seed -> results of a :data:`RETRIES` file) holds the run."""
+    last = heads_last_row(result)
+    point = retry_point(result.get("points") or [], [last] if last else [])
+    if point is None:
+        return "", None, None
+    check = result.get("check", {})
+    if check.get("deepest") == point:
+        key = check["score"]
+        return (
+            point,
+            100 * check["score_deepest"],
+            [{"loss_main": check["loss_deepest"], key: check["score_deepest"]}],
+        )
+    retry = next((r for r in stored.get(result["seed"], []) if r["points"] == [point]), None)
+    if retry is None:
+        return point, None, None
+    return (point, *run_with_heads(retry))
+
+
+def _pair(heads: dict, base: dict | None, stored: dict) -> tuple | None:
+    """``(baseline score, heads-alone score, choice, kept score, retry missing)`` of one seed: from
+    the numbers a result that ran the check recorded, else from the seed's baseline result of the
+    same code (None without one); the retry's run weighed in where :func:`retry_of` finds it."""
     if "check" in heads:
         base = heads
     elif base is None or heads.get("code") != base.get("code"):
@@ -107,27 +148,40 @@ def _pair(heads: dict, base: dict | None) -> tuple[float, float, object] | None:
         run_with_heads(heads),
         run_without_heads(base),
     )
-    return score_base, score_heads, choose(rows_heads, rows_base)
+    choice = choose(rows_heads, rows_base)
+    point, score_retry, rows_retry = retry_of(heads, stored)
+    if rows_retry is not None:
+        choice = with_deepest(choice, rows_retry, point)
+    kept = {"heads": score_heads, "baseline": score_base, "deepest": score_retry}[choice.kept]
+    return score_base, score_heads, choice, kept, bool(point) and rows_retry is None
 
 
-def _seeds(results: list[dict]) -> dict[str, list[dict]]:
-    """Per regime, per seed: the baseline, the heads alone and the checked default's score."""
+def _seeds(results: list[dict], retries: list[dict] = ()) -> dict[str, list[dict]]:
+    """Per regime, per seed: the baseline, the heads alone and the checked default's score;
+    ``retries``: results of the check's retries stored apart (:data:`RETRIES`)."""
     by = {(r.get("regime", "shapes"), r["arm"], r["seed"]): r for r in results}
     out: dict[str, list[dict]] = {}
     for (regime, arm, seed), heads in sorted(by.items()):
-        paired = _pair(heads, by.get((regime, "baseline", seed))) if arm in HEADS_ALONE else None
+        stored: dict[int, list[dict]] = {}
+        for r in retries:
+            if r.get("regime", "shapes") == regime:
+                stored.setdefault(r["seed"], []).append(r)
+        base = by.get((regime, "baseline", seed))
+        paired = _pair(heads, base, stored) if arm in HEADS_ALONE else None
         if paired is None:
             continue
-        base, alone, choice = paired
+        score_base, alone, choice, kept, missing = paired
         out.setdefault(regime, []).append(
             {
                 "seed": seed,
-                "baseline": round(base, 2),
+                "baseline": round(score_base, 2),
                 "heads": round(alone, 2),
-                "default": round(alone if choice.kept == "heads" else base, 2),
+                "default": round(kept, 2),
                 "kept": choice.kept,
                 "by": choice.by,
                 "ran_check": "check" in heads,
+                "retried": choice.deepest,
+                "retry_missing": missing,
             }
         )
     return out
@@ -159,6 +213,9 @@ def _summary(file: str, regime: str, seeds: list[dict]) -> dict:
         if dense
         else [s["seed"] for s in seeds if s["default"] < chance + CHANCE_MARGIN],
         "kept_baseline": sum(s["kept"] == "baseline" for s in seeds),
+        "retried": sum(bool(s["retried"]) for s in seeds),
+        "kept_deepest": sum(s["kept"] == "deepest" for s in seeds),
+        "retry_missing": sum(s["retry_missing"] for s in seeds),
         "by_validation": sum(s["by"] == "validation" for s in seeds),
         "ran_check": sum(s["ran_check"] for s in seeds),
         "per_seed": [round(d, 1) for d in deltas("default")],
@@ -172,7 +229,9 @@ def summaries(files) -> list[dict]:
         path = RESULTS / f"{name}.json"
         if not path.is_file():
             continue
-        for regime, seeds in _seeds(json.loads(path.read_text())["results"]).items():
+        retry_path = RESULTS / f"{RETRIES.get(name, '')}.json"
+        retries = json.loads(retry_path.read_text())["results"] if name in RETRIES else []
+        for regime, seeds in _seeds(json.loads(path.read_text())["results"], retries).items():
             rows.append(_summary(name, regime, seeds))
     return rows
 
@@ -185,7 +244,16 @@ def main() -> None:
     rows = summaries([f for f in args.files.split(",") if f])
     print_table(
         "The default with its baseline check, per-seed Δ against the baseline",
-        ["file", "regime", "n", "heads alone Δ (harmed)", "default Δ", "harmed", "kept base"],
+        [
+            "file",
+            "regime",
+            "n",
+            "heads alone Δ (harmed)",
+            "default Δ",
+            "harmed",
+            "kept base",
+            "kept deepest (retried, not stored)",
+        ],
         [
             [
                 r["file"],
@@ -195,6 +263,7 @@ def main() -> None:
                 f"{r['diff']:+.1f} ± {r['ci95']:.1f}",
                 len(r["harmed"]),
                 r["kept_baseline"],
+                f"{r['kept_deepest']} ({r['retried']}, {r['retry_missing']})",
             ]
             for r in rows
         ],

@@ -3,8 +3,10 @@
 With the check (``deepsup.baseline_check``) a setting of the heads is worth what the kept run gives,
 not what the heads alone give: a setting that harms some seeds and helps others can win through
 the check. So every arm of the screens is judged again here, per seed, against the run without
-heads of the same seed on the same CPU: the heads alone, the check's choice (``choose``, today's
-rule) and the better of the two runs (what no rule that keeps one of them can beat). A seed's
+heads of the same seed on the same CPU: the heads alone, the check's choice between the two runs
+(``choose``; the retry of the check, with the deepest point alone, is judged where its runs are
+stored, in ``benchmarks/baseline_check.py``) and the better of the two runs (what no rule that
+keeps one of them can beat). A seed's
 baseline comes from a ``baseline`` arm of the file named beside the screen, or from the run
 without heads that an ``auto`` result's check recorded. Writes ``results/checked_screens.json``.
 

@@ -39,6 +39,7 @@ __all__ = [
     "harmed_seeds",
     "summarize",
     "with_check",
+    "deepest_of",
     "main",
 ]
 
@@ -273,15 +274,35 @@ def checks_baseline(arm: str) -> bool:
     return bool(options.get("check_baseline", recipe == "auto"))
 
 
-def with_check(hist: list[dict], train_without_heads) -> tuple[list[dict], object, list[dict]]:
+def deepest_of(arm: str, point: str) -> str:
+    """The arm the check's retry trains: ``arm`` with ``point`` alone.
+
+    >>> deepest_of("auto~light:alpha=0.5", "features.33")
+    'auto@features.33~light:alpha=0.5'
+    """
+    head, *options = arm.split(":")
+    head, _, adapter = head.partition("~")
+    recipe = head.partition("@")[0]
+    return ":".join([f"{recipe}@{point}" + (f"~{adapter}" if adapter else ""), *options])
+
+
+def with_check(
+    hist: list[dict], train_without_heads, points: list[str] = (), train_deepest=None
+) -> tuple[list[dict], object, list[dict], list[dict] | None]:
     """An arm's result as the CLI's default trains it: ``train_without_heads()`` (the same run
-    without heads, its rows), then the rows of the run the check keeps, the choice, and the rows
-    of the run without heads."""
-    from deepsup.baseline_check import choose
+    without heads, its rows), and where the check retries (``retry_point`` of ``points``, by
+    depth) ``train_deepest(point)``; then the rows of the run the check keeps, the choice, and the
+    rows of the run without heads and of the retry (None without one)."""
+    from deepsup.baseline_check import choose, retry_point, with_deepest
 
     baseline = train_without_heads()
-    choice = choose(hist, baseline)
-    return (baseline if choice.kept == "baseline" else hist), choice, baseline
+    choice, deepest = choose(hist, baseline), None
+    point = retry_point(list(points), hist) if train_deepest is not None else None
+    if point is not None:
+        deepest = train_deepest(point)
+        choice = with_deepest(choice, deepest, point)
+    kept = {"heads": hist, "baseline": baseline, "deepest": deepest}[choice.kept]
+    return kept, choice, baseline, deepest
 
 
 def run_job(job) -> dict:
@@ -299,8 +320,11 @@ def run_job(job) -> dict:
     check = {}
     if checks_baseline(arm):
         heads = hist
-        hist, choice, without = with_check(
-            heads, lambda: _train(regime, data, baseline_of(arm), seed, epochs)[0]
+        hist, choice, without, retried = with_check(
+            heads,
+            lambda: _train(regime, data, baseline_of(arm), seed, epochs)[0],
+            points,
+            lambda point: _train(regime, data, deepest_of(arm, point), seed, epochs)[0],
         )
         check = {
             "check": {
@@ -308,6 +332,11 @@ def run_job(job) -> dict:
                 "heads_curve": _curve(heads),
                 "heads_right": heads[-1]["right"],
                 "baseline_right": without[-1]["right"],
+                **(
+                    {"deepest_curve": _curve(retried), "deepest_right": retried[-1]["right"]}
+                    if retried
+                    else {}
+                ),
             }
         }
     return dict(

@@ -94,8 +94,11 @@ def _run(job):
     hist, names = _train(arm, seed, epochs, points)
     check = {}
     if checks_baseline(arm):
-        hist, choice, _ = with_check(
-            hist, lambda: _train(baseline_of(arm), seed, epochs, points)[0]
+        hist, choice, _, _ = with_check(
+            hist,
+            lambda: _train(baseline_of(arm), seed, epochs, points)[0],
+            names,
+            lambda point: _train(arm, seed, epochs, [point])[0],
         )
         check = {"check": asdict(choice), "miou_heads": 100 * choice.score_heads}
     return dict(

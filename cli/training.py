@@ -40,7 +40,9 @@ class TrainOptions:
 
 CHECK_LINE = (
     "then the same run without heads, to keep the heads only where the main head does no worse "
-    'with them (docs/recipes.md, "The baseline check"); --no-check-baseline trains the heads alone'
+    "with them, and where the main head ends behind an aux head the same run with the deepest "
+    'point alone (docs/recipes.md, "The baseline check"); --no-check-baseline trains the heads '
+    "alone"
 )
 
 
@@ -70,9 +72,17 @@ def _sigterm_as_interrupt():
 
 
 def _prepare(opts: TrainOptions, console: Console):
-    from deepsup.baseline_check import baseline_folder
+    from deepsup.baseline_check import baseline_folder, deepest_folder
     from deepsup.distributed import world
-    from deepsup.run import RunSpec, check_out, check_resume, prepare, prepare_baseline
+    from deepsup.run import (
+        RunSpec,
+        check_out,
+        check_resume,
+        load_run_spec,
+        prepare,
+        prepare_baseline,
+        prepare_deepest,
+    )
     from deepsup.trainer import TrainConfig
     from tapfinder.errors import ConfigError
 
@@ -103,6 +113,10 @@ def _prepare(opts: TrainOptions, console: Console):
         check_resume(opts.out, run)
         if run.spec.check_baseline:
             check_resume(baseline_folder(opts.out), prepare_baseline(run))
+            retried = deepest_folder(opts.out)
+            if (retried / "run.json").is_file():  # the check had begun its retry
+                point = load_run_spec(retried)[0].points
+                check_resume(retried, prepare_deepest(run, point))
     return run
 
 
@@ -160,6 +174,12 @@ def _fit_with_progress(console: Console, epochs: int, resume: bool, flags: dict)
         if stage == "baseline":
             console.print(
                 f"[bold]check[/] the same run without heads, into {folder}", highlight=False
+            )
+        elif stage == "deepest":
+            console.print(
+                f"[bold]check[/] the main head ended behind an aux head: the same run with "
+                f"{run.spec.points} alone (the deepest point), into {folder}",
+                highlight=False,
             )
         progress = Progress(
             TextColumn("epoch {task.fields[epoch]}"),
@@ -234,8 +254,7 @@ def run_train(opts: TrainOptions, flags: dict | None = None) -> None:
     if trained.choice is not None:
         result.print(f"[bold]check[/]: {trained.choice.line()}", highlight=False, soft_wrap=True)
     if not opts.quiet:
-        kept_baseline = trained.choice is not None and trained.choice.kept == "baseline"
-        console.print(render_run_end(trained.baseline if kept_baseline else history))
+        console.print(render_run_end(trained.kept()))
         console.print(
             f"export the model without heads with `tapfinder export {opts.out} --out model.pt` "
             "(add --best for the best epoch)"

@@ -1,48 +1,59 @@
 """The baseline check: a run with heads is kept only where its main head does at least as well as
 in the same run without heads, both on its own training set and on the validation set.
 
-The check trains the run without heads (same model, seed, data order and settings: exactly what
-``recipe="baseline"`` trains) into ``<out>/baseline`` and compares the two runs' main heads at their
-last epoch: the training loss (``loss_main``) and the validation score. The heads are kept where
-their main head fits the training set no worse (within :data:`TIE`) and scores no lower on
-validation; elsewhere the run without heads is kept. Heads that leave the main head fitting its own
-task worse have taken the shared layers from it; heads whose main head fits better but scores lower
-have traded its generalization for the fit. Why both, and what it gives on every regime (on
-validation samples the choice did not see too): ``docs/recipes.md``, "The baseline check".
+The check trains the run without heads (exactly what ``recipe="baseline"`` trains) into
+``<out>/baseline`` and compares the two main heads at their last epoch: the training loss
+(``loss_main``, within :data:`TIE`) and the validation score; the heads are kept where they are no
+worse on both, else the run without heads. Where the run with heads ends with its main head more
+than :data:`RETRY_LAG` behind an aux head, it also trains the same run with the deepest point alone
+(``<out>/deepest``), kept where it does no worse than both other runs on both counts. Why, and what
+each gives on every regime: ``docs/recipes.md``, "The baseline check" and "The deepest point alone,
+where the main head ends behind".
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .metrics import main_score_key
 
 __all__ = [
     "TIE",
+    "RETRY_LAG",
     "CHOICE_FILE",
     "Choice",
     "choose",
+    "lag",
+    "retry_point",
+    "with_deepest",
     "baseline_folder",
+    "deepest_folder",
     "write_choice",
     "read_choice",
 ]
 
 TIE = 0.01  # nats of the main head's training loss within which neither run fits better
+# how far the main head's last validation score may trail the best aux head's before the check
+# retries the deepest point alone (a fraction: 0.05 is 5 points of accuracy or mIoU)
+RETRY_LAG = 0.05
 CHOICE_FILE = "choice.json"
 
 
 @dataclass(frozen=True)
 class Choice:
-    kept: str  # "heads" or "baseline"
+    kept: str  # "heads", "baseline" or "deepest"
     by: str  # what ruled the heads out: "training loss" or "validation"; "both" when kept
     loss_heads: float
     loss_baseline: float
     score_heads: float
     score_baseline: float
     score: str  # the metrics key of the main head's validation score
+    deepest: str = ""  # the point the retry trained alone; "" where there was no retry
+    loss_deepest: float | None = None
+    score_deepest: float | None = None
 
     def line(self) -> str:
         """The choice in one line, with the numbers behind it."""
@@ -57,8 +68,23 @@ class Choice:
             why = f"validation {scores}, lower ({losses})"
         else:
             why = f"{losses} and validation {scores}: no worse on either"
+        if self.kept == "deepest":
+            return (
+                f"kept the run with {self.deepest} alone: {self._retry()}, no worse than either "
+                f"(with heads vs without: {why})"
+            )
         kept = "the run with heads" if self.kept == "heads" else "the run without heads"
-        return f"kept {kept}: with heads vs without, {why}"
+        line = f"kept {kept}: with heads vs without, {why}"
+        if self.deepest:
+            line += f"; the run with {self.deepest} alone did worse ({self._retry()})"
+        return line
+
+    def _retry(self) -> str:
+        unit = " %" if self.score == "val_acc_main" else ""
+        return (
+            f"main-head training loss {self.loss_deepest:.3f}, validation "
+            f"{100 * self.score_deepest:.1f}{unit}"
+        )
 
 
 def choose(heads: list[dict], baseline: list[dict]) -> Choice:
@@ -91,9 +117,74 @@ def choose(heads: list[dict], baseline: list[dict]) -> Choice:
     )
 
 
+def lag(row: dict) -> float | None:
+    """How far a metrics row's main-head validation score trails its best aux head's (negative
+    where the main head leads); None for a row without aux scores.
+
+    >>> lag({"val_acc_main": 0.70, "val_acc_aux0": 0.20, "val_acc_aux1": 0.85})
+    0.15
+    >>> lag({"val_miou": 0.6, "val_miou_aux0": 0.5}), lag({"val_acc_main": 0.9})
+    (-0.1, None)
+    """
+    key = main_score_key(row)
+    aux = [v for k, v in row.items() if k.startswith(f"{key.removesuffix('_main')}_aux")]
+    return round(max(aux) - row[key], 6) if aux else None
+
+
+def retry_point(points: list[str], heads: list[dict]) -> str | None:
+    """The point the check retries alone: the last (deepest) of ``points``, ordered by depth as a
+    selection orders them, where the run with heads (its metrics rows ``heads``) had more than one
+    point and ended with its main head more than :data:`RETRY_LAG` behind an aux head; else None.
+
+    >>> retry_point(["f.3", "f.9"], [{"val_acc_main": 0.6, "val_acc_aux0": 0.8}])
+    'f.9'
+    """
+    trails = lag(heads[-1]) if heads else None
+    if len(points) < 2 or trails is None or trails <= RETRY_LAG:
+        return None
+    return points[-1]
+
+
+def with_deepest(choice: Choice, deepest: list[dict], point: str) -> Choice:
+    """``choice`` with the retry's run (its metrics rows ``deepest``, of ``point`` alone) weighed
+    in: kept where its main head does no worse than both other runs on both counts of
+    :func:`choose`.
+
+    >>> first = choose([{"loss_main": 0.5, "val_acc_main": 0.7}],
+    ...                [{"loss_main": 0.4, "val_acc_main": 0.8}])
+    >>> [with_deepest(first, [{"loss_main": loss, "val_acc_main": acc}], "f.3").kept
+    ...  for loss, acc in ((0.3, 0.85), (0.45, 0.85), (0.3, 0.75))]
+    ['deepest', 'baseline', 'baseline']
+    """
+    key = choice.score
+    last = deepest[-1]
+    loss, score = float(last["loss_main"]), float(last[key])
+    runs = (
+        (choice.loss_heads, choice.score_heads),
+        (choice.loss_baseline, choice.score_baseline),
+    )
+    no_worse = all(
+        choose([{"loss_main": loss, key: score}], [{"loss_main": other, key: theirs}]).kept
+        == "heads"
+        for other, theirs in runs
+    )
+    return replace(
+        choice,
+        kept="deepest" if no_worse else choice.kept,
+        deepest=point,
+        loss_deepest=loss,
+        score_deepest=score,
+    )
+
+
 def baseline_folder(out: str | Path) -> Path:
     """Where the check's run without heads lives: a run folder of its own inside ``out``."""
     return Path(out) / "baseline"
+
+
+def deepest_folder(out: str | Path) -> Path:
+    """Where the check's retry with the deepest point alone lives, inside ``out``."""
+    return Path(out) / "deepest"
 
 
 def write_choice(out: str | Path, choice: Choice) -> Path:

@@ -17,8 +17,8 @@ _WHY = "the layers after the last point may not be training: "
 _COMPARE = "compare with `recipe=baseline`, "
 # where the baseline check runs (deepsup.baseline_check) the comparison is made for the user
 _CHECKED = (
-    "the baseline check after this run compares it with the same run without heads and keeps the "
-    "better; to keep heads, "
+    "the baseline check after this run compares it with the same run without heads (and, where "
+    "the main head ends behind, with the deepest point alone) and keeps the better; to keep heads, "
 )
 _TRIES = "lower the aux weight (`alpha`), or tap deeper (`points`)"
 # on an optimizer state of their own Adam divides the aux weight out of the heads' step, so a lower

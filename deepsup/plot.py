@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tapfinder.errors import ConfigError
 
-from .baseline_check import baseline_folder
+from .baseline_check import baseline_folder, deepest_folder
 from .metrics import main_score_key
 
 __all__ = ["plot_run"]
@@ -26,7 +26,7 @@ def _history(folder: Path) -> list[dict]:
 def plot_run(folder: str | Path, out: str | Path) -> Path:
     """Draw the main head against the aux heads (validation) and the loss terms (training) of the
     run in ``folder`` to the PNG ``out``, with the main head of its baseline check's run without
-    heads where it has one (dashed); returns its path."""
+    heads where it has one (dashed) and of the check's retry (dotted); returns its path."""
     try:
         import matplotlib
 
@@ -52,15 +52,18 @@ def plot_run(folder: str | Path, out: str | Path) -> Path:
     left.set(xlabel="epoch", ylabel="validation", title="main head vs aux heads")
     for key in terms:
         right.plot(epochs, [r.get(key) for r in rows], label=key.removeprefix("loss_"))
-    # a checked run: the same run without heads, whose main head the check compared (dashed)
-    checked = baseline_folder(folder)
-    alone = _history(checked) if (checked / "metrics.jsonl").is_file() else []
-    if alone:
-        x = [r["epoch"] for r in alone]
-        key = main_score_key(alone[-1])
-        style = {"linestyle": "--", "color": "black", "label": "main without heads"}
-        left.plot(x, [r.get(key) for r in alone], linewidth=2.0, **style)
-        right.plot(x, [r.get("loss_main") for r in alone], **style)
+    # a checked run: the same run without heads, whose main head the check compared (dashed), and
+    # its retry with the deepest point alone (dotted)
+    for other, style in (
+        (baseline_folder(folder), {"linestyle": "--", "label": "main without heads"}),
+        (deepest_folder(folder), {"linestyle": ":", "label": "main, deepest point alone"}),
+    ):
+        alone = _history(other) if (other / "metrics.jsonl").is_file() else []
+        if alone:
+            x = [r["epoch"] for r in alone]
+            key = main_score_key(alone[-1])
+            left.plot(x, [r.get(key) for r in alone], linewidth=2.0, color="black", **style)
+            right.plot(x, [r.get("loss_main") for r in alone], color="black", **style)
     right.set(xlabel="epoch", ylabel="training loss", title="loss terms")
     for axes in (left, right):
         axes.legend(fontsize=8)

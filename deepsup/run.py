@@ -23,7 +23,10 @@ from .baseline_check import (
     Choice,
     baseline_folder,
     choose,
+    deepest_folder,
     read_choice,
+    retry_point,
+    with_deepest,
     write_choice,
 )
 from .checks import check_dataset
@@ -56,6 +59,7 @@ __all__ = [
     "trainer_for",
     "checks_baseline",
     "prepare_baseline",
+    "prepare_deepest",
     "train",
     "Trained",
     "trained_model",
@@ -125,7 +129,9 @@ def check_out(out: str | Path, resume: bool) -> None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"cannot write the run to {out}: it is a file; give a folder as `out`")
-    held = (out / "last.pt").exists() or (baseline_folder(out) / "last.pt").exists()
+    held = any(
+        (folder / "last.pt").exists() for folder in (out, baseline_folder(out), deepest_folder(out))
+    )
     if held and not resume:
         raise ConfigError(f"{out} already holds a run; `resume` it or choose another `out`")
     _check_writable(out)
@@ -258,13 +264,44 @@ def checks_baseline(spec: RunSpec) -> bool:
     return spec.recipe == "auto" if spec.check_baseline is None else spec.check_baseline
 
 
-def prepare(spec: RunSpec) -> PreparedRun:
-    """Build everything a run needs; nothing is trained yet (the preview comes from this)."""
+def _tapped(spec: RunSpec, model: nn.Module, data: DataSpec, example) -> tuple:
+    """``(selection, net, heads)``: ``spec.points`` of ``model`` selected and headed as
+    :class:`PreparedRun` holds them."""
     from tapfinder.adapters import adapter_cost, describe_adapter
     from tapfinder.api import select_points
     from tapfinder.selector import normalize_points
-    from tapfinder.sources import absolute_spec, load_model
     from tapfinder.taps import attach
+
+    selection = select_points(model, as_inputs(example), points=normalize_points(spec.points))
+    if not selection.points:  # deep supervision without heads would be a baseline run in disguise
+        why = selection.notes[-1] if selection.notes else "no candidate point"
+        raise ConfigError(
+            f"no point of {spec.model} can carry a head ({why}); name points with "
+            "`points`, or train with `recipe=baseline`"
+        )
+    net = attach(
+        model,
+        selection,
+        task=data.task,
+        num_classes=data.num_classes,
+        adapter=spec.adapter,
+        head_norm=spec.head_norm,
+        head_gradient=spec.head_gradient,
+    )
+    heads = [
+        (
+            point.name,
+            *adapter_cost(net.head(name), tuple(point.shape)),
+            describe_adapter(net.head(name)),
+        )
+        for point, name in zip(selection.points, net.points)
+    ]
+    return selection, net, heads
+
+
+def prepare(spec: RunSpec) -> PreparedRun:
+    """Build everything a run needs; nothing is trained yet (the preview comes from this)."""
+    from tapfinder.sources import absolute_spec, load_model
 
     device = process_device(spec.device)
     if (
@@ -297,29 +334,7 @@ def prepare(spec: RunSpec) -> PreparedRun:
         raise failed[0]
     selection, net, heads = None, model, []
     if spec.recipe != "baseline":
-        selection = select_points(model, as_inputs(example), points=normalize_points(spec.points))
-        if (
-            not selection.points
-        ):  # deep supervision without heads would be a baseline run in disguise
-            why = selection.notes[-1] if selection.notes else "no candidate point"
-            raise ConfigError(
-                f"no point of {spec.model} can carry a head ({why}); name points with "
-                "`points`, or train with `recipe=baseline`"
-            )
-        net = attach(
-            model,
-            selection,
-            task=data.task,
-            num_classes=data.num_classes,
-            adapter=spec.adapter,
-            head_norm=spec.head_norm,
-            head_gradient=spec.head_gradient,
-        )
-        for point, name in zip(selection.points, net.points):
-            head = net.head(name)
-            heads.append(
-                (point.name, *adapter_cost(head, tuple(point.shape)), describe_adapter(head))
-            )
+        selection, net, heads = _tapped(spec, model, data, example)
     return PreparedRun(
         spec,
         model,
@@ -352,6 +367,18 @@ def prepare_baseline(run: PreparedRun) -> PreparedRun:
         heads=[],
         loss=loss_config("baseline"),
     )
+
+
+def prepare_deepest(run: PreparedRun, point: str) -> PreparedRun:
+    """The baseline check's retry: ``run`` with only its head at ``point``, on the same data, from
+    the same seed's model, recipe and settings, its spec saying so."""
+    from tapfinder.sources import load_model
+
+    spec = replace(run.spec, points=point, check_baseline=False)
+    torch.manual_seed(spec.train.seed)  # as prepare builds it: the same initial weights
+    model = load_model(spec.model, run.build).model
+    selection, net, heads = _tapped(spec, model, run.data, example_batch(run.data.train))
+    return replace(run, spec=spec, model=model, net=net, selection=selection, heads=heads)
 
 
 _LOSS_DEFAULTS = {k: v for k, v in asdict(LossConfig()).items() if k != "recipe"}
@@ -490,7 +517,13 @@ def trainer_for(run: PreparedRun, out: str | Path | None, on_epoch=None, on_step
 class Trained:
     history: list[dict]  # the run's metrics rows (with heads, where it has them)
     baseline: list[dict] | None = None  # the baseline check's run without heads
-    choice: Choice | None = None  # which of the two the run keeps
+    choice: Choice | None = None  # which run the check keeps
+    deepest: list[dict] | None = None  # the check's retry with the deepest point alone, if any
+
+    def kept(self) -> list[dict]:
+        """The metrics rows of the run the check kept (the run's own without a check)."""
+        kept = self.choice.kept if self.choice is not None else "heads"
+        return {"heads": self.history, "baseline": self.baseline, "deepest": self.deepest}[kept]
 
 
 def fit_plainly(resume: bool = False):
@@ -500,10 +533,12 @@ def fit_plainly(resume: bool = False):
 
 def train(run: PreparedRun, out: str | Path | None, fit=None) -> Trained:
     """Train ``run`` into ``out``; where it checks the baseline, then the same run without heads
-    into ``out/baseline``, and write which one the run keeps into ``out`` (``choice.json``).
+    into ``out/baseline`` (and, where the main head ended behind an aux head, the same run with the
+    deepest point alone into ``out/deepest``), and write which one the run keeps into ``out``
+    (``choice.json``).
 
     ``fit(run, folder, stage)`` trains one prepared run into ``folder`` and returns its rows;
-    ``stage`` is ``"heads"`` or ``"baseline"`` (default: :func:`fit_plainly`).
+    ``stage`` is ``"heads"``, ``"baseline"`` or ``"deepest"`` (default: :func:`fit_plainly`).
     """
     fit = fit or fit_plainly()
     if run.spec.check_baseline and out is not None and world()[0] == 0:
@@ -511,13 +546,22 @@ def train(run: PreparedRun, out: str | Path | None, fit=None) -> Trained:
     history = fit(run, out, "heads")
     if not run.spec.check_baseline:
         return Trained(history)
-    folder = baseline_folder(out) if out is not None else None
-    run.net.to("cpu")  # the trained heads' run waits off the accelerator while the second trains
-    baseline = fit(prepare_baseline(run), folder, "baseline")
-    choice = choose(history, baseline)
+    run.net.to("cpu")  # each trained run waits off the accelerator while the next trains
+    baseline = fit(prepare_baseline(run), _inside(out, baseline_folder), "baseline")
+    choice, deepest = choose(history, baseline), None
+    point = retry_point(run.selection.names, history)
+    if point is not None:
+        retry = prepare_deepest(run, point)
+        deepest = fit(retry, _inside(out, deepest_folder), "deepest")
+        retry.net.to("cpu")
+        choice = with_deepest(choice, deepest, point)
     if out is not None and world()[0] == 0:  # under torchrun every process has the same rows
         write_choice(out, choice)
-    return Trained(history, baseline, choice)
+    return Trained(history, baseline, choice, deepest)
+
+
+def _inside(out: str | Path | None, folder) -> Path | None:
+    return folder(out) if out is not None else None
 
 
 def load_run_spec(folder: str | Path) -> tuple[RunSpec, dict]:
@@ -559,7 +603,8 @@ RUNS = ("kept", "heads")
 
 def kept_folder(folder: str | Path, run: str = "kept") -> Path:
     """The run folder whose weights ``folder`` ships: for ``run="kept"`` the one its baseline check
-    kept (``folder`` itself without a check), for ``"heads"`` the run with heads.
+    kept (``folder`` itself without a check; its ``baseline`` or ``deepest`` folder where the check
+    kept that run), for ``"heads"`` the run with heads.
 
     Raises:
         ConfigError: an unknown ``run``, or a check not finished yet.
@@ -576,7 +621,9 @@ def kept_folder(folder: str | Path, run: str = "kept") -> Path:
             "resuming its training (`fit(resume=True)`), or take the run with heads with "
             "`run=heads`"
         )
-    return baseline_folder(folder) if choice and choice.kept == "baseline" else folder
+    if choice is None or choice.kept == "heads":
+        return folder
+    return baseline_folder(folder) if choice.kept == "baseline" else deepest_folder(folder)
 
 
 def trained_model(

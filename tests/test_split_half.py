@@ -34,3 +34,16 @@ def test_runs_apart_on_every_sample_keep_their_order_under_every_rule():
     worse = dict(check, loss_heads=0.5, heads_right="0" * 40, baseline_right="1" * 40)
     for rule in split_half.RULES.values():
         assert split_half.seed_deltas(worse, rule, 10, 0) == (0.0, 0.0)
+
+
+def test_the_default_rule_keeps_a_retry_better_on_every_sample_and_the_two_run_rule_cannot():
+    check = dict(
+        loss_heads=0.5,
+        loss_baseline=0.2,
+        loss_deepest=0.1,
+        heads_right="0" * 40,
+        baseline_right="0" * 40,
+        deepest_right="1" * 40,
+    )
+    assert split_half.seed_deltas(check, split_half.by_choose, 10, 0) == (100.0, 1.0)
+    assert split_half.seed_deltas(check, split_half.by_two_runs, 10, 0) == (0.0, 0.0)

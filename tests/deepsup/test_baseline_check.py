@@ -9,8 +9,17 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deepsup.baseline_check import TIE, Choice, choose, read_choice, write_choice
-from deepsup.run import RunSpec, export_run, kept_folder, prepare, train
+from deepsup.baseline_check import (
+    RETRY_LAG,
+    TIE,
+    Choice,
+    choose,
+    read_choice,
+    retry_point,
+    with_deepest,
+    write_choice,
+)
+from deepsup.run import RunSpec, export_run, fit_plainly, kept_folder, prepare, train
 from deepsup.trainer import TrainConfig
 from tapfinder.errors import ConfigError
 
@@ -94,3 +103,69 @@ def test_a_checked_run_exports_the_run_it_kept(tmp_path):
     with pytest.raises(ConfigError, match="not finished its baseline check.*resume=True"):
         kept_folder(out)
     assert kept_folder(out, "heads") == out
+
+
+@given(losses, losses, losses, scores, scores, scores)
+def test_the_retry_is_kept_only_where_it_does_no_worse_than_both_runs(lh, lb, ld, sh, sb, sd):
+    def rows(loss, score):
+        return [{"loss_main": loss, "val_acc_main": score}]
+
+    choice = with_deepest(choose(rows(lh, sh), rows(lb, sb)), rows(ld, sd), "f.9")
+    no_worse = ld <= min(lh, lb) + TIE and sd >= max(sh, sb)
+    assert (choice.kept == "deepest") == no_worse
+    assert choice.deepest == "f.9" and (choice.loss_deepest, choice.score_deepest) == (ld, sd)
+    kept_score = {"heads": sh, "baseline": sb, "deepest": sd}[choice.kept]
+    assert kept_score >= sb  # a retry never takes the kept run below the run without heads
+
+
+def test_the_deepest_point_is_retried_only_behind_an_aux_head_and_with_points_to_drop():
+    points = ["f.3", "f.9"]  # by depth, as a selection orders them
+    behind = [{"val_acc_main": 0.70, "val_acc_aux0": 0.70 + RETRY_LAG + 0.01}]
+    level = [{"val_acc_main": 0.70, "val_acc_aux0": 0.70 + RETRY_LAG}]
+    assert retry_point(points, behind) == "f.9"
+    assert retry_point(points, level) is None
+    assert retry_point(points[:1], behind) is None  # one point: the retry would be the same run
+
+
+def _behind(run, folder, stage):
+    """Train as the CLI does, and have the run with heads end with its main head behind aux0."""
+    rows = fit_plainly()(run, folder, stage)
+    if stage == "heads":
+        rows[-1] = {**rows[-1], "val_acc_aux0": rows[-1]["val_acc_main"] + 2 * RETRY_LAG}
+    return rows
+
+
+def test_the_retry_trains_exactly_the_run_with_the_deepest_point_alone_and_exports_it(tmp_path):
+    two = replace(SPEC, points="2")
+    run = prepare(two)
+    deepest = max(run.selection.points, key=lambda p: p.depth).name
+    assert run.selection.names[-1] == deepest
+    checked = train(run, tmp_path / "checked", _behind)
+    alone = train(prepare(replace(two, points=deepest, check_baseline=False)), tmp_path / "alone")
+    assert checked.choice.deepest == deepest and checked.deepest is not None
+    timeless = [{k: v for k, v in row.items() if k != "seconds"} for row in alone.history]
+    assert [{k: v for k, v in row.items() if k != "seconds"} for row in checked.deepest] == (
+        timeless
+    )
+    assert read_choice(tmp_path / "checked") == checked.choice
+    assert checked.kept() == {"heads": checked.history, "baseline": checked.baseline}.get(
+        checked.choice.kept, checked.deepest
+    )
+    write_choice(tmp_path / "checked", replace(checked.choice, kept="deepest"))
+    assert kept_folder(tmp_path / "checked") == tmp_path / "checked" / "deepest"
+    export_run(tmp_path / "checked", tmp_path / "kept.pt")
+    written = torch.load(tmp_path / "kept.pt")
+    saved = torch.load(tmp_path / "checked" / "deepest" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(written[k], saved[k]) for k in saved)
+    level = train(prepare(two), tmp_path / "level", _level)
+    assert level.deepest is None and not (tmp_path / "level" / "deepest").exists()
+
+
+def _level(run, folder, stage):
+    rows = fit_plainly()(run, folder, stage)
+    if stage == "heads":  # every aux head level with the main head
+        last = rows[-1]
+        rows[-1] = {
+            k: last["val_acc_main"] if k.startswith("val_acc_aux") else v for k, v in last.items()
+        }
+    return rows

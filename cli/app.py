@@ -228,7 +228,8 @@ def train(
         typer.Option(
             "--check-baseline/--no-check-baseline",
             help="also train without heads, and keep the heads only where the main head fits the "
-            "training set and scores on validation no worse [on with --recipe auto]",
+            "training set and scores on validation no worse; where the main head ends behind an "
+            "aux head, also the deepest point alone [on with --recipe auto]",
             rich_help_panel=_TRAIN,
         ),
     ] = None,

@@ -39,9 +39,14 @@ def run_export(
         run=run,
     )
     console = Console()
-    if done.run is not None and done.run != Path(source):  # the check kept its run without heads
+    if done.run is not None and done.run != Path(source):  # the check kept another of its runs
+        kept = (
+            "its retry with the deepest point alone"
+            if done.run.name == "deepest"
+            else ("its run without heads")
+        )
         console.print(
-            f"the baseline check of {source} kept its run without heads: the weights come from "
+            f"the baseline check of {source} kept {kept}: the weights come from "
             f"{done.run} (--run heads: the run with heads)",
             highlight=False,
         )

@@ -359,3 +359,35 @@ def test_the_default_checks_the_baseline_resumes_the_check_and_exports_what_it_k
     assert alone.exit_code == 0 and "without heads, into" not in alone.output
     assert "check: kept" not in alone.output
     assert not (tmp_path / "alone" / "baseline").exists()
+
+
+def test_the_check_retries_the_deepest_point_resumes_the_retry_and_exports_it(
+    tmp_path, monkeypatch
+):
+    # the tiny net's main head does not end behind in 2 epochs: the signal is forced here (what
+    # sets it off is pinned in tests/deepsup/test_baseline_check.py)
+    monkeypatch.setattr("deepsup.run.retry_point", lambda points, heads: points[-1])
+    out = tmp_path / "run"
+    args = [*BASE, "--points", "2", "--out", str(out), "--yes"]
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    deepest = load_run_spec(out / "deepest")[0].points
+    said = f"the same run with {deepest} alone (the deepest point), into {out / 'deepest'}"
+    assert said in result.output
+    choice = json.loads((out / "choice.json").read_text())
+    assert choice["deepest"] == deepest and "the run with " + deepest + " alone" in result.output
+    # interrupted in the retry: its checkpoint is resumed, and the check chooses again
+    (out / "choice.json").unlink()
+    resumed = runner.invoke(app, [*args, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert (out / "choice.json").is_file()
+    choice["kept"] = "deepest"
+    (out / "choice.json").write_text(json.dumps(choice))
+    exported = runner.invoke(
+        app, ["export", str(out), "--out", str(tmp_path / "m.pt")], env={"COLUMNS": "300"}
+    )
+    assert exported.exit_code == 0, exported.output
+    assert "kept its retry with the deepest point alone" in exported.output
+    written = torch.load(tmp_path / "m.pt")
+    saved = torch.load(out / "deepest" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(written[k], saved[k]) for k in saved)

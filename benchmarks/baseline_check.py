@@ -35,9 +35,11 @@ from deepsup.baseline_check import choose, retry_point, with_deepest  # noqa: E4
 SPLIT_FILES = (
     "split_digits",
     "split_digits2",
+    "split_digits3",
     "split_mnist1d",
     "split_mnist",
     "split_digits_norm",
+    "split_digits_norm2",
     "split_mnist1d_norm",
     "split_mnist_norm",
 )
@@ -68,6 +70,8 @@ RETRIES = {
     "split_digits2": "screen29_retry_digits",
     "train_digits": "screen22_digits",
     "checked_digits": "screen22_digits",
+    "split_digits_norm": "screen29_retry_norm",
+    "split_mnist_norm": "screen29_retry_norm",
 }
 
 

@@ -52,6 +52,7 @@ FILES = (
     "train_digits",
     "train_sequences",
     "train_shapes_check",
+    "train_shapes_check2",
     "held_digits",
     "held_digits2",
     "held_res_digits",

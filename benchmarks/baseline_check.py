@@ -37,6 +37,7 @@ SPLIT_FILES = (
     "split_digits2",
     "split_digits3",
     "split_mnist1d",
+    "split_mnist1d2",
     "split_mnist",
     "split_digits_norm",
     "split_digits_norm2",

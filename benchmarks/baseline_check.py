@@ -120,23 +120,37 @@ def heads_last_row(result: dict) -> dict | None:
     return curve[-1] if curve else None
 
 
+def stored_retries(name: str) -> dict[tuple[str, int], list[dict]]:
+    """(regime, seed) -> the retries stored apart (:data:`RETRIES`) for the results file
+    ``name``."""
+    out: dict[tuple[str, int], list[dict]] = {}
+    if name in RETRIES:
+        for r in json.loads((RESULTS / f"{RETRIES[name]}.json").read_text())["results"]:
+            out.setdefault((r.get("regime", "shapes"), r["seed"]), []).append(r)
+    return out
+
+
+def stored_retry(result: dict, point: str, stored: dict) -> dict | None:
+    """The stored run (``stored``: see :func:`stored_retries`) of ``result``'s seed with ``point``
+    alone; None where there is none."""
+    key = (result.get("regime", "shapes"), result["seed"])
+    return next((r for r in stored.get(key, []) if r["points"] == [point]), None)
+
+
 def retry_of(result: dict, stored: dict) -> tuple[str, float | None, list[dict] | None]:
     """``(point, score, last rows)`` of the check's retry of a run with heads: ``("", None, None)``
     where the check retries nothing, ``(point, None, None)`` where it would retry ``point`` and
-    neither the result nor ``stored`` (seed -> results of a :data:`RETRIES` file) holds the run."""
+    neither the result nor ``stored`` (see :func:`stored_retries`) holds the run."""
+    check = result.get("check", {})
+    if check.get("deepest"):  # the check ran its retry (results without a curve say so only here)
+        key = check["score"]
+        rows = [{"loss_main": check["loss_deepest"], key: check["score_deepest"]}]
+        return check["deepest"], 100 * check["score_deepest"], rows
     last = heads_last_row(result)
     point = retry_point(result.get("points") or [], [last] if last else [])
     if point is None:
         return "", None, None
-    check = result.get("check", {})
-    if check.get("deepest") == point:
-        key = check["score"]
-        return (
-            point,
-            100 * check["score_deepest"],
-            [{"loss_main": check["loss_deepest"], key: check["score_deepest"]}],
-        )
-    retry = next((r for r in stored.get(result["seed"], []) if r["points"] == [point]), None)
+    retry = stored_retry(result, point, stored)
     if retry is None:
         return point, None, None
     return (point, *run_with_heads(retry))
@@ -162,16 +176,13 @@ def _pair(heads: dict, base: dict | None, stored: dict) -> tuple | None:
     return score_base, score_heads, choice, kept, bool(point) and rows_retry is None
 
 
-def _seeds(results: list[dict], retries: list[dict] = ()) -> dict[str, list[dict]]:
+def _seeds(results: list[dict], stored: dict | None = None) -> dict[str, list[dict]]:
     """Per regime, per seed: the baseline, the heads alone and the checked default's score;
-    ``retries``: results of the check's retries stored apart (:data:`RETRIES`)."""
+    ``stored``: the check's retries stored apart (:func:`stored_retries`)."""
+    stored = stored or {}
     by = {(r.get("regime", "shapes"), r["arm"], r["seed"]): r for r in results}
     out: dict[str, list[dict]] = {}
     for (regime, arm, seed), heads in sorted(by.items()):
-        stored: dict[int, list[dict]] = {}
-        for r in retries:
-            if r.get("regime", "shapes") == regime:
-                stored.setdefault(r["seed"], []).append(r)
         base = by.get((regime, "baseline", seed))
         paired = _pair(heads, base, stored) if arm in HEADS_ALONE else None
         if paired is None:
@@ -235,9 +246,8 @@ def summaries(files) -> list[dict]:
         path = RESULTS / f"{name}.json"
         if not path.is_file():
             continue
-        retry_path = RESULTS / f"{RETRIES.get(name, '')}.json"
-        retries = json.loads(retry_path.read_text())["results"] if name in RETRIES else []
-        for regime, seeds in _seeds(json.loads(path.read_text())["results"], retries).items():
+        results = json.loads(path.read_text())["results"]
+        for regime, seeds in _seeds(results, stored_retries(name)).items():
             rows.append(_summary(name, regime, seeds))
     return rows
 

@@ -26,7 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, ci95, print_table, write_results  # noqa: E402
-from benchmarks.baseline_check import RETRIES, SPLIT_FILES, retry_of  # noqa: E402
+from benchmarks.baseline_check import (  # noqa: E402
+    SPLIT_FILES,
+    retry_of,
+    stored_retries,
+    stored_retry,
+)
 from deepsup.baseline_check import TIE, choose, with_deepest  # noqa: E402
 
 FILES = SPLIT_FILES
@@ -115,15 +120,13 @@ def seed_deltas(check: dict, rule, splits: int, seed: int) -> tuple[float, float
 
 def with_retry(result: dict, stored: dict) -> dict:
     """A result's ``check`` with its retry's loss and right samples added where the check retried
-    and the run is recorded in it or stored apart (``stored``: seed -> results of a
-    ``baseline_check.RETRIES`` file)."""
+    and the run is recorded in it or stored apart (``stored``: see
+    ``baseline_check.stored_retries``)."""
     check = result["check"]
     point, _, rows = retry_of(result, stored)
-    if rows is None:
+    if rows is None or "deepest_right" in check:  # no retry, or one the check recorded
         return check
-    if "deepest_right" in check:  # the check ran its retry and recorded it
-        return check
-    retry = next(r for r in stored[result["seed"]] if r["points"] == [point])
+    retry = stored_retry(result, point, stored)
     return {**check, "loss_deepest": rows[-1]["loss_main"], "deepest_right": retry["right"]}
 
 
@@ -150,23 +153,13 @@ def _summary(runs: list[dict], rule_name: str, splits: int) -> dict:
     }
 
 
-def _stored(name: str, regime: str) -> dict:
-    """seed -> the retries of ``regime`` stored apart for the results file ``name``."""
-    path = RESULTS / f"{RETRIES.get(name, '')}.json"
-    out: dict = {}
-    for r in json.loads(path.read_text())["results"] if name in RETRIES else []:
-        if r.get("regime") == regime:
-            out.setdefault(r["seed"], []).append(r)
-    return out
-
-
 def summaries(files, splits: int = SPLITS) -> list[dict]:
     rows = []
     for name in files:
         path = RESULTS / f"{name}.json"
         results = _checked(path) if path.is_file() else []
+        stored = stored_retries(name)
         for regime in sorted({r["regime"] for r in results}):
-            stored = _stored(name, regime)
             runs = [
                 {**r, "check": with_retry(r, stored)}
                 for r in sorted(results, key=lambda r: r["seed"])

@@ -40,11 +40,8 @@ def run_export(
     )
     console = Console()
     if done.run is not None and done.run != Path(source):  # the check kept another of its runs
-        kept = (
-            "its retry with the deepest point alone"
-            if done.run.name == "deepest"
-            else ("its run without heads")
-        )
+        deepest = done.run.name == "deepest"
+        kept = "its retry with the deepest point alone" if deepest else "its run without heads"
         console.print(
             f"the baseline check of {source} kept {kept}: the weights come from "
             f"{done.run} (--run heads: the run with heads)",

@@ -287,20 +287,15 @@ def deepest_of(arm: str, point: str) -> str:
 
 
 def with_check(
-    hist: list[dict], train_without_heads, points: list[str] = (), train_deepest=None
+    hist: list[dict], train_without_heads, points: list[str], train_deepest
 ) -> tuple[list[dict], object, list[dict], list[dict] | None]:
-    """An arm's result as the CLI's default trains it: ``train_without_heads()`` (the same run
-    without heads, its rows), and where the check retries (``retry_point`` of ``points``, by
-    depth) ``train_deepest(point)``; then the rows of the run the check keeps, the choice, and the
-    rows of the run without heads and of the retry (None without one)."""
-    from deepsup.baseline_check import choose, retry_point, with_deepest
+    """An arm's result as the CLI's default trains it (``deepsup.baseline_check.decide``):
+    ``train_without_heads()`` (the same run without heads, its rows), and where the check retries
+    ``train_deepest(point)``; then the rows of the run the check keeps, the choice, and the rows of
+    the run without heads and of the retry (None without one)."""
+    from deepsup.baseline_check import decide
 
-    baseline = train_without_heads()
-    choice, deepest = choose(hist, baseline), None
-    point = retry_point(list(points), hist) if train_deepest is not None else None
-    if point is not None:
-        deepest = train_deepest(point)
-        choice = with_deepest(choice, deepest, point)
+    choice, baseline, deepest = decide(hist, train_without_heads, points, train_deepest)
     kept = {"heads": hist, "baseline": baseline, "deepest": deepest}[choice.kept]
     return kept, choice, baseline, deepest
 

@@ -29,6 +29,7 @@ __all__ = [
     "lag",
     "retry_point",
     "with_deepest",
+    "decide",
     "baseline_folder",
     "deepest_folder",
     "write_choice",
@@ -175,6 +176,22 @@ def with_deepest(choice: Choice, deepest: list[dict], point: str) -> Choice:
         loss_deepest=loss,
         score_deepest=score,
     )
+
+
+def decide(
+    heads: list[dict], train_baseline, points: list[str], train_deepest
+) -> tuple[Choice, list[dict], list[dict] | None]:
+    """The whole check after the run with heads (its rows ``heads``, its ``points`` by depth):
+    ``train_baseline()`` trains the run without heads, ``train_deepest(point)`` the retry where
+    :func:`retry_point` asks for one (each returns its rows); returns the choice and both runs'
+    rows (None for a retry not trained)."""
+    baseline = train_baseline()
+    choice, deepest = choose(heads, baseline), None
+    point = retry_point(list(points), heads)
+    if point is not None:
+        deepest = train_deepest(point)
+        choice = with_deepest(choice, deepest, point)
+    return choice, baseline, deepest
 
 
 def baseline_folder(out: str | Path) -> Path:

@@ -22,11 +22,9 @@ from .baseline_check import (
     CHOICE_FILE,
     Choice,
     baseline_folder,
-    choose,
+    decide,
     deepest_folder,
     read_choice,
-    retry_point,
-    with_deepest,
     write_choice,
 )
 from .checks import check_dataset
@@ -547,14 +545,19 @@ def train(run: PreparedRun, out: str | Path | None, fit=None) -> Trained:
     if not run.spec.check_baseline:
         return Trained(history)
     run.net.to("cpu")  # each trained run waits off the accelerator while the next trains
-    baseline = fit(prepare_baseline(run), _inside(out, baseline_folder), "baseline")
-    choice, deepest = choose(history, baseline), None
-    point = retry_point(run.selection.names, history)
-    if point is not None:
+
+    def train_deepest(point: str) -> list[dict]:
         retry = prepare_deepest(run, point)
-        deepest = fit(retry, _inside(out, deepest_folder), "deepest")
+        rows = fit(retry, _inside(out, deepest_folder), "deepest")
         retry.net.to("cpu")
-        choice = with_deepest(choice, deepest, point)
+        return rows
+
+    choice, baseline, deepest = decide(
+        history,
+        lambda: fit(prepare_baseline(run), _inside(out, baseline_folder), "baseline"),
+        run.selection.names,
+        train_deepest,
+    )
     if out is not None and world()[0] == 0:  # under torchrun every process has the same rows
         write_choice(out, choice)
     return Trained(history, baseline, choice, deepest)

@@ -366,7 +366,7 @@ def test_the_check_retries_the_deepest_point_resumes_the_retry_and_exports_it(
 ):
     # the tiny net's main head does not end behind in 2 epochs: the signal is forced here (what
     # sets it off is pinned in tests/deepsup/test_baseline_check.py)
-    monkeypatch.setattr("deepsup.run.retry_point", lambda points, heads: points[-1])
+    monkeypatch.setattr("deepsup.baseline_check.retry_point", lambda points, heads: points[-1])
     out = tmp_path / "run"
     args = [*BASE, "--points", "2", "--out", str(out), "--yes"]
     result = runner.invoke(app, args, env={"COLUMNS": "200"})
